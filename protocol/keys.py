@@ -1,0 +1,34 @@
+"""Where records live in the DHT: time windows of DHT time and stable shards of the peer id.
+
+    >>> record_key("testnet", 12, 3)
+    'sapo/testnet/w12/s3'
+    >>> shard_of("swabc", 4) == shard_of("swabc", 4)
+    True
+
+Shards use sha256, never Python's salted `hash()`, so every node agrees on them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def window_of(t: float, window_seconds: float) -> int:
+    """The time window a timestamp falls in."""
+    return int(t // window_seconds)
+
+
+def shard_of(peer_id: str, num_shards: int) -> int:
+    """Stable shard of a peer id in [0, num_shards)."""
+    digest = hashlib.sha256(peer_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % num_shards
+
+
+def record_key(swarm_id: str, window: int, shard: int) -> str:
+    """DHT key of the rollout records of one shard in one window."""
+    return f"sapo/{swarm_id}/w{window}/s{shard}"
+
+
+def announce_key(swarm_id: str, window: int) -> str:
+    """DHT key of the peer announcements of one window."""
+    return f"sapo/{swarm_id}/w{window}/peers"
