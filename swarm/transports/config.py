@@ -1,0 +1,48 @@
+"""Typed configuration of the gossip transport (the `transport:` section of a YAML config)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TransportConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+
+    type: Literal["hivemind", "memory", "none"] = "hivemind"
+    """hivemind (the real DHT), memory (in-process simulations only) or none (silo)."""
+    swarm_id: str = Field("testnet", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    """Name of the swarm; records of other swarms are refused."""
+    initial_peers: list[str] = Field(default_factory=list)
+    """Multiaddrs of peers to join through (empty: start a new swarm)."""
+    host_maddrs: list[str] = Field(default_factory=lambda: ["/ip4/127.0.0.1/tcp/0"])
+    """Addresses to listen on."""
+    announce_maddrs: list[str] = Field(default_factory=list)
+    """Public addresses to announce instead of the listening ones (behind NAT)."""
+    swarm_secret: str | None = None
+    """Private swarm secret: only records tagged with it are accepted."""
+    allowed_peers: list[str] | None = None
+    """Closed swarm: only these peer ids may write (None: anyone holding the secret)."""
+    window_seconds: float = Field(10.0, gt=0.0, le=3600.0)
+    """Length of a time window of DHT time; records are keyed by window."""
+    num_shards: int = Field(4, ge=1, le=4096)
+    """Shards per window; a peer's shard is sha256(peer id) mod num_shards."""
+    shards_per_collect: int = Field(2, ge=1)
+    """Random shards a node reads per collect (one more when they come back thin)."""
+    windows_per_collect: int = Field(2, ge=1, le=16)
+    """How many recent windows a collect reads."""
+    record_ttl_windows: int = Field(3, ge=1, le=64)
+    """Records expire this many windows after they are stored."""
+    beam_size: int = Field(5, ge=1, le=64)
+    """hivemind beam size for get/store (small beams keep CPU flat at 16-32 nodes)."""
+    max_records_per_peer_per_window: int = Field(4, ge=1)
+    """Records accepted from one peer in one window; more are dropped and counted."""
+    startup_timeout_s: float = Field(120.0, gt=0.0)
+    """How long to keep trying to start the daemon and reach an initial peer."""
+    identity_path: str | None = None
+    """Ed25519 key file of this node (default: ~/.config/sapo-swarm/identity.pem)."""
+    use_relay: bool = False
+    """libp2p circuit relays (off in tests and on loopback)."""
+    use_auto_relay: bool = False
+    """libp2p auto relay (off in tests and on loopback)."""
