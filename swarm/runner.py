@@ -1,14 +1,83 @@
-"""Run one node process: identity, transport, node, until its rounds are done or it is stopped."""
+"""Run one node process: identity, transport, policy, node; until its rounds are done or it is stopped.
+
+    asyncio.run(run_node(load_config("configs/testnet.yaml"), Path("runs/x/nodes/n0"), identity))
+
+Writes ``out_dir/metrics.jsonl``, ``out_dir/checkpoint/`` and ``out_dir/node.json`` (peer id,
+multiaddrs, model) and resumes from the checkpoint when one is there.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import platform
 from pathlib import Path
 
 from protocol import Identity
 from swarm.config import RunConfig
 
+logger = logging.getLogger(__name__)
+
+
+def _hardware() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda {torch.cuda.get_device_name(0)}"
+    return f"cpu {platform.machine()} x{torch.get_num_threads()}"
+
+
+def build_node(config: RunConfig, out_dir: Path, identity: Identity, transport=None):
+    """Assemble a `Node` from a config (no network I/O)."""
+    import torch
+
+    from node.algorithms import build_algorithm
+    from node.metrics import JsonlMetrics
+    from node.policy import Policy
+    from node.rewards import build_reward_fn
+    from node.round import Node
+    from node.tasks import build_task_source
+
+    cfg = config.node
+    if cfg.model.threads:
+        torch.set_num_threads(cfg.model.threads)
+    torch.manual_seed(cfg.round.seed)
+    policy = Policy.load(cfg.model, seed=cfg.round.seed)
+    algorithm = build_algorithm(cfg.algorithm, policy) if cfg.round.train else None
+    return Node(cfg, identity, policy, build_task_source(cfg.tasks), build_reward_fn(cfg.rewards), algorithm,
+                transport, swarm_id=config.transport.swarm_id, window_seconds=config.transport.window_seconds,
+                checkpoint_dir=out_dir / "checkpoint", metrics=JsonlMetrics(out_dir / "metrics.jsonl"))
+
 
 async def run_node(config: RunConfig, out_dir: Path, identity: Identity) -> None:
-    """Run a node to completion. Writes ``out_dir/metrics.jsonl``, ``out_dir/checkpoint/``,
-    ``out_dir/node.json`` (peer id, multiaddrs, model) and resumes from the checkpoint if present."""
-    raise NotImplementedError("being written")
+    """Run a node to completion (see module docstring)."""
+    from swarm.transports import build_transport
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    transport = None
+    if config.transport.type != "none":
+        transport = build_transport(config.transport, identity)
+        await transport.start()
+    node = build_node(config, out_dir, identity, transport)
+    try:
+        node.restore()
+        _write_node_info(out_dir, identity, config, transport, node.policy.name)
+        await node.run()
+    finally:
+        node.metrics.close()
+        if transport is not None:
+            await transport.stop()
+
+
+def _write_node_info(out_dir: Path, identity: Identity, config: RunConfig, transport, model: str) -> None:
+    info = {
+        "peer_id": identity.peer_id,
+        "model": model,
+        "hardware": _hardware(),
+        "swarm_id": config.transport.swarm_id,
+        "multiaddrs": [str(a) for a in getattr(transport, "visible_maddrs", [])],
+    }
+    tmp = out_dir / ".node.json.tmp"
+    tmp.write_text(json.dumps(info, indent=2))
+    tmp.replace(out_dir / "node.json")
+    logger.info("node %s (%s) running; info in %s", identity.peer_id, model, out_dir / "node.json")

@@ -1,0 +1,242 @@
+"""The SAPO round loop of one node: draw -> generate -> score -> publish -> collect -> re-score ->
+select -> update -> metrics -> checkpoint.
+
+    node = Node(config, identity, policy, tasks, reward_fn, algorithm, transport=None)  # silo
+    asyncio.run(node.run())
+
+The node never waits on peers beyond its bounded collect (`Deadlines`), and with no transport it
+runs alone. Generation and training run in a worker thread so the event loop (and the DHT in it)
+stays responsive. Where a rollout is born: `_generate_local`; signed and sent: `transport.publish`;
+verified: inside `transport.collect`; re-scored: `node.intake`; chosen: `node.sampler`; learned
+from: `algorithm.update`.
+
+Reference: SAPO (arXiv 2509.08721) Algorithm 1; cleanrl `ppo.py` for the banner layout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import random
+import time
+from collections import Counter, deque
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+
+from node.checkpoint import load_checkpoint, save_checkpoint
+from node.config import NodeConfig
+from node.intake import rescore_external
+from node.metrics import MetricsSink, NullMetrics
+from node.sampler import select_groups
+from node.types import Generation, ScoredGroup, Task
+from protocol import Completion, Identity, RolloutBatch, RolloutGroup, now, window_of
+
+logger = logging.getLogger(__name__)
+
+RewardFn = Callable[[Task, Sequence[str]], list[float]]
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """Every wait of a round, in one place."""
+
+    collect_s: float
+    """Longest wait for peers' rollouts (config: round.collect_timeout_s)."""
+    publish_s: float
+    """Longest wait for our own publish to be stored."""
+
+
+class Node:
+    def __init__(self, config: NodeConfig, identity: Identity, policy: Any, tasks: Any, reward_fn: RewardFn,
+                 algorithm: Any, transport: Any = None, *, swarm_id: str = "local", window_seconds: float = 10.0,
+                 checkpoint_dir: str | os.PathLike[str] | None = None, metrics: MetricsSink | None = None) -> None:
+        self.config, self.identity, self.policy, self.tasks = config, identity, policy, tasks
+        self.reward_fn, self.algorithm, self.transport = reward_fn, algorithm, transport
+        self.swarm_id, self.window_seconds = swarm_id, window_seconds
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.metrics = metrics or NullMetrics()
+        self.deadlines = Deadlines(collect_s=config.round.collect_timeout_s, publish_s=max(5.0, config.round.collect_timeout_s))
+        self.round = 0
+        self.sampler_rng = random.Random(config.sampler.seed)  # its own stream, apart from task draws
+        self.pool: deque[ScoredGroup] = deque(maxlen=config.sampler.max_external_pool)
+        self.intake_rejections: Counter[str] = Counter()
+        self._rounds_without_external = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self, rounds: int | None = None) -> None:
+        """Run until `rounds` (default: config.round.rounds) rounds are done, resuming if checkpointed."""
+        total = rounds if rounds is not None else self.config.round.rounds
+        while self.round < total:
+            row = await self.step()
+            logger.info("round %d reward %.3f external %d/%d peers %d", row["round"], row["reward_local"],
+                        row["external_groups"], self.config.sampler.external_j, row["peers_seen"])
+
+    def restore(self) -> bool:
+        """Load the last checkpoint, if any. Returns whether one was loaded."""
+        state = load_checkpoint(self.checkpoint_dir) if self.checkpoint_dir else None
+        if state is None:
+            return False
+        self.policy.load_state_dict(state["policy"])
+        if self.algorithm is not None and state.get("algorithm") is not None:
+            self.algorithm.load_state_dict(state["algorithm"])
+        self.sampler_rng.setstate(state["sampler_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        self.round = state["round"]
+        logger.info("resumed from %s at round %d", self.checkpoint_dir, self.round)
+        return True
+
+    def checkpoint(self) -> None:
+        if self.checkpoint_dir is None:
+            return
+        save_checkpoint(self.checkpoint_dir, {
+            "round": self.round,
+            "peer_id": self.identity.peer_id,
+            "policy": self.policy.state_dict(),
+            "algorithm": self.algorithm.state_dict() if self.algorithm is not None else None,
+            "sampler_rng": self.sampler_rng.getstate(),
+            "torch_rng": torch.get_rng_state(),
+        })
+
+    # ------------------------------------------------------------------ one round
+
+    async def step(self) -> dict[str, Any]:
+        cfg, r = self.config, self.round
+        timer = _Timer()
+        # ===== ALGO LOGIC: local rollouts (tasks -> policy -> rewards)
+        with timer("generate"):
+            tasks = self.tasks.draw(self.identity.peer_id, r, cfg.sampler.local_i)
+            generations = await self._generate_local(tasks, r)
+        with timer("score"):
+            local = [self._score(task, gens) for task, gens in zip(tasks, generations)]
+        # ===== PLUMBING: gossip (protocol -> transport), bounded by Deadlines
+        with timer("publish"):
+            await self._publish(r, local, generations)
+        with timer("collect"):
+            batches = await self._collect()
+        with timer("score_external"):
+            external, rejected = rescore_external(batches, self.tasks, self.reward_fn,
+                                                  accept_free_text=cfg.sampler.accept_free_text)
+            self.intake_rejections.update(rejected)
+            self.pool.extend(external)
+        # ===== ALGO LOGIC: SAPO selection (sampler) and the local update (algorithm)
+        selection = select_groups(local, list(self.pool), local_i=cfg.sampler.local_i, external_j=cfg.sampler.external_j,
+                                  rng=self.sampler_rng, strategy=cfg.sampler.type,
+                                  drop_zero_advantage=cfg.sampler.drop_zero_advantage, options=cfg.sampler.options)
+        self._consume(selection.external)
+        with timer("train"):
+            stats = await self._update([*selection.local, *selection.external])
+        # ===== PLUMBING: bookkeeping
+        self.round += 1
+        row = self._metrics_row(r, local, selection, stats, generations, batches, timer)
+        self.metrics.log(row)
+        if cfg.round.checkpoint_every and self.round % cfg.round.checkpoint_every == 0:
+            self.checkpoint()
+        return row
+
+    async def _generate_local(self, tasks: list[Task], r: int) -> list[list[Generation]]:
+        seed = _derive_seed(self.config.round.seed, self.identity.peer_id, r)
+        return await asyncio.to_thread(self.policy.generate, [t.question for t in tasks], self.config.sampler.completions_l, seed)
+
+    def _score(self, task: Task, gens: list[Generation]) -> ScoredGroup:
+        texts = tuple(g.text for g in gens)
+        return ScoredGroup(task=task, texts=texts, rewards=tuple(self.reward_fn(task, texts)))
+
+    async def _publish(self, r: int, local: list[ScoredGroup], generations: list[list[Generation]]) -> None:
+        if self.transport is None or not self.config.round.publish or not local:
+            return
+        groups = tuple(
+            RolloutGroup(g.task.ref, g.task.question,
+                         tuple(Completion(gen.text, gen.token_count, reward) for gen, reward in zip(gens, g.rewards)))
+            for g, gens in zip(local, generations)
+        )
+        created = now()
+        batch = RolloutBatch(self.swarm_id, self.identity.peer_id, self.policy.name, created,
+                             window_of(created, self.window_seconds), f"r{r}-{os.urandom(6).hex()}", groups)
+        try:
+            async with asyncio.timeout(self.deadlines.publish_s):
+                await self.transport.publish(batch)
+        except TimeoutError:
+            logger.warning("publish of round %d did not finish within %.1f s", r, self.deadlines.publish_s)
+
+    async def _collect(self) -> list[RolloutBatch]:
+        if self.transport is None or self.config.sampler.external_j == 0:
+            return []
+        try:
+            async with asyncio.timeout(self.deadlines.collect_s):
+                return await self.transport.collect(max_batches=4 * max(1, self.config.sampler.external_j))
+        except TimeoutError:
+            return []  # what was fetched stays in the transport's inbox for the next round
+
+    def _consume(self, chosen: Sequence[ScoredGroup]) -> None:
+        chosen_ids = {id(g) for g in chosen}
+        kept = [g for g in self.pool if id(g) not in chosen_ids]
+        self.pool.clear()
+        self.pool.extend(kept)
+
+    async def _update(self, groups: list[ScoredGroup]) -> Any:
+        if not self.config.round.train or self.algorithm is None or not groups:
+            return None
+        return await asyncio.to_thread(self.algorithm.update, groups)
+
+    # ------------------------------------------------------------------ metrics
+
+    def _metrics_row(self, r: int, local: list[ScoredGroup], selection: Any, stats: Any,
+                     generations: list[list[Generation]], batches: list[RolloutBatch], timer: "_Timer") -> dict[str, Any]:
+        local_rewards = [x for g in local for x in g.rewards]
+        ext_rewards = [x for g in selection.external for x in g.rewards]
+        tokens = sum(gen.token_count for gens in generations for gen in gens)
+        self._warn_if_no_external(r, selection)
+        transport_rejections = self.transport.rejections if self.transport is not None else Counter()
+        return {
+            "round": r, "time": time.time(), "peer_id": self.identity.peer_id, "model": self.policy.name,
+            "reward_local": _mean(local_rewards), "reward_external": _mean(ext_rewards) if ext_rewards else None,
+            "accuracy_local": _mean([1.0 if x >= 1.0 else 0.0 for x in local_rewards]),
+            "loss": stats.loss if stats is not None else None,
+            "local_groups": len(selection.local), "external_groups": len(selection.external),
+            "external_candidates": selection.external_candidates,
+            "kept_groups": len(selection.local) + len(selection.external),
+            "zero_adv_local": selection.local_zero_advantage, "zero_adv_external": selection.external_zero_advantage,
+            "peers_seen": len(self.transport.peers()) if self.transport is not None else 0,
+            "batches_received": len(batches), "pool_size": len(self.pool),
+            "tokens_per_s": tokens / max(timer.seconds["generate"], 1e-9),
+            **{f"t_{name}": round(sec, 4) for name, sec in timer.seconds.items()},
+            "t_round": round(sum(timer.seconds.values()), 4),
+            "rejections": dict(transport_rejections + self.intake_rejections),
+        }
+
+    def _warn_if_no_external(self, r: int, selection: Any) -> None:
+        if self.config.sampler.external_j == 0 or self.transport is None or selection.external:
+            return
+        self._rounds_without_external += 1
+        if self._rounds_without_external in (1, 10) or self._rounds_without_external % 50 == 0:
+            logger.warning("round %d trained on 0 external rollouts (J=%d; %d such rounds so far)",
+                           r, self.config.sampler.external_j, self._rounds_without_external)
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+def _derive_seed(seed: int, peer_id: str, r: int) -> int:
+    """Generation seed of a round: reproducible from (seed, peer id, round)."""
+    return int.from_bytes(hashlib.sha256(f"{seed}/{peer_id}/{r}".encode()).digest()[:4], "big")
+
+
+def _mean(xs: Sequence[float]) -> float:
+    return float(sum(xs) / len(xs)) if xs else 0.0
