@@ -1,0 +1,86 @@
+"""Intake: turn verified peer batches into training candidates, trusting none of their claims.
+
+A batch has already passed the protocol's signature, schema and bound checks. What it claims is
+still untrusted: the question text, the answer it implies and the sender's rewards. For each group
+this module rebuilds the task from its `TaskRef` (question and ground truth computed here), re-scores
+every completion with this node's own reward function and labels the group with its sender.
+
+    >>> from collections import Counter
+    >>> from node.config import RewardsConfig, TasksConfig
+    >>> from node.rewards import build_reward_fn
+    >>> from node.tasks import TaskSource
+    >>> from protocol.messages import Completion, RolloutBatch, RolloutGroup, TaskRef
+    >>> tasks = TaskSource(TasksConfig())
+    >>> ref = tasks.draw_refs("p", 0, 1)[0]           # its answer is 9
+    >>> forged = RolloutGroup(ref, "1 + 1 =", (Completion("2", 1, 1.0), Completion("9", 1, 0.0)))
+    >>> batch = RolloutBatch("s", "peer-b", "m", 1.7e9, 0, "b0", (forged,))
+    >>> groups, counts = rescore_external([batch], tasks, build_reward_fn(RewardsConfig()))
+    >>> groups[0].rewards, groups[0].source, counts
+    ((0.0, 1.0), 'peer-b', Counter({'question_mismatch': 1}))
+
+Counted reasons: every `TaskError.reason` (unknown_generator, unsupported_generator, not_accepted,
+bad_config, seed_mismatch, index_out_of_range, free_text, generation_failed), "question_mismatch"
+(the group is kept with the rebuilt question), "free_text_accepted" and "empty_group".
+
+Reference: the SAPO paper (arXiv 2509.08721), section 3: "each node scores rollouts with its own
+reward model"; rl-swarm's genrl is the counter-example that trains on the sender's answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from node.tasks import TaskError, TaskSource
+from node.types import ScoredGroup, Task
+from protocol.messages import RolloutBatch, RolloutGroup
+
+logger = logging.getLogger(__name__)
+
+RewardFn = Callable[[Task, Sequence[str]], list[float]]
+
+
+def rescore_external(batches: Sequence[RolloutBatch], tasks: TaskSource, reward_fn: RewardFn, *,
+                     accept_free_text: bool = False) -> tuple[list[ScoredGroup], Counter[str]]:
+    """Rebuild, re-score and label every group of `batches`; count what was dropped or corrected.
+
+    Args:
+        batches: Batches that passed protocol validation (signed, within bounds).
+        tasks: This node's task source, which rebuilds each `TaskRef`.
+        reward_fn: This node's verifier; the sender's `sender_reward` is never read.
+        accept_free_text: Keep free-text groups (question as sent, empty answer), scored by `reward_fn`
+            alone. Off by default: such a group's ground truth cannot be checked.
+
+    Returns:
+        The re-scored groups (source = sender peer id), and a Counter of reasons.
+    """
+    kept: list[ScoredGroup] = []
+    counts: Counter[str] = Counter()
+    for batch in batches:
+        for group in batch.groups:
+            task = _task_of(group, tasks, counts, accept_free_text)
+            if task is None:
+                continue
+            texts = tuple(c.text for c in group.completions)
+            kept.append(ScoredGroup(task=task, texts=texts, rewards=tuple(reward_fn(task, texts)), source=batch.sender))
+    return kept, counts
+
+
+def _task_of(group: RolloutGroup, tasks: TaskSource, counts: Counter[str], accept_free_text: bool) -> Task | None:
+    """The task to train `group` on, or None (with its reason counted)."""
+    if not group.completions:
+        counts["empty_group"] += 1
+        return None
+    if group.task.kind == "free" and accept_free_text:
+        counts["free_text_accepted"] += 1
+        return Task(ref=group.task, question=group.question, answer="")
+    try:
+        task = tasks.rebuild(group.task)
+    except TaskError as err:
+        counts[err.reason] += 1
+        logger.debug("dropped external group %s: %s", group.task.generator[:64], err)
+        return None
+    if group.question != task.question:
+        counts["question_mismatch"] += 1  # kept: the rebuilt question is the one we train on
+    return task
