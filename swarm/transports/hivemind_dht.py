@@ -1,0 +1,102 @@
+"""The real swarm: sharded gossip over a hivemind `DHTNode` running in the node's own asyncio loop.
+
+    transport = await HivemindTransport.create(config, identity)   # raises TransportStartupError
+    print(transport.visible_maddrs)          # give these to other nodes as initial_peers
+    receipt = await transport.publish(batch)
+    fresh = await transport.collect(max_batches=8)
+    await transport.stop()
+
+Start-up is patient (``config.startup_timeout_s``, with backoff) and fails with a named reason
+(`TransportStartupError`). A node that prefers to train alone when the swarm is unreachable catches
+it and switches to ``build_transport(config.model_copy(update={"type": "none"}), identity)``; once
+started, an unreachable swarm only makes collects come back empty.
+
+Why parts in the DHT rather than libp2p streams for big batches: a record stays readable after its
+publisher dies or goes away mid-window, and every byte that reaches a reader was checked by the
+storing replicas (`SignedRecordValidator`), with no extra RPC surface to rate-limit. The cost is
+replication bytes (num_replicas copies of each part), paid once per publish.
+
+The p2pd daemon is a child of this process and shares its process group: a supervisor that kills
+the node should kill the group (``os.killpg``), as `tests/swarm/helpers.py` does.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from hivemind.dht.node import DHTNode
+from hivemind.utils import get_dht_time
+
+from protocol.identity import Identity
+from swarm.transports.chunks import Records
+from swarm.transports.config import TransportConfig
+from swarm.transports.dht_validator import SignedRecordValidator
+from swarm.transports.sharded import ShardedTransport
+from swarm.transports.startup import TransportStartupError, start_dht_node
+
+logger = logging.getLogger(__name__)
+
+
+class DHTRecordStore:
+    """`RecordStore` over a `DHTNode`: small beams, every miss or malformed result is empty."""
+
+    def __init__(self, node: DHTNode, beam_size: int) -> None:
+        self.node, self.beam_size = node, beam_size
+
+    def time(self) -> float:
+        return get_dht_time()
+
+    async def store(self, key: str, subkey: str, value: bytes, expiration: float) -> bool:
+        return bool(await self.node.store(key, value, expiration, subkey=subkey, beam_size=self.beam_size))
+
+    async def get(self, key: str, latest: bool = True) -> Records:
+        found = await self.node.get(key, latest=latest, beam_size=self.beam_size)
+        value: Any = getattr(found, "value", None)
+        if not isinstance(value, dict):
+            return {}
+        return {
+            sk: (item.value, item.expiration_time)
+            for sk, item in value.items()
+            if isinstance(sk, str) and hasattr(item, "value")
+        }
+
+
+class HivemindTransport(ShardedTransport):
+    """`ShardedTransport` over hivemind's DHT; build with `create` or construct then `start`."""
+
+    def __init__(self, config: TransportConfig, identity: Identity) -> None:
+        super().__init__(config, identity)
+        self.node: DHTNode | None = None
+        self.visible_maddrs: list[str] = []
+
+    @classmethod
+    async def create(cls, config: TransportConfig, identity: Identity) -> "HivemindTransport":
+        """Start the DHT node and join the swarm; `TransportStartupError` says why if it cannot."""
+        self = cls(config, identity)
+        await self.start()
+        return self
+
+    @property
+    def libp2p_peer_id(self) -> str:
+        assert self.node is not None, "call start() first"
+        return self.node.peer_id.to_base58()
+
+    async def start(self) -> None:
+        if self.node is not None:
+            return
+        self.node = await start_dht_node(self.config, SignedRecordValidator(self.secret))
+        self.store = DHTRecordStore(self.node, self.config.beam_size)
+        self.visible_maddrs = [str(m) for m in await self.node.get_visible_maddrs()]
+        self.addresses = tuple(self.visible_maddrs)
+        mode = "joined through " + ", ".join(self.config.initial_peers) if self.config.initial_peers else "new swarm"
+        logger.info("swarm %s (%s): peer %s listening on %s", self.config.swarm_id, mode, self.peer_id, " ".join(self.visible_maddrs))
+
+    async def stop(self) -> None:
+        node, self.node = self.node, None
+        if node is not None:
+            await node.shutdown()
+            logger.info("peer %s left swarm %s", self.peer_id, self.config.swarm_id)
+
+
+__all__ = ["DHTRecordStore", "HivemindTransport", "TransportStartupError"]

@@ -1,0 +1,201 @@
+"""Sharded gossip over any `RecordStore`: the publish/collect logic both backends share.
+
+Records sit under ``record_key(swarm_id, window, shard)`` with the publisher's peer id as subkey,
+window = floor(DHT time / window_seconds) and shard = sha256(peer id) mod num_shards. A collect reads
+``shards_per_collect`` random shards of each of the last ``windows_per_collect`` windows at once
+(one more shard when they come back thin), so no key is hot and per-node cost stays flat as the
+swarm grows; SAPO samples peers uniformly anyway. Announcements sit under ``announce_key(window)``.
+
+    transport = MemoryTransport(config, identity, hub)      # or HivemindTransport.create(...)
+    await transport.publish(batch)                          # batch.window = current window
+    fresh = await transport.collect(max_batches=8)          # verified, never seen before
+
+Every network result may be empty or time out: it is then treated as empty, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Callable
+
+from protocol.clock import now
+from protocol.envelope import Envelope, open_envelope, seal
+from protocol.errors import ProtocolError
+from protocol.identity import Identity
+from protocol.keys import announce_key, record_key, shard_of, window_of
+from protocol.messages import PeerAnnouncement, RolloutBatch
+from protocol.parts import body_type, read_index
+from protocol.validation import RecordVerifier
+from swarm.transports.base import PublishReceipt, Transport, TransportStats
+from swarm.transports.chunks import RecordStore, Records, fetch_parts, gather_partial, store_parts
+from swarm.transports.config import TransportConfig
+from swarm.transports.inbox import Inbox
+
+logger = logging.getLogger(__name__)
+
+
+class ShardedTransport(Transport):
+    """`Transport` over a `RecordStore`; subclasses provide the store and start/stop."""
+
+    store: RecordStore
+
+    def __init__(self, config: TransportConfig, identity: Identity, *, clock: Callable[[], float] = now) -> None:
+        self.config, self.identity, self.clock = config, identity, clock
+        self.peer_id = identity.peer_id
+        self.secret = config.swarm_secret.encode() if config.swarm_secret else None
+        self.stats = TransportStats()
+        allowed = frozenset(config.allowed_peers) if config.allowed_peers is not None else None
+        verifier = RecordVerifier(
+            config.swarm_id, self.secret, allowed, window_clock=self.window,
+            max_window_age=max(config.windows_per_collect, config.record_ttl_windows),
+        )
+        self.inbox = Inbox(verifier, self.stats, self.peer_id, config.max_records_per_peer_per_window, config.inbox_size)
+        self.rng = random.Random()
+        self.addresses: tuple[str, ...] = ()
+        self.model, self.hardware, self.software_version = "", "", "0.1.0"
+        """Advertised in announcements; the node may set them before the first round."""
+        self._peers: dict[str, PeerAnnouncement] = {}
+        self._announced_window: int | None = None
+        self._peers_read_window: int | None = None
+        self._processed: dict[int, dict[tuple[str, str], float]] = {}
+
+    def window(self) -> int:
+        """The current time window of DHT time."""
+        return window_of(self.clock(), self.config.window_seconds)
+
+    def _expiration(self) -> float:
+        return self.store.time() + self.config.record_ttl_windows * self.config.window_seconds
+
+    # ------------------------------------------------------------ publish
+
+    async def publish(self, batch: RolloutBatch) -> PublishReceipt:
+        if batch.sender != self.peer_id:
+            raise ValueError(f"batch.sender {batch.sender!r} is not this node's peer id {self.peer_id!r}")
+        key = record_key(self.config.swarm_id, batch.window, shard_of(self.peer_id, self.config.num_shards))
+        sealed, parts, parts_ok = seal(batch, self.identity, self.secret), 1, True
+        expiration, timeout = self._expiration(), self.config.collect_timeout_s
+        bytes_sent = len(sealed)
+        if len(sealed) > self.config.part_threshold_bytes:
+            index, parts, parts_ok = await store_parts(
+                self.store, key, sealed, batch, self.identity, part_bytes=self.config.part_bytes,
+                expiration=expiration, swarm_secret=self.secret, timeout=timeout,
+            )
+            sealed, bytes_sent = index, bytes_sent + len(index)
+        (stored,) = await gather_partial([self.store.store(key, self.peer_id, sealed, expiration)], timeout)
+        await self._announce()
+        receipt = PublishReceipt(key, bool(stored) and parts_ok, bytes_sent, parts)
+        self.stats.published += 1
+        self.stats.bytes_sent += bytes_sent
+        if not receipt.stored:
+            logger.debug("batch %s under %s was not stored by any peer", batch.batch_id, key)
+        return receipt
+
+    async def _announce(self) -> None:
+        """Store a sealed `PeerAnnouncement` once per window (called from publish and collect)."""
+        window = self.window()
+        if self._announced_window == window:
+            return
+        self._announced_window = window
+        msg = PeerAnnouncement(
+            self.peer_id, self.model, self.hardware, self.software_version, self.addresses[:16],
+            self.clock(), self.config.swarm_id, window,
+        )
+        key = announce_key(self.config.swarm_id, window)
+        await gather_partial([self.store.store(key, self.peer_id, seal(msg, self.identity, self.secret), self._expiration())], self.config.collect_timeout_s)
+
+    # ------------------------------------------------------------ collect
+
+    async def collect(self, max_batches: int) -> list[RolloutBatch]:
+        window = self.window()
+        self._forget_before(window - max(self.config.windows_per_collect, self.config.record_ttl_windows) - 1)
+        plan = self._plan(window)
+        await self._read(plan + self._announce_plan(window))
+        if len(self.inbox.queue) < max_batches:
+            extra = self._one_more_shard(window, {key for key, _ in plan})
+            await self._read(extra)
+        await self._announce()
+        return self.inbox.take(max_batches)
+
+    def _plan(self, window: int) -> list[tuple[str, int]]:
+        cfg, plan = self.config, []
+        for w in range(window - cfg.windows_per_collect + 1, window + 1):
+            shards = self.rng.sample(range(cfg.num_shards), min(cfg.shards_per_collect, cfg.num_shards))
+            plan += [(record_key(cfg.swarm_id, w, s), w) for s in shards]
+        return plan
+
+    def _one_more_shard(self, window: int, read: set[str]) -> list[tuple[str, int]]:
+        cfg = self.config
+        unread = [
+            (record_key(cfg.swarm_id, w, s), w)
+            for w in range(window - cfg.windows_per_collect + 1, window + 1)
+            for s in range(cfg.num_shards)
+            if record_key(cfg.swarm_id, w, s) not in read
+        ]
+        return [self.rng.choice(unread)] if unread else []
+
+    def _announce_plan(self, window: int) -> list[tuple[str, int]]:
+        """Read announcements once per window (and while no peer is known yet)."""
+        if self._peers_read_window == window and self._peers:
+            return []
+        self._peers_read_window = window
+        return [(announce_key(self.config.swarm_id, w), w) for w in (window - 1, window)]
+
+    async def _read(self, plan: list[tuple[str, int]]) -> None:
+        results = await gather_partial((self.store.get(key) for key, _ in plan), self.config.collect_timeout_s)
+        fresh = [
+            self._accept(key, window, subkey, value)
+            for (key, window), records in zip(plan, results)
+            for subkey, (value, expiration) in (records or {}).items()
+            if subkey != self.peer_id and self._first_time(key, subkey, expiration, window)
+        ]
+        await gather_partial(fresh, 2 * self.config.collect_timeout_s)
+
+    def _first_time(self, key: str, subkey: str, expiration: float, window: int) -> bool:
+        """True once per stored record version, so a record is verified and counted only once."""
+        table = self._processed.setdefault(window, {})
+        if table.get((key, subkey)) == expiration:
+            return False
+        table[(key, subkey)] = expiration
+        return True
+
+    async def _accept(self, key: str, window: int, subkey: str, value: object) -> None:
+        if not isinstance(value, bytes):
+            self.inbox.reject(subkey, "malformed", f"value of type {type(value).__name__}")
+            return
+        if key.endswith("/peers"):
+            announcement = self.inbox.offer_announcement(value, subkey=subkey, window=window)
+            if announcement is not None:
+                self._peers[announcement.peer_id] = announcement
+            return
+        try:
+            envelope = open_envelope(value, self.inbox.verifier.limits)
+            if body_type(envelope.body, self.inbox.verifier.limits) == "parts":
+                value = await self._join(key, window, subkey, envelope)
+                if value is None:
+                    return
+        except ProtocolError as exc:
+            self.inbox.reject(subkey, exc.reason, exc.detail)
+            return
+        self.inbox.offer(value, subkey=subkey, window=window)
+
+    async def _join(self, key: str, window: int, subkey: str, envelope: Envelope) -> bytes | None:
+        """Check a parts index's envelope, fetch its parts; None if refused or already seen."""
+        if not self.inbox.check_envelope(envelope, subkey=subkey, window=window):
+            return None
+        index = read_index(envelope.body, self.inbox.verifier.limits)
+        if self.inbox.seen(subkey, index.batch_id, window):
+            return None
+        return await fetch_parts(self.store, key, index, self.config.collect_timeout_s)
+
+    def _forget_before(self, window: int) -> None:
+        self.inbox.forget_before(window)
+        for old in [w for w in self._processed if w < window]:
+            del self._processed[old]
+
+    # ------------------------------------------------------------ peers
+
+    def peers(self) -> list[PeerAnnouncement]:
+        """Peers announced in this or the previous window (other than this node)."""
+        oldest = self.window() - 1
+        return sorted((a for a in self._peers.values() if a.window >= oldest and a.peer_id != self.peer_id), key=lambda a: a.peer_id)

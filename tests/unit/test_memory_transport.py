@@ -1,0 +1,168 @@
+"""MemoryTransport and the shared Inbox: round trip, dedup, caps, forgeries, expiry, parts, peers.
+
+Time is injected (a mutable clock), never slept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from protocol import Completion, Identity, RolloutBatch, RolloutGroup, TaskRef, seal
+from protocol.keys import record_key, shard_of
+from swarm.transports import MemoryHub, MemoryTransport, NullTransport, TransportConfig, build_transport
+from swarm.transports.chunks import part_key
+
+T0 = 1_800_000_000.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = T0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def make_batch(ident: Identity, window: int, batch_id: str = "b0", text_chars: int = 10, swarm: str = "testnet") -> RolloutBatch:
+    group = RolloutGroup(TaskRef("chain_sum", {"n": 2}, 1, 0), "2 + 3 =", (Completion("5" * text_chars, 2, 1.0),))
+    return RolloutBatch(swarm, ident.peer_id, "tiny", T0, window, batch_id, (group,))
+
+
+@pytest.fixture
+def swarm():
+    clock = Clock()
+    hub = MemoryHub(clock)
+    cfg = TransportConfig(type="memory", window_seconds=10, num_shards=2, shards_per_collect=2, max_records_per_peer_per_window=2, part_threshold_bytes=2048, part_bytes=1024)
+    nodes = [MemoryTransport(cfg, Identity.from_seed(bytes([i])), hub) for i in range(3)]
+    return clock, hub, cfg, nodes
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_round_trip_and_own_batch_skipped(swarm):
+    clock, hub, cfg, (a, b, c) = swarm
+    w = a.window()
+    run(a.publish(make_batch(a.identity, w)))
+    run(b.publish(make_batch(b.identity, w)))
+    got = run(c.collect(8))
+    assert sorted(x.sender for x in got) == sorted([a.peer_id, b.peer_id])
+    assert [x.sender for x in run(a.collect(8))] == [b.peer_id]
+    assert c.stats.accepted == 2 and not c.stats.rejections
+
+
+def test_dedup_and_per_peer_cap(swarm):
+    clock, hub, cfg, (a, b, _) = swarm
+    w = a.window()
+    run(a.publish(make_batch(a.identity, w, "b0")))
+    assert len(run(b.collect(8))) == 1
+    assert run(b.collect(8)) == []  # same record: not verified or returned twice
+    run(a.publish(make_batch(a.identity, w, "b0")))  # republished under a later expiration
+    assert run(b.collect(8)) == [] and not b.stats.rejections
+    clock.t += 0.1
+    run(a.publish(make_batch(a.identity, w, "b1")))
+    assert len(run(b.collect(8))) == 1
+    clock.t += 0.1
+    run(a.publish(make_batch(a.identity, w, "b2")))
+    assert run(b.collect(8)) == []
+    assert b.stats.rejections["over_quota"] == 1
+
+
+def test_forgeries_rejected_with_reasons(swarm):
+    clock, hub, cfg, (a, b, c) = swarm
+    w = a.window()
+    key = record_key(cfg.swarm_id, w, shard_of(a.peer_id, cfg.num_shards))
+    exp = clock.t + 30
+    good = bytearray(seal(make_batch(a.identity, w), a.identity))
+    good[-70] ^= 1  # inside the signature
+    hub.tamper(key, a.peer_id, bytes(good), exp)
+    hub.tamper(key, b.peer_id, seal(make_batch(c.identity, w, "x"), c.identity), exp)  # c's record under b's subkey
+    outsider = Identity.from_seed(b"outsider")
+    hub.tamper(key, outsider.peer_id, seal(make_batch(outsider, w), outsider, b"other-secret"), exp)
+    got = run(c.collect(8))
+    assert [x.sender for x in got] == [outsider.peer_id]  # open swarm: no secret required
+    assert c.stats.rejections["bad_signature"] == 1
+    assert c.stats.rejections["subkey_mismatch"] == 1
+
+
+def test_wrong_swarm_secret_rejected():
+    clock = Clock()
+    hub = MemoryHub(clock)
+    cfg = TransportConfig(type="memory", swarm_secret="s3cret", num_shards=1)
+    a, b = (MemoryTransport(cfg, Identity.from_seed(bytes([i])), hub) for i in range(2))
+    outsider = Identity.from_seed(b"outsider")
+    w = a.window()
+    key = record_key(cfg.swarm_id, w, 0)
+    hub.tamper(key, outsider.peer_id, seal(make_batch(outsider, w), outsider, b"wrong"), clock.t + 30)
+    run(a.publish(make_batch(a.identity, w)))
+    assert [x.sender for x in run(b.collect(8))] == [a.peer_id]
+    assert b.stats.rejections["wrong_secret"] == 1
+
+
+def test_expired_batches_are_gone(swarm):
+    clock, hub, cfg, (a, b, _) = swarm
+    run(a.publish(make_batch(a.identity, a.window())))
+    clock.t += cfg.record_ttl_windows * cfg.window_seconds + 1
+    assert run(b.collect(8)) == []
+    assert not b.stats.rejections
+
+
+def test_big_batch_in_parts_and_missing_part(swarm):
+    clock, hub, cfg, (a, b, c) = swarm
+    w = a.window()
+    batch = make_batch(a.identity, w, text_chars=5000)
+    receipt = run(a.publish(batch))
+    assert receipt.parts > 1 and receipt.stored
+    assert run(b.collect(8)) == [batch]
+    # drop one part: c cannot rebuild it and counts it as incomplete
+    part = next(k for k in hub.data if "/part/" in k)
+    del hub.data[part]
+    assert run(c.collect(8)) == []
+    assert c.stats.rejections["incomplete"] == 1
+
+
+def test_stale_window_and_log_once(swarm, caplog):
+    clock, hub, cfg, (a, b, _) = swarm
+    old = a.window() - 10
+    hub.tamper(record_key(cfg.swarm_id, a.window(), shard_of(a.peer_id, cfg.num_shards)), a.peer_id, seal(make_batch(a.identity, old), a.identity), clock.t + 30)
+    with caplog.at_level(logging.WARNING, logger="swarm.transports.inbox"):
+        assert run(b.collect(8)) == []
+        for _ in range(3):
+            b.inbox.reject(a.peer_id, "wrong_window")
+    assert b.stats.rejections["wrong_window"] == 4
+    assert sum("wrong_window" in r.message for r in caplog.records) == 1
+
+
+def test_inbox_is_bounded():
+    clock = Clock()
+    hub = MemoryHub(clock)
+    cfg = TransportConfig(type="memory", num_shards=1, inbox_size=2)
+    nodes = [MemoryTransport(cfg, Identity.from_seed(bytes([i])), hub) for i in range(4)]
+    for n in nodes[1:]:
+        run(n.publish(make_batch(n.identity, n.window())))
+    got = run(nodes[0].collect(1))
+    assert len(got) == 1 and nodes[0].inbox.dropped_full == 1
+    assert len(run(nodes[0].collect(8))) == 1
+
+
+def test_peers_from_announcements(swarm):
+    clock, hub, cfg, (a, b, c) = swarm
+    run(a.publish(make_batch(a.identity, a.window())))
+    run(b.collect(1))
+    assert [p.peer_id for p in b.peers()] == [a.peer_id]
+    clock.t += 3 * cfg.window_seconds
+    assert b.peers() == []
+
+
+def test_registry_and_null_transport():
+    ident = Identity.generate()
+    assert isinstance(build_transport(TransportConfig(type="none"), ident), NullTransport)
+    with pytest.raises(ValueError, match="memory_hub"):
+        build_transport(TransportConfig(type="memory"), ident)
+    null = build_transport(TransportConfig(type="none"), ident)
+    assert run(null.collect(4)) == [] and null.peers() == []
+    assert part_key("k", "ab") == "k/part/ab"
