@@ -1,0 +1,128 @@
+"""The local learning step: one policy-gradient update per round on the selected I + J groups.
+
+An algorithm fills two hooks; the base class does the plumbing (tokenised batch, micro-batches with
+gradient accumulation, gradient clipping, Adam, an optional frozen reference policy):
+
+    algorithm = build_algorithm(AlgorithmConfig(type="grpo", lr=3e-4), policy)
+    stats = algorithm.update(selection.local + selection.external)   # once per round
+
+Hooks: `advantages(rewards, group_index)` once per update over the whole batch (groups may straddle
+micro-batches), and `sequence_loss(...)` once per micro-batch. `begin_update(batch)` is optional.
+
+References: prime-rl `orchestrator/algo/base.py` (a small base with two hooks); cleanrl `ppo.py`.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from node.config import AlgorithmConfig
+from node.types import ScoredGroup, TokenBatch, UpdateStats
+
+logger = logging.getLogger(__name__)
+
+
+class Algorithm(ABC):
+    """A local update rule. Owns its Adam optimizer over `policy.parameters()`."""
+
+    def __init__(self, config: AlgorithmConfig, policy: Any) -> None:
+        self.config = config
+        self.policy = policy
+        self.optimizer = torch.optim.Adam(list(policy.parameters()), lr=config.lr)
+        self.reference = _frozen_copy(policy) if config.beta > 0 else None
+
+    @abstractmethod
+    def advantages(self, rewards: Tensor, group_index: Tensor) -> Tensor:
+        """Called once per update with every row's reward [B] and group [B]; returns advantages [B]."""
+
+    @abstractmethod
+    def sequence_loss(self, logp: Tensor, old_logp: Tensor, ref_logp: Tensor | None, advantages: Tensor,
+                      mask: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """Called once per micro-batch with token log-probs [b, T] (logp has grad), advantages [b] and the
+        completion mask [b, T]; returns the loss of each sequence [b] and scalar metrics."""
+
+    def begin_update(self, batch: TokenBatch) -> None:
+        """Called once per update with the whole batch, before any forward pass."""
+
+    def update(self, groups: Sequence[ScoredGroup]) -> UpdateStats:
+        """One optimizer step on `groups` (the round's selection); the loss is the mean over sequences."""
+        if not groups:
+            return UpdateStats(loss=0.0, num_sequences=0, num_tokens=0, extra={"skipped": 1.0})
+        batch = self.policy.build_batch(groups)
+        self.begin_update(batch)
+        rewards = batch.rewards.float()
+        advantages = self.advantages(rewards, batch.group_index).detach()
+        rows = int(batch.input_ids.shape[0])
+        self.optimizer.zero_grad(set_to_none=True)
+        total_loss, metric_sums = 0.0, {}
+        for start in range(0, rows, self.config.micro_batch):
+            part = slice(start, min(rows, start + self.config.micro_batch))
+            micro = _rows(batch, part)
+            logp = self.policy.token_logprobs(micro)
+            per_sequence, metrics = self.sequence_loss(logp, logp.detach(), self._reference_logprobs(micro),
+                                                       advantages[part], micro.completion_mask.to(logp.dtype))
+            loss = per_sequence.sum() / rows  # sums over micro-batches to the mean over all sequences
+            loss.backward()
+            total_loss += float(loss.detach())
+            for name, value in metrics.items():
+                metric_sums[name] = metric_sums.get(name, 0.0) + float(value) * (part.stop - part.start) / rows
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], self.config.max_grad_norm)
+        self.optimizer.step()
+        extra = {"grad_norm": float(grad_norm), "reward_mean": float(rewards.mean()),
+                 "advantage_abs_mean": float(advantages.abs().mean()), **metric_sums}
+        return UpdateStats(loss=total_loss, num_sequences=rows, num_tokens=int(batch.completion_mask.sum()), extra=extra)
+
+    def _reference_logprobs(self, micro: TokenBatch) -> Tensor | None:
+        if self.reference is None:
+            return None
+        with torch.no_grad():
+            return self.reference.token_logprobs(micro)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Optimizer state for checkpoints (the reference policy is rebuilt from the base model)."""
+        return {"optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+
+
+def group_mean_std(values: Tensor, group_index: Tensor) -> tuple[Tensor, Tensor]:
+    """Each row's group mean and population std, broadcast back to rows [B].
+
+    >>> mean, std = group_mean_std(torch.tensor([1.0, 0.0, 1.0, 1.0]), torch.tensor([0, 0, 1, 1]))
+    >>> mean.tolist(), std.tolist()
+    ([0.5, 0.5, 1.0, 1.0], [0.5, 0.5, 0.0, 0.0])
+    """
+    _, inverse = torch.unique(group_index, return_inverse=True)
+    zeros = torch.zeros(int(inverse.max()) + 1, dtype=values.dtype, device=values.device)
+    count = zeros.index_add(0, inverse, torch.ones_like(values))
+    total = zeros.index_add(0, inverse, values)
+    mean = (total / count)[inverse]
+    var = zeros.index_add(0, inverse, (values - mean) ** 2) / count
+    return mean, var.sqrt()[inverse]
+
+
+def masked_mean(values: Tensor, mask: Tensor, dim: int | None = None) -> Tensor:
+    """Mean over positions where mask is 1 (0 where a row has no such position)."""
+    if dim is None:
+        return (values * mask).sum() / mask.sum().clamp(min=1)
+    return (values * mask).sum(dim) / mask.sum(dim).clamp(min=1)
+
+
+def _rows(batch: TokenBatch, part: slice) -> TokenBatch:
+    return TokenBatch(batch.input_ids[part], batch.attention_mask[part], batch.completion_mask[part],
+                      batch.group_index[part], batch.rewards[part])
+
+
+def _frozen_copy(policy: Any) -> Any:
+    reference = copy.deepcopy(policy)
+    for parameter in reference.parameters():
+        parameter.requires_grad_(False)
+    return reference
