@@ -15,9 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-WELL_FORMED = re.compile(
-    r"^(?:<answer>[^<\n]*\S[^<\n]*</answer>|answer\s*:\s*\S[^\n]*|[^\n<]*\S[^\n<]*)$", re.IGNORECASE
-)
+_TEXT = r"[^\n<]*[^\s<][^\n<]*"  # one line with something visible and no tag
+WELL_FORMED = re.compile(rf"^(?:<answer>{_TEXT}</answer>|answer\s*:\s*{_TEXT}|{_TEXT})$", re.IGNORECASE)
 
 
 def format_reward(completions: Sequence[str]) -> list[float]:
