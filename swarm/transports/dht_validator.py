@@ -4,7 +4,8 @@ Plugged into ``DHTNode.create(record_validator=...)``, so hivemind calls `valida
 asks us to store a record and when a peer returns one to our get. A record under subkey S must be a
 sealed envelope signed by the key whose peer id is S (and tagged with the swarm secret in a private
 swarm); a part (subkey = 64 hex chars) must hash to its subkey. Forged overwrites under someone
-else's subkey are thus refused by every honest replica, not only by readers.
+else's subkey are thus refused by every honest replica, not only by readers. Each refusal is
+reported (peer, reason, detail) to ``report``, normally `Inbox.reject`, so it is counted and logged once.
 
 Reference: hivemind `dht/validation.py` (RecordValidatorBase) and `dht/crypto.py`.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any
+from typing import Any, Callable
 
 import msgpack
 from hivemind.dht.validation import DHTRecord, RecordValidatorBase
@@ -37,26 +38,34 @@ def _unpack(raw: bytes) -> Any:
 class SignedRecordValidator(RecordValidatorBase):
     """Accepts only values signed by their subkey's owner, or parts named by their own sha256."""
 
-    def __init__(self, swarm_secret: bytes | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
-        self.swarm_secret, self.limits = swarm_secret, limits
+    def __init__(
+        self,
+        swarm_secret: bytes | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        report: Callable[[str, str, str], None] | None = None,
+    ) -> None:
+        self.swarm_secret, self.limits, self.report = swarm_secret, limits, report
 
     def validate(self, record: DHTRecord) -> bool:
         """Called by hivemind for each record a peer asks us to store or returns to our get."""
         subkey, value = _unpack(record.subkey), _unpack(record.value)
         if not isinstance(subkey, str) or not isinstance(value, bytes):
-            logger.debug("refused a record: subkey %r / value of type %s", subkey, type(value).__name__)
-            return False
+            return self._refuse(str(subkey)[:64], "malformed", f"value of type {type(value).__name__}")
         if len(subkey) == 64 and set(subkey) <= _HEX:
-            return hashlib.sha256(value).hexdigest() == subkey
+            ok = hashlib.sha256(value).hexdigest() == subkey
+            return ok or self._refuse("?", "incomplete", f"part content does not hash to {subkey[:12]}")
         try:
             envelope = open_envelope(value, self.limits)
         except ProtocolError as exc:
-            logger.debug("refused a record under %s: %s", subkey, exc)
-            return False
+            return self._refuse(subkey, exc.reason, exc.detail)
         if envelope.signer != subkey:
-            logger.debug("refused a record signed by %s under subkey %s", envelope.signer, subkey)
-            return False
+            return self._refuse(envelope.signer, "subkey_mismatch", f"stored under {subkey}")
         if self.swarm_secret and not envelope.tag_ok(self.swarm_secret):
-            logger.debug("refused a record from %s: wrong swarm secret", subkey)
-            return False
-        return envelope.signature_ok()
+            return self._refuse(subkey, "wrong_secret", "DHT store-side check")
+        return envelope.signature_ok() or self._refuse(subkey, "bad_signature", "DHT store-side check")
+
+    def _refuse(self, peer: str, reason: str, detail: str) -> bool:
+        logger.debug("refused a DHT record from %s: %s (%s)", peer, reason, detail)
+        if self.report is not None:
+            self.report(peer, reason, detail)
+        return False

@@ -85,7 +85,7 @@ class HivemindTransport(ShardedTransport):
     async def start(self) -> None:
         if self.node is not None:
             return
-        self.node = await start_dht_node(self.config, SignedRecordValidator(self.secret))
+        self.node = await start_dht_node(self.config, SignedRecordValidator(self.secret, report=self.inbox.reject))
         self.store = DHTRecordStore(self.node, self.config.beam_size)
         self.visible_maddrs = [str(m) for m in await self.node.get_visible_maddrs()]
         self.addresses = tuple(self.visible_maddrs)

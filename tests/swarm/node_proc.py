@@ -1,0 +1,131 @@
+"""One swarm node as a process, driven by JSON lines on stdin (tests and benchmarks).
+
+    python tests/swarm/node_proc.py '{"swarm_id": "t", "initial_peers": [...]}' SEED
+
+Prints ``{"event": "ready", "maddrs": [...], "peer_id": ...}`` (or ``{"event": "error", ...}`` and
+exits 1), then answers one JSON line per command: publish, collect, raw_get, forge, stats, quit.
+Only JSON goes to stdout; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import resource
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from protocol import Completion, Identity, RolloutBatch, RolloutGroup, TaskRef, seal  # noqa: E402
+from protocol.keys import record_key, shard_of  # noqa: E402
+from swarm.transports.config import TransportConfig  # noqa: E402
+from swarm.transports.hivemind_dht import HivemindTransport, TransportStartupError  # noqa: E402
+
+_CHARS = 30_000
+
+
+def make_batch(ident: Identity, swarm_id: str, window: int, batch_id: str, size: int) -> RolloutBatch:
+    """A batch whose completion texts total ``size`` characters of pseudo-random hex."""
+    texts, seed = [], hashlib.sha256(f"{ident.peer_id}/{batch_id}".encode()).digest()
+    while size > 0:
+        n = min(size, _CHARS)
+        block = b"".join(hashlib.sha256(seed + i.to_bytes(4, "big")).digest() for i in range(n // 64 + 1))
+        texts.append(block.hex()[:n])
+        seed, size = hashlib.sha256(seed).digest(), size - n
+    groups = tuple(
+        RolloutGroup(TaskRef("chain_sum", {}, 1, g), "q", tuple(Completion(t, 1, 0.0) for t in texts[g * 64 : g * 64 + 64]))
+        for g in range((len(texts) + 63) // 64)
+    )
+    return RolloutBatch(swarm_id, ident.peer_id, "tiny", time.time(), window, batch_id, groups)
+
+
+def digest(batch: RolloutBatch) -> str:
+    return hashlib.sha256("".join(c.text for g in batch.groups for c in g.completions).encode()).hexdigest()
+
+
+def cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+class Node:
+    def __init__(self, transport: HivemindTransport) -> None:
+        self.t = transport
+
+    async def publish(self, batch_id: str, size: int = 100) -> dict[str, Any]:
+        batch = make_batch(self.t.identity, self.t.config.swarm_id, self.t.window(), batch_id, size)
+        t0 = time.time()
+        receipt = await self.t.publish(batch)
+        return {"t0": t0, "t1": time.time(), "stored": receipt.stored, "parts": receipt.parts,
+                "bytes": receipt.bytes_sent, "digest": digest(batch), "rollouts": batch.num_rollouts}
+
+    async def collect(self, max: int = 64) -> dict[str, Any]:
+        t0 = time.time()
+        got = await self.t.collect(max)
+        return {"t0": t0, "t1": time.time(), "batches": [
+            {"sender": b.sender, "batch_id": b.batch_id, "window": b.window, "digest": digest(b), "rollouts": b.num_rollouts}
+            for b in got]}
+
+    async def raw_get(self, peer: str) -> dict[str, Any]:
+        cfg = self.t.config
+        w = self.t.window()
+        found = {}
+        for win in range(w - cfg.record_ttl_windows - 2, w + 1):
+            key = record_key(cfg.swarm_id, win, shard_of(peer, cfg.num_shards))
+            found[str(win)] = sorted((await self.t.store.get(key)).keys())
+        return {"found": found}
+
+    async def forge(self, kind: str, victim: str = "") -> dict[str, Any]:
+        """Store a forged record straight into the DHT, bypassing our own checks."""
+        cfg, me = self.t.config, self.t.identity
+        batch = make_batch(me, cfg.swarm_id, self.t.window(), f"forged-{kind}", 100)
+        secret = self.t.secret
+        subkey, value = me.peer_id, bytearray(seal(batch, me, secret))
+        if kind == "bad_signature":
+            value[-40] ^= 1
+        elif kind == "subkey_mismatch":
+            subkey = victim
+        elif kind == "wrong_secret":
+            value = bytearray(seal(batch, me, b"not-the-secret"))
+        key = record_key(cfg.swarm_id, batch.window, shard_of(subkey, cfg.num_shards))
+        ok = await self.t.store.store(key, subkey, bytes(value), self.t.store.time() + 30)
+        return {"stored": ok}
+
+    async def stats(self) -> dict[str, Any]:
+        s = self.t.stats
+        return {"published": s.published, "accepted": s.accepted, "bytes_sent": s.bytes_sent,
+                "bytes_received": s.bytes_received, "rejections": dict(s.rejections), "cpu_s": cpu_s(),
+                "peers": [p.peer_id for p in self.t.peers()]}
+
+
+async def main() -> None:
+    config = TransportConfig(**json.loads(sys.argv[1]))
+    ident = Identity.from_seed(sys.argv[2].encode())
+    try:
+        transport = await HivemindTransport.create(config, ident)
+    except TransportStartupError as exc:
+        print(json.dumps({"event": "error", "reason": exc.reason, "message": str(exc)}), flush=True)
+        sys.exit(1)
+    print(json.dumps({"event": "ready", "maddrs": transport.visible_maddrs, "peer_id": ident.peer_id,
+                      "pid": os.getpid()}), flush=True)
+    node, loop = Node(transport), asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := await reader.readline():
+        cmd = json.loads(line)
+        name = cmd.pop("cmd")
+        if name == "quit":
+            break
+        reply = await getattr(node, name)(**cmd)
+        print(json.dumps(reply), flush=True)
+    await transport.stop()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=os.environ.get("SAPO_LOG", "WARNING"), stream=sys.stderr)
+    asyncio.run(main())
