@@ -1,6 +1,6 @@
 """Dr. GRPO ("GRPO Done Right", arXiv 2503.20783): GRPO without its two normalisation biases.
 
-    >>> algorithm = build_algorithm(AlgorithmConfig(type="dr_grpo"), policy)   # doctest: +SKIP
+    algorithm = build_algorithm(AlgorithmConfig(type="dr_grpo", options={"max_completion_tokens": 6}), policy)
 
 Two changes, each a method override (no loss-type switch):
 - advantages are r - mean(r_group), with no division by the group's std (the std favours groups

@@ -1,7 +1,7 @@
 """GRPO, the local update of the SAPO paper: group-normalised advantages, clipped ratio, no critic.
 
-    >>> algorithm = GRPOAlgorithm(AlgorithmConfig(), policy)     # doctest: +SKIP
-    >>> algorithm.update(groups).extra["grad_norm"]              # doctest: +SKIP
+    algorithm = GRPOAlgorithm(AlgorithmConfig(lr=3e-4, epsilon_low=0.2, epsilon_high=0.28), policy)
+    stats = algorithm.update(selection.local + selection.external)   # stats.extra["grad_norm"], ...
 
 Where this departs from the papers (GRPO: DeepSeekMath arXiv 2402.03300; SAPO arXiv 2509.08721):
 - One optimizer step per round on freshly generated rollouts, so old_logp = logp.detach(): the ratio

@@ -1,6 +1,6 @@
 """REINFORCE with a group baseline: the simplest unbiased policy gradient on shared groups.
 
-    >>> algorithm = build_algorithm(AlgorithmConfig(type="reinforce"), policy)   # doctest: +SKIP
+    algorithm = build_algorithm(AlgorithmConfig(type="reinforce"), policy)
 
 loss_i = -(r_i - b_i) * sum_t log pi(o_i,t), with b_i the mean reward of the other completions of
 the same question (leave-one-out, RLOO: Ahmadian et al. arXiv 2402.14740; Kool et al. 2019), which
