@@ -124,7 +124,8 @@ class Node:
             external, rejected = rescore_external(batches, self.tasks, self.reward_fn,
                                                   accept_free_text=cfg.sampler.accept_free_text)
             self.intake_rejections.update(rejected)
-            self.pool.extend(external)
+            # Groups without signal can never be chosen when the filter is on: don't let them crowd the pool.
+            self.pool.extend(g for g in external if g.has_signal or not cfg.sampler.drop_zero_advantage)
         # ===== ALGO LOGIC: SAPO selection (sampler) and the local update (algorithm)
         selection = select_groups(local, list(self.pool), local_i=cfg.sampler.local_i, external_j=cfg.sampler.external_j,
                                   rng=self.sampler_rng, strategy=cfg.sampler.type,
