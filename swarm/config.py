@@ -46,6 +46,14 @@ class TestnetConfig(BaseModel):
     """Delay between node starts (at most ~3 nodes should bootstrap at once)."""
     threads_per_node: int = Field(1, ge=1, le=64)
     """torch threads per node process."""
+    max_bootstrapping: int = Field(3, ge=1, le=64)
+    """Most nodes joining the DHT at once; the next one starts when an earlier one is up."""
+    allow_list: bool = True
+    """Close the testnet to the generated peer ids (transport.allowed_peers), on top of the secret."""
+    timeout_s: float = Field(1800.0, gt=0.0)
+    """Stop every process after this many seconds, finished or not."""
+    grace_s: float = Field(10.0, ge=0.0, le=300.0)
+    """Seconds between SIGTERM and SIGKILL when stopping the processes."""
 
 
 class RunConfig(BaseModel):

@@ -1,0 +1,128 @@
+"""Running nodes for `swarm run` / `swarm join`: in this process, or one child process per GPU.
+
+    >>> pick_model(24 * GIB, has_cuda=True), pick_model(8 * GIB, has_cuda=False)
+    ('smollm2-135m', 'tiny-6m')
+
+A node writes ``node.json`` (peer id, multiaddrs) once it has joined; `run_here` reports it through
+``on_up`` so the user sees the addresses to share. SIGTERM stops a node as Ctrl-C does: the round
+in flight is cancelled, the transport leaves the swarm, metrics are flushed, and a restart with the
+same ``--out`` resumes from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.console import Console
+
+from protocol import Identity
+from swarm.config import RunConfig
+from swarm.procs import Child, sigterm_as_interrupt, spawn, stop_all, tail
+from swarm.testnet import child_env, cli_argv, write_config
+
+GIB = 1024**3
+NodeInfo = dict[str, Any]
+
+
+def pick_model(total_memory_bytes: int, has_cuda: bool) -> str:
+    """The largest preset that trains comfortably in this much device (GPU) or host (CPU) memory.
+
+    On CPU smaller models learn more per second (../shared/sapo.md), so CPU stops at tiny-16m.
+    """
+    if has_cuda:
+        return "smollm2-135m" if total_memory_bytes >= 4 * GIB else "tiny-16m"
+    if total_memory_bytes >= 16 * GIB:
+        return "tiny-16m"
+    if total_memory_bytes >= 4 * GIB:
+        return "tiny-6m"
+    return "tiny-1.5m"
+
+
+def device_memory(device: str) -> tuple[int, bool]:
+    """(total bytes, is cuda) of the device a node would use ("auto", "cpu", "cuda", "cuda:N", "mps")."""
+    import torch
+
+    if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()):
+        index = int(device.split(":")[1]) if ":" in device else 0
+        return torch.cuda.get_device_properties(index).total_memory, True
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), False
+
+
+def read_node_info(out_dir: Path, newer_than: float = 0.0) -> NodeInfo | None:
+    """``node.json`` if the node wrote it after `newer_than` (a restart leaves an old one behind)."""
+    path = out_dir / "node.json"
+    try:
+        if path.stat().st_mtime < newer_than:
+            return None
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+async def _announce(out_dir: Path, since: float, on_up: Callable[[NodeInfo], None]) -> None:
+    while (info := read_node_info(out_dir, since)) is None:
+        await asyncio.sleep(0.5)
+    on_up(info)
+
+
+def run_here(config: RunConfig, out_dir: Path, identity: Identity, on_up: Callable[[NodeInfo], None] | None = None) -> None:
+    """Run one node in this process until its rounds are done; Ctrl-C or SIGTERM cancels it cleanly."""
+    from swarm.runner import run_node
+
+    async def main() -> None:
+        main_task = asyncio.current_task()
+        assert main_task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+        watcher = asyncio.create_task(_announce(out_dir, time.time() - 1.0, on_up)) if on_up else None
+        try:
+            await run_node(config, out_dir, identity)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+
+    asyncio.run(main())
+
+
+def run_per_gpu(config: RunConfig, gpus: list[int], out_dir: Path, identities: list[Path], console: Console) -> int:
+    """One `swarm run` child per GPU (CUDA_VISIBLE_DEVICES=<gpu>, out_dir/gpu<N>); waits for all."""
+    started = time.time()
+    children: dict[str, tuple[Child, Path]] = {}
+    for gpu, identity in zip(gpus, identities):
+        folder = out_dir / f"gpu{gpu}"
+        node_cfg = config.model_copy(update={"node": config.node.model_copy(update={
+            "model": config.node.model.model_copy(update={"device": "cuda:0"})})})
+        path = write_config(node_cfg, folder / "config.yaml")
+        env = dict(child_env(config.node.model.threads or 1), CUDA_VISIBLE_DEVICES=str(gpu))
+        argv = cli_argv("run", "--config", str(path), "--out", str(folder), "--identity", str(identity))
+        children[f"gpu{gpu}"] = (spawn(f"gpu{gpu}", argv, folder / "node.log", env), folder)
+        console.print(f"gpu{gpu}: started (log {folder / 'node.log'})")
+    code = 0
+    try:
+        with sigterm_as_interrupt():
+            _wait_all(children, started, console)
+    except KeyboardInterrupt:
+        code = 130
+    finally:
+        stop_all([child for child, _ in children.values()], grace_s=30.0)
+    for name, (child, _) in children.items():
+        if child.returncode not in (0, None, -signal.SIGTERM) and code == 0:
+            console.print(f"[red]{name} exited with {child.returncode}[/]; log tail:\n{tail(child.log_path)}")
+            code = 1
+    return code
+
+
+def _wait_all(children: dict[str, tuple[Child, Path]], started: float, console: Console) -> None:
+    announced: set[str] = set()
+    while any(child.returncode is None for child, _ in children.values()):
+        for name, (child, folder) in children.items():
+            info = read_node_info(folder, started) if name not in announced else None
+            if info is not None:
+                announced.add(name)
+                console.print(f"{name}: peer {info['peer_id']} on " + " ".join(info.get("multiaddrs", [])))
+        time.sleep(1.0)

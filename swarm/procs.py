@@ -1,0 +1,133 @@
+"""Child processes in their own process groups: spawn, watch, stop (SIGTERM, then SIGKILL), verify.
+
+Each child starts a new session, so it and everything it starts (hivemind's ``p2pd`` daemon stays in
+its parent's group) can be stopped with one ``killpg`` and checked with ``killpg(pgid, 0)``, even
+after the child itself died and left its daemon behind. Nothing here kills by name.
+
+    >>> import sys, tempfile, pathlib
+    >>> log = pathlib.Path(tempfile.mkdtemp()) / "log"
+    >>> c = spawn("demo", [sys.executable, "-c", "print('hi')"], log)
+    >>> c.popen.wait(), stop_all([c], grace_s=1.0), tail(log)
+    (0, [], 'hi')
+
+Reference: hivemind `tests/conftest.py` (reap only our own children).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+
+@dataclass
+class Child:
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+
+    @property
+    def pgid(self) -> int:
+        return self.popen.pid  # session leader: its pid is the group id
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.poll()
+
+
+def spawn(name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> Child:
+    """Start argv in a new session with stdout and stderr appended to log_path."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        popen = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+        )
+    return Child(name, popen, log_path)
+
+
+def group_alive(pgid: int) -> bool:
+    """True while any process (zombies included) is left in the group."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids of live (non-zombie) processes in a group, read from /proc (empty where there is none)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def stop_all(children: list[Child], grace_s: float) -> list[int]:
+    """SIGTERM every child, wait up to grace_s, SIGKILL what is left; returns pids still alive after.
+
+    SIGTERM goes to the child alone while it lives, so it can stop its own daemon cleanly (a daemon
+    killed under it can stall its shutdown); to the whole group once the child is gone."""
+    for child in children:
+        if child.returncode is None:
+            child.popen.send_signal(signal.SIGTERM)
+        else:
+            _signal_group(child.pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        for child in children:
+            child.popen.poll()  # reap our own children so their group can empty
+        if not any(group_members(c.pgid) or c.returncode is None for c in children):
+            break
+        time.sleep(0.1)
+    for child in children:
+        if group_alive(child.pgid):
+            _signal_group(child.pgid, signal.SIGKILL)
+    for child in children:
+        try:
+            child.popen.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            pass
+    time.sleep(0.2)  # orphaned daemons are reaped by init
+    return [pid for c in children for pid in group_members(c.pgid)]
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    """The last lines of a log file ('' if it does not exist)."""
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Inside: SIGTERM raises KeyboardInterrupt, so a supervisor's ``finally`` stops its children."""
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

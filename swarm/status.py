@@ -1,0 +1,63 @@
+"""`swarm status`: who is alive in a swarm (from peer announcements) and how local nodes progress.
+
+    peers = asyncio.run(collect_peers(TransportConfig(initial_peers=[maddr]), wait_s=5))
+    console.print(peers_table(peers)); console.print(progress_table(Path("runs/20260101-120000")))
+
+The probe joins as a throwaway identity in client fashion: it publishes nothing and leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from rich.table import Table
+
+from protocol import Identity, PeerAnnouncement
+from swarm.report import load_rows
+from swarm.transports.config import TransportConfig
+
+
+async def collect_peers(config: TransportConfig, wait_s: float) -> list[PeerAnnouncement]:
+    """Join through ``config.initial_peers``, listen for ``wait_s`` seconds, return the live peers.
+
+    Raises the transport's startup error when no initial peer answers."""
+    from swarm.transports import build_transport
+
+    transport = build_transport(config, Identity.generate())
+    await transport.start()
+    try:
+        await asyncio.sleep(wait_s)
+        await transport.collect(max_batches=0)  # a collect also refreshes the peer directory
+        return sorted(transport.peers(), key=lambda p: p.peer_id)
+    finally:
+        await transport.stop()
+
+
+def peers_table(peers: list[PeerAnnouncement]) -> Table:
+    table = Table(title=f"Live peers ({len(peers)})")
+    for col in ("peer id", "model", "hardware", "software", "last window", "seen s ago", "addresses"):
+        table.add_column(col)
+    now = time.time()
+    for p in peers:
+        table.add_row(p.peer_id, p.model, p.hardware, p.software_version, str(p.window),
+                      f"{now - p.time:.0f}", "\n".join(p.addresses))
+    return table
+
+
+def progress_table(run_dir: Path) -> Table:
+    """Per local node: rounds done, latest reward, peers seen, seconds since its last round."""
+    table = Table(title=f"Nodes in {run_dir}")
+    for col in ("node", "model", "rounds", "last round", "reward", "peers", "ext used", "last row s ago"):
+        table.add_column(col)
+    now = time.time()
+    for name, rows in load_rows(run_dir).items():
+        last = rows[-1] if rows else {}
+        reward = last.get("reward_local")
+        table.add_row(
+            name, str(last.get("model", "-")), str(len(rows)), str(last.get("round", "-")),
+            "-" if reward is None else f"{reward:.3f}", str(last.get("peers_seen", "-")),
+            str(last.get("external_groups", "-")), f"{now - last['time']:.0f}" if "time" in last else "-",
+        )
+    return table
