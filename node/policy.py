@@ -1,0 +1,290 @@
+"""The policy: one HF causal LM with its tokenizer, sampling and per-token log-probs.
+
+Everything the rest of the node does with the model goes through `Policy`: load it (a preset, a
+local folder or, when allowed, a hub id), sample L completions per question through the chat
+template, re-tokenize any node's completion text into a `TokenBatch`, and compute log-probs with grad.
+
+    >>> policy = Policy.load(ModelConfig(name="tiny-0.5m"))  # doctest: +SKIP
+    >>> [g.text for g in policy.generate(["... 4 - 1 ="], num_completions=2, seed=7)[0]]  # doctest: +SKIP
+    ['3', '2']
+
+Sampling is our own short decode loop over the KV cache rather than `model.generate`: each row
+(question i, sample j) draws its randomness from its own generator seeded by (seed, i, j), so a
+rollout can be reproduced on its own, whatever else was in the batch (up to float rounding).
+
+References: nanoGPT `model.py` (one file owns the model), nanochat `engine.py` (decode loop) and
+`scripts/chat_rl.py` (per-sample seeds), TRL `grpo_trainer.py` `_get_per_token_logps`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+import transformers
+from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, PreTrainedTokenizerFast
+
+from node.config import ModelConfig
+from node.models import MODEL_PRESETS, FamiliesLike, ModelUnavailableError, ensure_model
+from node.types import Generation, ScoredGroup, TokenBatch
+
+logger = logging.getLogger(__name__)
+
+MAX_COMPLETION_TOKENS = 1024
+"""Re-tokenized completions longer than this are cut (a peer's text can be long in our tokens)."""
+_SEED_MIX = 1_000_003
+GENERIC_TOKENIZER_CLASSES = {"TokenizersBackend", "PreTrainedTokenizerFast"}
+
+
+def pick_device(name: str) -> torch.device:
+    """auto: cuda, then mps, then cpu; anything else is taken as a torch device string."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return getattr(torch, name)
+
+
+def row_seed(seed: int, question: int, sample: int) -> int:
+    """Seed of one rollout, from (the caller's seed, question index, sample index)."""
+    return ((seed * _SEED_MIX + question) * _SEED_MIX + sample) % (2**63)
+
+
+def sample_from(logits: torch.Tensor, uniforms: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
+    """Inverse-CDF sampling: one uniform per row picks a token from softmax(logits / T), top-p cut."""
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    order = None
+    if top_p < 1.0:
+        probs, order = probs.sort(dim=-1, descending=True)
+        outside = probs.cumsum(-1) - probs >= top_p  # the top token always stays in
+        probs = probs.masked_fill(outside, 0.0)
+    cdf = probs.cumsum(-1)
+    picks = torch.searchsorted(cdf, (uniforms * cdf[:, -1]).unsqueeze(1).contiguous(), right=True)
+    picks = picks.clamp_(max=probs.shape[-1] - 1)
+    return (picks if order is None else order.gather(1, picks)).squeeze(1)
+
+
+@dataclass
+class Policy:
+    """A model and tokenizer on one device, with generation settings from `ModelConfig`."""
+
+    name: str
+    model: transformers.PreTrainedModel
+    tokenizer: transformers.PreTrainedTokenizerBase
+    device: torch.device
+    config: ModelConfig
+
+    # -- loading -------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, config: ModelConfig, seed: int = 0, *, families: FamiliesLike = None) -> "Policy":
+        """Load `config.name`: a preset (built on first use), a local HF folder, or a hub id.
+
+        A hub id is fetched only if `config.allow_download`; otherwise it must already be in the local
+        HF cache, else `ModelUnavailableError`. `seed` and `families` shape tiny presets only (their
+        init, warm start and tokenizer); nodes meant to start alike pass the same values.
+        """
+        if config.threads is not None:
+            torch.set_num_threads(config.threads)
+        device = pick_device(config.device)
+        source, wire_name, offline = _resolve(config, seed, families)
+        try:
+            tokenizer = _load_tokenizer(source, offline)
+            model = AutoModelForCausalLM.from_pretrained(source, local_files_only=offline,
+                                                         dtype=pick_dtype(config.dtype, device))
+        except OSError as err:
+            if source != config.name or config.allow_download:
+                raise
+            raise ModelUnavailableError(
+                f"model {config.name!r} is not a preset ({', '.join(sorted(MODEL_PRESETS))}), not a local "
+                f"folder, and not in the local HF cache; set model.allow_download: true to fetch it"
+            ) from err
+        _check_tokenizer(tokenizer, config.name)
+        model.to(device).eval()  # eval: no dropout, so generation and log-probs see the same model
+        logger.info("loaded %s (%.1fM parameters) on %s", wire_name,
+                    sum(p.numel() for p in model.parameters()) / 1e6, device)
+        return cls(wire_name, model, tokenizer, device, config)
+
+    @property
+    def end_token_id(self) -> int:
+        """The end-of-turn token closing every completion (the tokenizer's eos)."""
+        return self.tokenizer.eos_token_id
+
+    def prompt_ids(self, question: str) -> list[int]:
+        """The question as a user turn plus the assistant-turn opening, in this node's tokens."""
+        messages = [{"role": "user", "content": question}]
+        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    # -- generation ----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def generate(self, questions: list[str], num_completions: int, seed: int) -> list[list[Generation]]:
+        """`num_completions` sampled completions per question, decoded without special tokens.
+
+        Rows are sampled together in one batch; row (i, j) uses `row_seed(seed, i, j)`. token_count
+        counts the generated tokens including the end-of-turn token when one was produced.
+        """
+        prompts = [self.prompt_ids(q) for q in questions for _ in range(num_completions)]
+        if not prompts:
+            return []
+        steps = self.config.max_new_tokens
+        uniforms = torch.stack([
+            torch.rand(steps, generator=torch.Generator().manual_seed(row_seed(seed, i // num_completions,
+                                                                             i % num_completions)))
+            for i in range(len(prompts))
+        ]).to(self.device)
+        tokens = self._decode(prompts, uniforms)
+        flat = [self._to_generation(row) for row in tokens.tolist()]
+        return [flat[i : i + num_completions] for i in range(0, len(flat), num_completions)]
+
+    def _decode(self, prompts: list[list[int]], uniforms: torch.Tensor) -> torch.Tensor:
+        """[B, steps] sampled ids (pad after a row's end token), one forward per step over the cache."""
+        ids, mask = _left_pad(prompts, self._pad_id(), self.device)
+        positions = (mask.cumsum(-1) - 1).clamp_(min=0)
+        stop = torch.tensor(sorted(self._stop_ids()), device=self.device)
+        done = torch.zeros(len(prompts), dtype=torch.bool, device=self.device)
+        cache = {self._cache_kwarg(): DynamicCache(config=self.model.config)}  # filled in place by each forward
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                         logits_to_keep=1, **cache)
+        position = positions[:, -1:]
+        sampled = []
+        for step in range(uniforms.shape[1]):
+            token = sample_from(out.logits[:, -1, :], uniforms[:, step], self.config.temperature, self.config.top_p)
+            token = token.masked_fill(done, self._pad_id())
+            sampled.append(token)
+            done |= torch.isin(token, stop)
+            if bool(done.all()) or step == uniforms.shape[1] - 1:
+                break
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            position = position + 1
+            out = self.model(input_ids=token[:, None], attention_mask=mask, position_ids=position,
+                             use_cache=True, **cache)
+        return torch.stack(sampled, dim=1)
+
+    def _cache_kwarg(self) -> str:
+        # transformers 5.x renamed `past_key_values` to `cache` (the old name warns, then goes away).
+        return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+
+    def _to_generation(self, row: list[int]) -> Generation:
+        stops = self._stop_ids()
+        end = next((k + 1 for k, t in enumerate(row) if t in stops), len(row))
+        text = self.tokenizer.decode(row[:end], skip_special_tokens=True)
+        return Generation(text=text, token_count=end)
+
+    def _stop_ids(self) -> set[int]:
+        eos = self.model.generation_config.eos_token_id
+        extra = eos if isinstance(eos, (list, tuple)) else [eos]
+        return {self.end_token_id, *(t for t in extra if t is not None)}
+
+    def _pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return self.end_token_id if pad is None else pad
+
+    # -- training inputs -----------------------------------------------------------------------
+
+    def build_batch(self, groups: Sequence[ScoredGroup]) -> TokenBatch:
+        """Re-tokenize every (question, completion) with this node's tokenizer, right-padded.
+
+        completion_mask (float) is 1 on completion tokens and the appended end-of-turn token only.
+        """
+        rows, group_index, rewards = [], [], []
+        for g, group in enumerate(groups):
+            prompt = self.prompt_ids(group.task.question)
+            completions = self.tokenizer(list(group.texts), add_special_tokens=False)["input_ids"]
+            for completion, reward in zip(completions, group.rewards):
+                rows.append((prompt, (completion + [self.end_token_id])[:MAX_COMPLETION_TOKENS]))
+                group_index.append(g)
+                rewards.append(float(reward))
+        width = max((len(p) + len(c) for p, c in rows), default=0)
+        ids = torch.full((len(rows), width), self._pad_id(), dtype=torch.long)
+        attention = torch.zeros_like(ids)
+        completion_mask = torch.zeros(ids.shape, dtype=torch.float32)
+        for r, (prompt, completion) in enumerate(rows):
+            n = len(prompt) + len(completion)
+            ids[r, :n] = torch.tensor(prompt + completion)
+            attention[r, :n] = 1
+            completion_mask[r, len(prompt) : n] = 1.0
+        return TokenBatch(
+            input_ids=ids.to(self.device), attention_mask=attention.to(self.device),
+            completion_mask=completion_mask.to(self.device),
+            group_index=torch.tensor(group_index, dtype=torch.long, device=self.device),
+            rewards=torch.tensor(rewards, dtype=torch.float32, device=self.device),
+        )
+
+    def token_logprobs(self, batch: TokenBatch) -> torch.Tensor:
+        """[B, T] log pi(input_ids[b, t] | input_ids[b, :t]) with grad; column 0 (no context) is 0."""
+        logits = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        logits = logits[:, :-1].float()  # position t predicts token t + 1
+        targets = batch.input_ids[:, 1:].unsqueeze(-1)
+        logprobs = logits.gather(-1, targets).squeeze(-1) - logits.logsumexp(-1)
+        return F.pad(logprobs, (1, 0), value=0.0)
+
+    # -- parameters ----------------------------------------------------------------------------
+
+    def parameters(self) -> Iterator[torch.nn.Parameter]:
+        return self.model.parameters()
+
+    def state_dict(self) -> dict:
+        return self.model.state_dict()
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.model.load_state_dict(sd)
+
+
+def _resolve(config: ModelConfig, seed: int, families: FamiliesLike) -> tuple[str, str, bool]:
+    """(what from_pretrained reads, the name peers see, whether to stay offline)."""
+    if config.name in MODEL_PRESETS:
+        return str(ensure_model(config, families=families, seed=seed)), config.name, True
+    path = Path(config.name).expanduser()
+    if path.is_dir():
+        return str(path), path.name, True  # the folder name only: never put local paths on the wire
+    if config.name.startswith(("/", ".", "~")):
+        raise FileNotFoundError(f"model folder {config.name!r} does not exist")
+    return config.name, config.name, not config.allow_download
+
+
+def _load_tokenizer(source: str, offline: bool) -> transformers.PreTrainedTokenizerBase:
+    """AutoTokenizer, except for folders saved with the generic fast class (our tiny presets).
+
+    transformers 5 picks the tokenizer class from the model type, so a tiny Qwen2's tokenizer would
+    come back as `Qwen2Tokenizer` with Qwen2's pre-tokenizer and no unk token: digits would still
+    split, but bytes outside the trained alphabet would be dropped silently instead of becoming <unk>.
+    """
+    config_file = Path(source) / "tokenizer_config.json"
+    if config_file.is_file():
+        declared = json.loads(config_file.read_text()).get("tokenizer_class")
+        if declared in GENERIC_TOKENIZER_CLASSES:
+            return PreTrainedTokenizerFast.from_pretrained(source, local_files_only=True)
+    return AutoTokenizer.from_pretrained(source, local_files_only=offline)
+
+
+def _left_pad(prompts: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(map(len, prompts))
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for r, p in enumerate(prompts):  # left padding: every row's next token lands in the same column
+        ids[r, width - len(p) :] = torch.tensor(p)
+        mask[r, width - len(p) :] = 1
+    return ids.to(device), mask.to(device)
+
+
+def _check_tokenizer(tokenizer: transformers.PreTrainedTokenizerBase, name: str) -> None:
+    if tokenizer.chat_template is None:
+        raise ValueError(f"model {name!r}: its tokenizer has no chat template; use an instruct/chat model")
+    if tokenizer.eos_token_id is None:
+        raise ValueError(f"model {name!r}: its tokenizer has no eos (end-of-turn) token")

@@ -1,0 +1,127 @@
+"""Policy: loading, batched sampling, re-tokenized training batches and per-token log-probs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from node.config import ModelConfig
+from node.models import ModelUnavailableError, TINY_SPECS, tiny, warm_start
+from node.policy import Policy, pick_device, pick_dtype, row_seed, sample_from
+from node.types import Generation, ScoredGroup, Task
+from protocol.messages import TaskRef
+
+QUESTIONS = [
+    "State the final answer to the following arithmetic problem: 4 - 1 =",
+    "State the final answer to the following arithmetic problem: 2 + 7 =",
+    "State the final answer to the following arithmetic problem: 5 - 9 =",
+]
+
+
+def group(question: str, texts: tuple[str, ...], rewards: tuple[float, ...]) -> ScoredGroup:
+    return ScoredGroup(Task(TaskRef("chain_sum"), question, "3"), texts, rewards)
+
+
+def test_generate_shapes(tiny_policy):
+    out = tiny_policy.generate(QUESTIONS, num_completions=4, seed=0)
+    assert [len(g) for g in out] == [4, 4, 4]
+    for generation in (g for grp in out for g in grp):
+        assert isinstance(generation, Generation)
+        assert 1 <= generation.token_count <= tiny_policy.config.max_new_tokens
+        assert "<|" not in generation.text  # special tokens stripped
+    assert tiny_policy.generate([], num_completions=4, seed=0) == []
+
+
+def test_generate_is_deterministic_per_rollout(tiny_policy):
+    a = tiny_policy.generate(QUESTIONS, num_completions=8, seed=11)
+    assert tiny_policy.generate(QUESTIONS, num_completions=8, seed=11) == a
+    assert tiny_policy.generate(QUESTIONS, num_completions=8, seed=12) != a
+    # A rollout depends on (seed, question index, sample index), not on what else was in the batch.
+    assert tiny_policy.generate(QUESTIONS[:1], num_completions=8, seed=11)[0] == a[0]
+
+
+def test_sample_from_matches_softmax_and_top_p():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.2]])).repeat(6000, 1)
+    picks = sample_from(logits, torch.rand(6000, generator=torch.Generator().manual_seed(0)), 1.0, 1.0)
+    freq = torch.bincount(picks, minlength=3).float() / 6000
+    assert torch.allclose(freq, torch.tensor([0.5, 0.3, 0.2]), atol=0.03)
+    top = sample_from(logits[:100], torch.rand(100), 1.0, 0.4)  # the nucleus is the top token alone
+    assert bool((top == 0).all())
+    assert row_seed(1, 2, 3) != row_seed(1, 3, 2)
+
+
+def test_build_batch_masks_hand_made_example(tiny_policy):
+    tok = tiny_policy.tokenizer
+    batch = tiny_policy.build_batch([group(QUESTIONS[0], ("3", "-12"), (1.0, 0.0)), group(QUESTIONS[1], ("9",), (1.0,))])
+    prompt = tiny_policy.prompt_ids(QUESTIONS[0])
+    end = tiny_policy.end_token_id
+    assert batch.group_index.tolist() == [0, 0, 1]
+    assert batch.rewards.dtype == torch.float32 and batch.rewards.tolist() == [1.0, 0.0, 1.0]
+    row = prompt + tok("-12", add_special_tokens=False)["input_ids"] + [end]
+    assert batch.input_ids[1].tolist() == row  # the longest row: no padding
+    assert batch.completion_mask[1].tolist() == [0.0] * len(prompt) + [1.0] * (len(row) - len(prompt))
+    short = len(prompt) + 2  # "3" + end
+    assert batch.attention_mask[0].tolist() == [1] * short + [0] * (len(row) - short)
+    assert batch.completion_mask[0].tolist() == [0.0] * len(prompt) + [1.0, 1.0] + [0.0] * (len(row) - short)
+    assert batch.input_ids[0, short:].eq(tok.pad_token_id).all()
+
+
+def test_build_batch_retokenizes_foreign_text(tiny_policy):
+    # Text a larger model might send: words and characters this tokenizer never saw become <unk>.
+    batch = tiny_policy.build_batch([group(QUESTIONS[0], ("The answer is 3.\n", "3"), (1.0, 1.0))])
+    completion = batch.input_ids[0][batch.completion_mask[0].bool()].tolist()
+    assert completion[-1] == tiny_policy.end_token_id
+    assert tiny_policy.tokenizer.unk_token_id in completion
+    assert int(batch.completion_mask[1].sum()) == 2
+
+
+def test_token_logprobs_match_manual_computation(tiny_policy):
+    batch = tiny_policy.build_batch([group(QUESTIONS[0], ("3", "-12"), (1.0, 0.0))])
+    logp = tiny_policy.token_logprobs(batch)
+    assert logp.shape == batch.input_ids.shape and logp.requires_grad
+    assert torch.equal(logp[:, 0], torch.zeros(2))
+    with torch.no_grad():
+        for b in range(2):
+            n = int(batch.attention_mask[b].sum())
+            logits = tiny_policy.model(batch.input_ids[b : b + 1, :n]).logits[0]
+            for t in range(1, n):
+                manual = torch.log_softmax(logits[t - 1], -1)[batch.input_ids[b, t]]
+                assert torch.allclose(logp[b, t], manual, atol=1e-5)
+    (logp * batch.completion_mask).sum().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in tiny_policy.parameters())
+
+
+def test_state_dict_round_trip(tiny_policy, tiny_model_config):
+    other = Policy.load(tiny_model_config)
+    with torch.no_grad():
+        next(other.parameters()).add_(1.0)
+    other.load_state_dict(tiny_policy.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(other.parameters(), tiny_policy.parameters()))
+
+
+def test_local_folder_loads_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    texts = [t for pair in warm_start.sample_pairs(tiny.DEFAULT_FAMILIES, seed=0, count=200) for t in pair]
+    tok = tiny.train_tokenizer(texts)
+    folder = tmp_path / "my-model"
+    tiny.build_model(TINY_SPECS["tiny-0.5m"], tok, seed=0).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    policy = Policy.load(ModelConfig(name=str(folder), max_new_tokens=3))
+    assert policy.name == "my-model"  # the folder name only goes on the wire
+    assert [len(g) for g in policy.generate(QUESTIONS[:1], 2, seed=0)] == [2]
+
+
+def test_hub_id_without_allow_download_fails_clearly(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty HF cache: nothing to find locally
+    with pytest.raises(ModelUnavailableError, match="allow_download"):
+        Policy.load(ModelConfig(name="no-such-org/no-such-model"))
+    with pytest.raises(FileNotFoundError):
+        Policy.load(ModelConfig(name=str(tmp_path / "missing")))
+
+
+def test_device_and_dtype_choice():
+    assert pick_device("cpu") == torch.device("cpu")
+    assert pick_dtype("auto", torch.device("cpu")) == torch.float32
+    assert pick_dtype("auto", torch.device("cuda")) == torch.bfloat16
+    assert pick_dtype("float16", torch.device("cpu")) == torch.float16
