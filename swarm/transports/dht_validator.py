@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import OrderedDict
 from typing import Any, Callable
 
 import msgpack
@@ -26,6 +27,8 @@ from protocol.limits import DEFAULT_LIMITS, Limits
 logger = logging.getLogger(__name__)
 
 _HEX = frozenset("0123456789abcdef")
+_CACHE = 4096
+"""Records remembered as valid: a get returns the same records from several replicas and polls."""
 
 
 def _unpack(raw: bytes) -> Any:
@@ -45,9 +48,22 @@ class SignedRecordValidator(RecordValidatorBase):
         report: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self.swarm_secret, self.limits, self.report = swarm_secret, limits, report
+        self._valid: OrderedDict[bytes, None] = OrderedDict()
 
     def validate(self, record: DHTRecord) -> bool:
         """Called by hivemind for each record a peer asks us to store or returns to our get."""
+        digest = hashlib.blake2b(record.subkey + b"\x00" + record.value, digest_size=16).digest()
+        if digest in self._valid:
+            self._valid.move_to_end(digest)
+            return True
+        if not self._check(record):
+            return False
+        self._valid[digest] = None
+        if len(self._valid) > _CACHE:
+            self._valid.popitem(last=False)
+        return True
+
+    def _check(self, record: DHTRecord) -> bool:
         subkey, value = _unpack(record.subkey), _unpack(record.value)
         if not isinstance(subkey, str) or not isinstance(value, bytes):
             return self._refuse(str(subkey)[:64], "malformed", f"value of type {type(value).__name__}")

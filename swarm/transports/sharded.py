@@ -59,6 +59,8 @@ class ShardedTransport(Transport):
         self._announced_window: int | None = None
         self._peers_read_window: int | None = None
         self._processed: dict[int, dict[tuple[str, str], float]] = {}
+        self._complete: dict[int, set[str]] = {}
+        """Keys of closed windows read once after closing: nothing new can appear there."""
 
     def window(self) -> int:
         """The current time window of DHT time."""
@@ -118,11 +120,17 @@ class ShardedTransport(Transport):
         return self.inbox.take(max_batches)
 
     def _plan(self, window: int) -> list[tuple[str, int]]:
+        """Random shards of each recent window, skipping keys already read after their window closed."""
         cfg, plan = self.config, []
         for w in range(window - cfg.windows_per_collect + 1, window + 1):
-            shards = self.rng.sample(range(cfg.num_shards), min(cfg.shards_per_collect, cfg.num_shards))
-            plan += [(record_key(cfg.swarm_id, w, s), w) for s in shards]
+            keys = [record_key(cfg.swarm_id, w, s) for s in range(cfg.num_shards)]
+            open_keys = [k for k in keys if k not in self._complete.get(w, ())]
+            plan += [(k, w) for k in self.rng.sample(open_keys, min(cfg.shards_per_collect, len(open_keys)))]
         return plan
+
+    def _closed(self, window: int) -> bool:
+        """True once no honest record can still arrive under ``window`` (publishers key by the current window)."""
+        return self.clock() >= (window + 1.25) * self.config.window_seconds
 
     def _one_more_shard(self, window: int, read: set[str]) -> list[tuple[str, int]]:
         cfg = self.config
@@ -130,7 +138,7 @@ class ShardedTransport(Transport):
             (record_key(cfg.swarm_id, w, s), w)
             for w in range(window - cfg.windows_per_collect + 1, window + 1)
             for s in range(cfg.num_shards)
-            if record_key(cfg.swarm_id, w, s) not in read
+            if record_key(cfg.swarm_id, w, s) not in read | self._complete.get(w, set())
         ]
         return [self.rng.choice(unread)] if unread else []
 
@@ -143,6 +151,9 @@ class ShardedTransport(Transport):
 
     async def _read(self, plan: list[tuple[str, int]]) -> None:
         results = await gather_partial((self.store.get(key) for key, _ in plan), self.config.collect_timeout_s)
+        for (key, w), found in zip(plan, results):
+            if found is not None and self._closed(w):
+                self._complete.setdefault(w, set()).add(key)
         fresh = [
             self._accept(key, window, subkey, value)
             for (key, window), records in zip(plan, results)
@@ -175,6 +186,8 @@ class ShardedTransport(Transport):
                 if value is None:
                     return
         except ProtocolError as exc:
+            if exc.reason == "incomplete":  # parts may still be replicating: retry on the next collect
+                self._processed.get(window, {}).pop((key, subkey), None)
             self.inbox.reject(subkey, exc.reason, exc.detail)
             return
         self.inbox.offer(value, subkey=subkey, window=window)
@@ -190,8 +203,9 @@ class ShardedTransport(Transport):
 
     def _forget_before(self, window: int) -> None:
         self.inbox.forget_before(window)
-        for old in [w for w in self._processed if w < window]:
-            del self._processed[old]
+        for table in (self._processed, self._complete):
+            for old in [w for w in table if w < window]:
+                del table[old]
 
     # ------------------------------------------------------------ peers
 

@@ -31,11 +31,11 @@ BASE_CONFIG = {"host_maddrs": ["/ip4/127.0.0.1/tcp/0"], "use_relay": False, "use
 class NodeProcess:
     """One node process; `request` sends a JSON command and waits for its one-line JSON reply."""
 
-    def __init__(self, config: dict[str, Any], seed: str, log_dir: Path | None = None) -> None:
+    def __init__(self, config: dict[str, Any], seed: str, log_dir: Path | None = None, script: Path = NODE_SCRIPT) -> None:
         self.seed = seed
         self.stderr = open(log_dir / f"{seed}.log", "wb") if log_dir else subprocess.DEVNULL
         self.proc = subprocess.Popen(
-            [sys.executable, str(NODE_SCRIPT), json.dumps({**BASE_CONFIG, **config}), seed],
+            [sys.executable, str(script), json.dumps({**BASE_CONFIG, **config}), seed],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, cwd=REPO,
             start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
@@ -63,9 +63,12 @@ class NodeProcess:
     def peer_id(self) -> str:
         return self.info["peer_id"]
 
-    def request(self, cmd: str, timeout: float = 30, **kwargs: Any) -> dict[str, Any]:
+    def send(self, cmd: str, **kwargs: Any) -> None:
         self.proc.stdin.write((json.dumps({"cmd": cmd, **kwargs}) + "\n").encode())  # type: ignore[union-attr]
         self.proc.stdin.flush()  # type: ignore[union-attr]
+
+    def request(self, cmd: str, timeout: float = 30, **kwargs: Any) -> dict[str, Any]:
+        self.send(cmd, **kwargs)
         return self.read(timeout)
 
     def group_alive(self) -> bool:
@@ -96,8 +99,8 @@ class NodeProcess:
             self.stderr.close()
 
 
-def start_node(config: dict[str, Any], seed: str, log_dir: Path | None = None, timeout: float = 60) -> NodeProcess:
-    node = NodeProcess(config, seed, log_dir)
+def start_node(config: dict[str, Any], seed: str, log_dir: Path | None = None, timeout: float = 60, script: Path = NODE_SCRIPT) -> NodeProcess:
+    node = NodeProcess(config, seed, log_dir, script)
     try:
         node.wait_ready(timeout)
     except BaseException:
@@ -107,15 +110,17 @@ def start_node(config: dict[str, Any], seed: str, log_dir: Path | None = None, t
 
 
 @contextlib.contextmanager
-def launch_swarm(n: int, stagger: int = 3, log_dir: Path | None = None, **config: Any) -> Iterator[list[NodeProcess]]:
+def launch_swarm(
+    n: int, stagger: int = 3, log_dir: Path | None = None, script: Path = NODE_SCRIPT, **config: Any
+) -> Iterator[list[NodeProcess]]:
     """Start ``n`` nodes: one bootstraps, the rest join through it, at most ``stagger`` joining at once."""
     nodes: list[NodeProcess] = []
     prefix = f"n{os.getpid()}-{time.monotonic_ns() % 10**6}-"
     try:
-        nodes.append(start_node(config, prefix + "0", log_dir))
+        nodes.append(start_node(config, prefix + "0", log_dir, script=script))
         joiners = {**config, "initial_peers": nodes[0].info["maddrs"]}
         for start in range(1, n, stagger):
-            group = [NodeProcess(joiners, f"{prefix}{i}", log_dir) for i in range(start, min(n, start + stagger))]
+            group = [NodeProcess(joiners, f"{prefix}{i}", log_dir, script) for i in range(start, min(n, start + stagger))]
             nodes.extend(group)
             for node in group:
                 node.wait_ready(60)

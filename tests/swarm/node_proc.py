@@ -103,7 +103,7 @@ class Node:
                 "peers": [p.peer_id for p in self.t.peers()]}
 
 
-async def main() -> None:
+async def main(node_cls: type[Node] = Node) -> None:
     config = TransportConfig(**json.loads(sys.argv[1]))
     ident = Identity.from_seed(sys.argv[2].encode())
     try:
@@ -113,7 +113,7 @@ async def main() -> None:
         sys.exit(1)
     print(json.dumps({"event": "ready", "maddrs": transport.visible_maddrs, "peer_id": ident.peer_id,
                       "pid": os.getpid()}), flush=True)
-    node, loop = Node(transport), asyncio.get_running_loop()
+    node, loop = node_cls(transport), asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     while line := await reader.readline():
