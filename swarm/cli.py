@@ -47,7 +47,7 @@ PeersOpt = Annotated[Optional[List[str]], typer.Option("--peers", help=doc(Trans
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -23,8 +23,8 @@ from rich.console import Console
 
 from protocol import Identity
 from swarm.config import RunConfig
-from swarm.procs import Child, sigterm_as_interrupt, spawn, stop_all, tail
-from swarm.testnet import child_env, cli_argv, write_config
+from swarm.procs import Child, child_env, cli_argv, sigterm_as_interrupt, spawn, stop_all, tail
+from swarm.testnet import write_config
 
 GIB = 1024**3
 NodeInfo = dict[str, Any]

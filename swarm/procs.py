@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,8 +51,23 @@ def spawn(name: str, argv: list[str], log_path: Path, env: dict[str, str] | None
     return Child(name, popen, log_path)
 
 
+def child_env(threads: int) -> dict[str, str]:
+    """This environment plus: unbuffered logs, `threads` BLAS/OpenMP threads, no progress bars."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
+    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    env.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    return env
+
+
+def cli_argv(*args: str) -> list[str]:
+    """argv running `swarm <args>` with this interpreter (works without the console script on PATH)."""
+    return [sys.executable, "-m", "swarm.cli", *args]
+
+
 def group_alive(pgid: int) -> bool:
-    """True while any process (zombies included) is left in the group."""
+    """True while a live process is left in the group (zombies awaiting their reaper do not count)."""
+    if Path("/proc/self/stat").exists():
+        return bool(group_members(pgid))
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from protocol import Identity
 from swarm.bootstrap import read_addresses
 from swarm.config import RunConfig
 from swarm.live import Board
-from swarm.procs import Child, sigterm_as_interrupt, spawn, stop_all, tail
+from swarm.procs import Child, child_env, cli_argv, sigterm_as_interrupt, spawn, stop_all, tail
 from swarm.report import build_report, summary_table
 
 
@@ -73,19 +72,6 @@ def write_config(config: RunConfig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     return path
-
-
-def child_env(threads: int) -> dict[str, str]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
-    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    env.setdefault("HF_HUB_OFFLINE", "1")
-    env.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    return env
-
-
-def cli_argv(*args: str) -> list[str]:
-    """argv running `swarm <args>` with this interpreter (works without the console script on PATH)."""
-    return [sys.executable, "-m", "swarm.cli", *args]
 
 
 def warm_models(configs: list[RunConfig], console: Console) -> None:
@@ -163,6 +149,7 @@ class Testnet:
             update={"initial_peers": [], "allowed_peers": None})}), folder / "config.yaml")
         argv = cli_argv("bootstrap", "--config", str(config), "--out", str(folder))
         self.bootstrap = spawn("bootstrap", argv, folder / "bootstrap.log", child_env(1))
+        self._record()
         deadline = time.monotonic() + self.cfg.transport.startup_timeout_s
         with self.console.status("starting the bootstrap peer"):
             while (maddrs := read_addresses(folder)) is None:
@@ -176,6 +163,7 @@ class Testnet:
         path = write_config(config, spec.dir / "config.yaml")
         argv = cli_argv("run", "--config", str(path), "--out", str(spec.dir), "--identity", str(spec.dir / "identity.pem"))
         spec.child = spawn(spec.name, argv, spec.dir / "node.log", child_env(config.node.model.threads or 1))
+        self._record()
         spec.state = "starting"
 
     def _wait_for_slot(self, board: Board, live: Live) -> None:
@@ -221,11 +209,16 @@ class Testnet:
             if spec.state in ("starting", "running"):
                 spec.state = "stopped"
         leftover = stop_all(self.children, self.net.grace_s)
-        records = [{"name": c.name, "pid": c.popen.pid, "pgid": c.pgid, "returncode": c.returncode} for c in self.children]
-        (self.run_dir / "processes.json").write_text(json.dumps({"processes": records, "leftover_pids": leftover}, indent=2))
+        if self.run_dir.exists():
+            self._record(leftover)
         if leftover:
             self.console.print(f"[bold red]processes still alive after SIGKILL:[/] {leftover}")
         return leftover
+
+    def _record(self, leftover: list[int] | None = None) -> None:
+        """processes.json, rewritten at each spawn, so a supervisor can find every group we started."""
+        records = [{"name": c.name, "pid": c.popen.pid, "pgid": c.pgid, "returncode": c.returncode} for c in self.children]
+        (self.run_dir / "processes.json").write_text(json.dumps({"processes": records, "leftover_pids": leftover}, indent=2))
 
     def _finish(self, outcome: str, leftover: list[int]) -> int:
         if not self.run_dir.exists():
