@@ -44,7 +44,8 @@ class MetricsTail:
 
 
 class Board:
-    """Per node: its state (starting, running, done, died) and its latest metrics row."""
+    """Per node: its state (starting, running, done, died), its latest metrics row, and totals
+    (rounds done, external groups trained on; rejections are cumulative in the rows already)."""
 
     def __init__(self, node_dirs: dict[str, Path], rounds: int | None = None) -> None:
         self.rounds = rounds
@@ -53,6 +54,7 @@ class Board:
         self.states: dict[str, str] = {name: "waiting" for name in node_dirs}
         self.models: dict[str, str] = {}
         self.done: dict[str, int] = {name: 0 for name in node_dirs}
+        self.external: dict[str, int] = {name: 0 for name in node_dirs}
 
     def set_state(self, name: str, state: str) -> None:
         self.states[name] = state
@@ -63,6 +65,7 @@ class Board:
             if rows:
                 self.last[name] = rows[-1]
                 self.done[name] += len(rows)
+                self.external[name] += sum(int(r.get("external_groups") or 0) for r in rows)
                 if self.states[name] in ("waiting", "starting"):
                     self.states[name] = "running"
 
@@ -85,7 +88,7 @@ class Board:
             _num(row.get("reward_local")),
             _num(row.get("reward_external")),
             str(row.get("peers_seen", "-")),
-            str(row.get("external_groups", "-")),
+            str(self.external[name]),
             str(sum((row.get("rejections") or {}).values())),
             _num(row.get("t_round"), ".1f"),
         ]

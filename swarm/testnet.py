@@ -78,15 +78,14 @@ def warm_models(configs: list[RunConfig], console: Console) -> None:
     """Build each distinct model once, here, before the nodes start (they would race otherwise)."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # read when transformers is imported
     try:
-        from node.models import MODEL_PRESETS, ensure_model
+        from swarm.runner import prepare_model
     except ImportError as exc:
         console.print(f"[yellow]warning:[/] cannot pre-build models ({exc}); each node builds its own")
         return
-    presets = [c for c in configs if c.node.model.name in MODEL_PRESETS]  # paths and hub ids load as they are
-    distinct = {(c.node.model.model_dump_json(), c.node.round.seed): c for c in presets}
+    distinct = {(c.node.model.model_dump_json(), json.dumps(c.node.tasks.model_dump(mode="json"))): c for c in configs}
     for config in distinct.values():
         with console.status(f"preparing model {config.node.model.name} (once, shared by the nodes)"):
-            ensure_model(config.node.model, seed=config.node.round.seed)
+            prepare_model(config)
 
 
 class Testnet:
@@ -141,7 +140,6 @@ class Testnet:
                 if time.time() - self.started > self.net.timeout_s:
                     raise TestnetError(f"timed out after testnet.timeout_s={self.net.timeout_s:.0f}s")
                 self._sleep(0.5, board, live)
-        self.console.print()
 
     def _start_bootstrap(self, node_cfg: RunConfig) -> list[str]:
         folder = self.run_dir / "bootstrap"
@@ -228,6 +226,7 @@ class Testnet:
                                  "states": {s.name: s.state for s in self.specs},
                                  "wall_time_s": time.time() - self.started, "leftover_pids": leftover}
         summary, plots = build_report(self.run_dir, extra)
+        self.console.print()
         self.console.print(summary_table(summary))
         for name, rc in died.items():
             self.console.print(f"[red]{name} died (exit {rc})[/]; log: {self.run_dir / 'nodes' / name / 'node.log'}")
