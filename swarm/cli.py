@@ -218,7 +218,7 @@ def status(
     set_: SetOpt = [],
 ) -> None:
     """Live peers of a swarm (model, software version, last window) and/or local nodes' progress."""
-    from swarm.status import collect_peers, peers_table, progress_table
+    from swarm.status import collect_peers, live_testnet, peers_table, progress_table
 
     if run_dir is None and not peers:
         fail("give --peers MADDR (a swarm to look at) and/or a RUN_DIR (local nodes)")
@@ -226,6 +226,8 @@ def status(
         if not run_dir.is_dir():
             fail(f"no run folder at {run_dir}")
         console.print(progress_table(run_dir))
+        if not peers and (testnet := live_testnet(run_dir)):  # a running testnet: ask its swarm too
+            config, peers = config or testnet[0], testnet[1]
     if peers:
         cfg = load(config, set_, {"transport.initial_peers": peers, "transport.swarm_secret": secret,
                                   "transport.type": "hivemind"})

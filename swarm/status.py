@@ -3,18 +3,24 @@
     peers = asyncio.run(collect_peers(TransportConfig(initial_peers=[maddr]), wait_s=5))
     console.print(peers_table(peers)); console.print(progress_table(Path("runs/20260101-120000")))
 
+`swarm status RUN_DIR` on a testnet that is still running also asks its swarm, through the run's
+bootstrap peer and with the run's secret (from ``RUN_DIR/bootstrap/config.yaml``).
+
 The probe joins as a throwaway identity in client fashion: it publishes nothing and leaves.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import time
 from pathlib import Path
 
 from rich.table import Table
 
 from protocol import Identity, PeerAnnouncement
+from swarm.bootstrap import BOOTSTRAP_FILE
 from swarm.report import load_rows
 from swarm.transports.config import TransportConfig
 
@@ -33,6 +39,17 @@ async def collect_peers(config: TransportConfig, wait_s: float) -> list[PeerAnno
         return sorted(transport.peers(), key=lambda p: p.peer_id)
     finally:
         await transport.stop()
+
+
+def live_testnet(run_dir: Path) -> tuple[Path, list[str]] | None:
+    """(config, bootstrap multiaddrs) of a `swarm testnet` run whose bootstrap peer still runs."""
+    folder = run_dir / "bootstrap"
+    try:
+        info = json.loads((folder / BOOTSTRAP_FILE).read_text())
+        os.kill(info["pid"], 0)
+    except (FileNotFoundError, ProcessLookupError, PermissionError, KeyError, json.JSONDecodeError):
+        return None
+    return folder / "config.yaml", list(info["maddrs"])
 
 
 def peers_table(peers: list[PeerAnnouncement]) -> Table:

@@ -322,3 +322,12 @@ def test_stop_all_ends_the_whole_group(tmp_path: Path) -> None:
     assert stop_all([child], grace_s=0.5) == []
     assert not group_alive(child.pgid)
     assert child.returncode == -signal.SIGKILL
+
+
+def test_status_finds_a_running_testnets_bootstrap(tmp_path: Path) -> None:
+    from swarm.bootstrap import write_addresses
+    from swarm.status import live_testnet
+
+    assert live_testnet(tmp_path) is None
+    write_addresses(tmp_path / "bootstrap", ["/ip4/127.0.0.1/tcp/1"])  # records this (live) pid
+    assert live_testnet(tmp_path) == (tmp_path / "bootstrap" / "config.yaml", ["/ip4/127.0.0.1/tcp/1"])
