@@ -19,19 +19,18 @@ References: nanoGPT `model.py` (one file owns the model), nanochat `engine.py` (
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 import transformers
-from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, PreTrainedTokenizerFast
+from transformers import DynamicCache
 
 from node.config import ModelConfig
-from node.models import MODEL_PRESETS, FamiliesLike, ModelUnavailableError, ensure_model
+from node.models import FamiliesLike
+from node.models.loading import load_pretrained, pick_device, pick_dtype
 from node.types import Generation, ScoredGroup, TokenBatch
 
 logger = logging.getLogger(__name__)
@@ -39,24 +38,6 @@ logger = logging.getLogger(__name__)
 MAX_COMPLETION_TOKENS = 1024
 """Re-tokenized completions longer than this are cut (a peer's text can be long in our tokens)."""
 _SEED_MIX = 1_000_003
-GENERIC_TOKENIZER_CLASSES = {"TokenizersBackend", "PreTrainedTokenizerFast"}
-
-
-def pick_device(name: str) -> torch.device:
-    """auto: cuda, then mps, then cpu; anything else is taken as a torch device string."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def pick_dtype(name: str, device: torch.device) -> torch.dtype:
-    if name == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    return getattr(torch, name)
 
 
 def row_seed(seed: int, question: int, sample: int) -> int:
@@ -101,19 +82,7 @@ class Policy:
         if config.threads is not None:
             torch.set_num_threads(config.threads)
         device = pick_device(config.device)
-        source, wire_name, offline = _resolve(config, seed, families)
-        try:
-            tokenizer = _load_tokenizer(source, offline)
-            model = AutoModelForCausalLM.from_pretrained(source, local_files_only=offline,
-                                                         dtype=pick_dtype(config.dtype, device))
-        except OSError as err:
-            if source != config.name or config.allow_download:
-                raise
-            raise ModelUnavailableError(
-                f"model {config.name!r} is not a preset ({', '.join(sorted(MODEL_PRESETS))}), not a local "
-                f"folder, and not in the local HF cache; set model.allow_download: true to fetch it"
-            ) from err
-        _check_tokenizer(tokenizer, config.name)
+        model, tokenizer, wire_name = load_pretrained(config, pick_dtype(config.dtype, device), seed, families)
         model.to(device).eval()  # eval: no dropout, so generation and log-probs see the same model
         logger.info("loaded %s (%.1fM parameters) on %s", wire_name,
                     sum(p.numel() for p in model.parameters()) / 1e6, device)
@@ -246,33 +215,6 @@ class Policy:
         self.model.load_state_dict(sd)
 
 
-def _resolve(config: ModelConfig, seed: int, families: FamiliesLike) -> tuple[str, str, bool]:
-    """(what from_pretrained reads, the name peers see, whether to stay offline)."""
-    if config.name in MODEL_PRESETS:
-        return str(ensure_model(config, families=families, seed=seed)), config.name, True
-    path = Path(config.name).expanduser()
-    if path.is_dir():
-        return str(path), path.name, True  # the folder name only: never put local paths on the wire
-    if config.name.startswith(("/", ".", "~")):
-        raise FileNotFoundError(f"model folder {config.name!r} does not exist")
-    return config.name, config.name, not config.allow_download
-
-
-def _load_tokenizer(source: str, offline: bool) -> transformers.PreTrainedTokenizerBase:
-    """AutoTokenizer, except for folders saved with the generic fast class (our tiny presets).
-
-    transformers 5 picks the tokenizer class from the model type, so a tiny Qwen2's tokenizer would
-    come back as `Qwen2Tokenizer` with Qwen2's pre-tokenizer and no unk token: digits would still
-    split, but bytes outside the trained alphabet would be dropped silently instead of becoming <unk>.
-    """
-    config_file = Path(source) / "tokenizer_config.json"
-    if config_file.is_file():
-        declared = json.loads(config_file.read_text()).get("tokenizer_class")
-        if declared in GENERIC_TOKENIZER_CLASSES:
-            return PreTrainedTokenizerFast.from_pretrained(source, local_files_only=True)
-    return AutoTokenizer.from_pretrained(source, local_files_only=offline)
-
-
 def _left_pad(prompts: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(map(len, prompts))
     ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
@@ -281,10 +223,3 @@ def _left_pad(prompts: list[list[int]], pad_id: int, device: torch.device) -> tu
         ids[r, width - len(p) :] = torch.tensor(p)
         mask[r, width - len(p) :] = 1
     return ids.to(device), mask.to(device)
-
-
-def _check_tokenizer(tokenizer: transformers.PreTrainedTokenizerBase, name: str) -> None:
-    if tokenizer.chat_template is None:
-        raise ValueError(f"model {name!r}: its tokenizer has no chat template; use an instruct/chat model")
-    if tokenizer.eos_token_id is None:
-        raise ValueError(f"model {name!r}: its tokenizer has no eos (end-of-turn) token")

@@ -8,7 +8,7 @@ locking is unavailable two builders may both build; the loser drops its copy and
     >>> import tempfile
     >>> root = Path(tempfile.mkdtemp())
     >>> build_cached(root, "demo", {"steps": 1}, lambda d: (d / "x.txt").write_text("hi")).name
-    'demo-b2bd0cfc3a'
+    'demo-8326a4cb95'
 
 References: the build-then-rename pattern of pip's and huggingface_hub's caches.
 """

@@ -2,7 +2,7 @@
 
 An untrained tiny model scores 0, and RL from zero reward learns nothing. A short supervised pass on
 (question, answer) pairs from reasoning-gym gives it a few correct answers to reinforce. It stops
-before the model is good (step ~250 of a 400-step schedule) so that RL has room to improve.
+before the model is good (step 200 of a 400-step schedule) so that RL has room to improve.
 
     >>> pairs = sample_pairs([("chain_sum", {"min_terms": 2, "max_terms": 2, "max_digits": 1})], seed=0, count=1)
     >>> pairs[0][1]
