@@ -124,6 +124,7 @@ class Node:
             external, rejected = rescore_external(batches, self.tasks, self.reward_fn,
                                                   accept_free_text=cfg.sampler.accept_free_text)
             self.intake_rejections.update(rejected)
+            received_zero_adv = sum(not g.has_signal for g in external)
             # Groups without signal can never be chosen when the filter is on: don't let them crowd the pool.
             self.pool.extend(g for g in external if g.has_signal or not cfg.sampler.drop_zero_advantage)
         # ===== ALGO LOGIC: SAPO selection (sampler) and the local update (algorithm)
@@ -136,6 +137,7 @@ class Node:
         # ===== PLUMBING: bookkeeping
         self.round += 1
         row = self._metrics_row(r, local, selection, stats, generations, batches, timer)
+        row.update(external_received=len(external), zero_adv_external=received_zero_adv)
         self.metrics.log(row)
         if cfg.round.checkpoint_every and self.round % cfg.round.checkpoint_every == 0:
             self.checkpoint()
@@ -157,9 +159,11 @@ class Node:
                          tuple(Completion(gen.text, gen.token_count, reward) for gen, reward in zip(gens, g.rewards)))
             for g, gens in zip(local, generations)
         )
-        created = now()
-        batch = RolloutBatch(self.swarm_id, self.identity.peer_id, self.policy.name, created,
-                             window_of(created, self.window_seconds), f"r{r}-{os.urandom(6).hex()}", groups)
+        # The transport's clock decides the window (it is DHT time); the node only stamps it.
+        created = getattr(self.transport, "clock", now)()
+        window = self.transport.window() if hasattr(self.transport, "window") else window_of(created, self.window_seconds)
+        batch = RolloutBatch(self.swarm_id, self.identity.peer_id, self.policy.name, created, window,
+                             f"r{r}-{os.urandom(6).hex()}", groups)
         try:
             async with asyncio.timeout(self.deadlines.publish_s):
                 await self.transport.publish(batch)
@@ -206,6 +210,7 @@ class Node:
             "zero_adv_local": selection.local_zero_advantage, "zero_adv_external": selection.external_zero_advantage,
             "peers_seen": len(self.transport.peers()) if self.transport is not None else 0,
             "batches_received": len(batches), "pool_size": len(self.pool),
+            "publish_skipped": getattr(getattr(self.transport, "stats", None), "skipped_publishes", 0),
             "tokens_per_s": tokens / max(timer.seconds["generate"], 1e-9),
             **{f"t_{name}": round(sec, 4) for name, sec in timer.seconds.items()},
             "t_round": round(sum(timer.seconds.values()), 4),

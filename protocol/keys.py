@@ -24,6 +24,20 @@ def shard_of(peer_id: str, num_shards: int) -> int:
     return int.from_bytes(digest[:8], "big") % num_shards
 
 
+def record_subkey(peer_id: str, slot: int) -> str:
+    """Subkey of a peer's `slot`-th record in a window: a peer may publish several batches per window.
+
+    >>> subkey_owner(record_subkey("swabc", 2))
+    'swabc'
+    """
+    return f"{peer_id}.{slot}"
+
+
+def subkey_owner(subkey: str) -> str:
+    """The peer id a subkey belongs to (peer ids never contain a dot)."""
+    return subkey.partition(".")[0]
+
+
 def record_key(swarm_id: str, window: int, shard: int) -> str:
     """DHT key of the rollout records of one shard in one window."""
     return f"sapo/{swarm_id}/w{window}/s{shard}"

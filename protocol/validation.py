@@ -25,6 +25,7 @@ from typing import Protocol, Sequence
 from protocol.codec import decode
 from protocol.envelope import Envelope, open_envelope
 from protocol.errors import ProtocolError
+from protocol.keys import subkey_owner
 from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.messages import Message, PeerAnnouncement, RolloutBatch
 
@@ -91,10 +92,10 @@ class AllowListValidator:
 
 
 class SubkeyValidator:
-    """A record signed by key K may only sit under K's subkey."""
+    """A record signed by key K may only sit under K's subkeys (K's peer id, optionally ".slot")."""
 
     def validate(self, record: Received) -> str | None:
-        if record.subkey is not None and record.subkey != record.envelope.signer:
+        if record.subkey is not None and subkey_owner(record.subkey) != record.envelope.signer:
             return "subkey_mismatch"
         return None
 

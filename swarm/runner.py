@@ -18,6 +18,19 @@ from swarm.config import RunConfig
 
 logger = logging.getLogger(__name__)
 
+MODEL_SEED = 0
+"""Seed of a tiny preset's init and warm start: nodes with the same preset and task families start
+from the same cached model, so a testnet builds each model once."""
+
+
+def prepare_model(config: RunConfig) -> Path | None:
+    """Build (or find) a preset's cached model exactly as `build_node` will load it; None for paths/hub ids."""
+    from node.models import MODEL_PRESETS, ensure_model
+
+    if config.node.model.name not in MODEL_PRESETS:
+        return None
+    return ensure_model(config.node.model, families=config.node.tasks.families, seed=MODEL_SEED)
+
 
 def _hardware() -> str:
     import torch
@@ -42,7 +55,7 @@ def build_node(config: RunConfig, out_dir: Path, identity: Identity, transport=N
     if cfg.model.threads:
         torch.set_num_threads(cfg.model.threads)
     torch.manual_seed(cfg.round.seed)
-    policy = Policy.load(cfg.model, seed=cfg.round.seed)
+    policy = Policy.load(cfg.model, seed=MODEL_SEED, families=cfg.tasks.families)
     algorithm = build_algorithm(cfg.algorithm, policy) if cfg.round.train else None
     return Node(cfg, identity, policy, build_task_source(cfg.tasks), build_reward_fn(cfg.rewards), algorithm,
                 transport, swarm_id=config.transport.swarm_id, window_seconds=config.transport.window_seconds,
@@ -51,14 +64,10 @@ def build_node(config: RunConfig, out_dir: Path, identity: Identity, transport=N
 
 async def run_node(config: RunConfig, out_dir: Path, identity: Identity) -> None:
     """Run a node to completion (see module docstring)."""
-    from swarm.transports import build_transport
-
     out_dir.mkdir(parents=True, exist_ok=True)
-    transport = None
-    if config.transport.type != "none":
-        transport = build_transport(config.transport, identity)
-        await transport.start()
+    transport = await _start_transport(config, identity)
     node = build_node(config, out_dir, identity, transport)
+    transport.model, transport.hardware = node.policy.name, _hardware()
     try:
         node.restore()
         _write_node_info(out_dir, identity, config, transport, node.policy.name)
@@ -67,6 +76,22 @@ async def run_node(config: RunConfig, out_dir: Path, identity: Identity) -> None
         node.metrics.close()
         if transport is not None:
             await transport.stop()
+
+
+async def _start_transport(config: RunConfig, identity: Identity):
+    """The configured transport, started; a swarm that cannot be reached leaves the node in silo."""
+    from swarm.transports import build_transport
+    from swarm.transports.startup import TransportStartupError
+
+    transport = build_transport(config.transport, identity)
+    try:
+        await transport.start()
+        return transport
+    except TransportStartupError as exc:
+        logger.warning("cannot join the swarm (%s); training alone (silo) instead", exc)
+        silo = build_transport(config.transport.model_copy(update={"type": "none"}), identity)
+        await silo.start()
+        return silo
 
 
 def _write_node_info(out_dir: Path, identity: Identity, config: RunConfig, transport, model: str) -> None:

@@ -32,6 +32,8 @@ class TransportStats:
     accepted: int = 0
     bytes_sent: int = 0
     bytes_received: int = 0
+    skipped_publishes: int = 0
+    """Own batches not published because the window already held the per-peer cap."""
     rejections: Counter[str] = field(default_factory=Counter)
 
 

@@ -22,6 +22,7 @@ from hivemind.dht.validation import DHTRecord, RecordValidatorBase
 
 from protocol.envelope import open_envelope
 from protocol.errors import ProtocolError
+from protocol.keys import subkey_owner
 from protocol.limits import DEFAULT_LIMITS, Limits
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class SignedRecordValidator(RecordValidatorBase):
             envelope = open_envelope(value, self.limits)
         except ProtocolError as exc:
             return self._refuse(subkey, exc.reason, exc.detail)
-        if envelope.signer != subkey:
+        if envelope.signer != subkey_owner(subkey):
             return self._refuse(envelope.signer, "subkey_mismatch", f"stored under {subkey}")
         if self.swarm_secret and not envelope.tag_ok(self.swarm_secret):
             return self._refuse(subkey, "wrong_secret", "DHT store-side check")

@@ -23,7 +23,7 @@ from protocol.clock import now
 from protocol.envelope import Envelope, open_envelope, seal
 from protocol.errors import ProtocolError
 from protocol.identity import Identity
-from protocol.keys import announce_key, record_key, shard_of, window_of
+from protocol.keys import announce_key, record_key, record_subkey, shard_of, subkey_owner, window_of
 from protocol.messages import PeerAnnouncement, RolloutBatch
 from protocol.parts import body_type, read_index
 from protocol.validation import RecordVerifier
@@ -59,6 +59,8 @@ class ShardedTransport(Transport):
         self._announced_window: int | None = None
         self._peers_read_window: int | None = None
         self._processed: dict[int, dict[tuple[str, str], float]] = {}
+        self._slots: dict[int, int] = {}
+        """Records published per window: each gets its own subkey slot, up to the per-peer cap."""
         self._complete: dict[int, set[str]] = {}
         """Keys of closed windows read once after closing: nothing new can appear there."""
 
@@ -75,6 +77,12 @@ class ShardedTransport(Transport):
         if batch.sender != self.peer_id:
             raise ValueError(f"batch.sender {batch.sender!r} is not this node's peer id {self.peer_id!r}")
         key = record_key(self.config.swarm_id, batch.window, shard_of(self.peer_id, self.config.num_shards))
+        slot = self._next_slot(batch.window)
+        if slot is None:
+            self.stats.skipped_publishes += 1
+            logger.debug("window %d already holds %d of our batches: %s not published", batch.window,
+                         self.config.max_records_per_peer_per_window, batch.batch_id)
+            return PublishReceipt(key, False, 0, 0)
         sealed, parts, parts_ok = seal(batch, self.identity, self.secret), 1, True
         expiration, timeout = self._expiration(), self.config.collect_timeout_s
         bytes_sent = len(sealed)
@@ -84,7 +92,8 @@ class ShardedTransport(Transport):
                 expiration=expiration, swarm_secret=self.secret, timeout=timeout,
             )
             sealed, bytes_sent = index, bytes_sent + len(index)
-        (stored,) = await gather_partial([self.store.store(key, self.peer_id, sealed, expiration)], timeout)
+        subkey = record_subkey(self.peer_id, slot)
+        (stored,) = await gather_partial([self.store.store(key, subkey, sealed, expiration)], timeout)
         await self._announce()
         receipt = PublishReceipt(key, bool(stored) and parts_ok, bytes_sent, parts)
         self.stats.published += 1
@@ -105,6 +114,15 @@ class ShardedTransport(Transport):
         )
         key = announce_key(self.config.swarm_id, window)
         await gather_partial([self.store.store(key, self.peer_id, seal(msg, self.identity, self.secret), self._expiration())], self.config.collect_timeout_s)
+
+    def _next_slot(self, window: int) -> int | None:
+        """Subkey slot of the next record in `window`, or None once the receivers' per-peer cap is
+        reached: an honest node never publishes what its peers must refuse as over quota."""
+        used = self._slots.get(window, 0)
+        if used >= self.config.max_records_per_peer_per_window:
+            return None
+        self._slots = {window: used + 1}  # older windows are closed for publishing
+        return used
 
     # ------------------------------------------------------------ collect
 
@@ -158,7 +176,7 @@ class ShardedTransport(Transport):
             self._accept(key, window, subkey, value)
             for (key, window), records in zip(plan, results)
             for subkey, (value, expiration) in (records or {}).items()
-            if subkey != self.peer_id and self._first_time(key, subkey, expiration, window)
+            if subkey_owner(subkey) != self.peer_id and self._first_time(key, subkey, expiration, window)
         ]
         await gather_partial(fresh, 2 * self.config.collect_timeout_s)
 
@@ -197,7 +215,7 @@ class ShardedTransport(Transport):
         if not self.inbox.check_envelope(envelope, subkey=subkey, window=window):
             return None
         index = read_index(envelope.body, self.inbox.verifier.limits)
-        if self.inbox.seen(subkey, index.batch_id, window):
+        if self.inbox.seen(subkey_owner(subkey), index.batch_id, window):
             return None
         return await fetch_parts(self.store, key, index, self.config.collect_timeout_s)
 

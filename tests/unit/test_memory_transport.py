@@ -11,7 +11,7 @@ import logging
 import pytest
 
 from protocol import Completion, Identity, RolloutBatch, RolloutGroup, TaskRef, seal
-from protocol.keys import record_key, shard_of
+from protocol.keys import record_key, record_subkey, shard_of
 from swarm.transports import MemoryHub, MemoryTransport, NullTransport, TransportConfig, build_transport
 from swarm.transports.chunks import part_key
 
@@ -61,15 +61,24 @@ def test_dedup_and_per_peer_cap(swarm):
     run(a.publish(make_batch(a.identity, w, "b0")))
     assert len(run(b.collect(8))) == 1
     assert run(b.collect(8)) == []  # same record: not verified or returned twice
-    run(a.publish(make_batch(a.identity, w, "b0")))  # republished under a later expiration
+    clock.t += 0.1
+    run(a.publish(make_batch(a.identity, w, "b1")))  # a second batch in the window gets its own slot
+    assert [x.batch_id for x in run(b.collect(8))] == ["b1"] and not b.stats.rejections
+    receipt = run(a.publish(make_batch(a.identity, w, "b2")))  # the cap (2): an honest publisher holds back
+    assert not receipt.stored and a.stats.skipped_publishes == 1
     assert run(b.collect(8)) == [] and not b.stats.rejections
-    clock.t += 0.1
-    run(a.publish(make_batch(a.identity, w, "b1")))
-    assert len(run(b.collect(8))) == 1
-    clock.t += 0.1
-    run(a.publish(make_batch(a.identity, w, "b2")))
+
+
+def test_flooding_peer_is_capped_and_resends_are_dropped(swarm):
+    clock, hub, cfg, (a, b, _) = swarm
+    w = a.window()
+    key = record_key(cfg.swarm_id, w, shard_of(a.peer_id, cfg.num_shards))
+    for slot in range(4):  # a hostile peer ignores the cap and writes slots 0..3
+        hub.tamper(key, record_subkey(a.peer_id, slot), seal(make_batch(a.identity, w, f"f{slot}"), a.identity), clock() + 30)
+    assert len(run(b.collect(8))) == 2
+    assert b.stats.rejections["over_quota"] == 2
+    hub.tamper(key, record_subkey(a.peer_id, 5), seal(make_batch(a.identity, w, "f0"), a.identity), clock() + 30)
     assert run(b.collect(8)) == []
-    assert b.stats.rejections["over_quota"] == 1
 
 
 def test_forgeries_rejected_with_reasons(swarm):
