@@ -79,12 +79,15 @@ def run_here(config: RunConfig, out_dir: Path, identity: Identity, on_up: Callab
         main_task = asyncio.current_task()
         assert main_task is not None
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
-        watcher = asyncio.create_task(_announce(out_dir, time.time() - 1.0, on_up)) if on_up else None
+        since = time.time() - 1.0
+        watcher = asyncio.create_task(_announce(out_dir, since, on_up)) if on_up else None
         try:
             await run_node(config, out_dir, identity)
         finally:
-            if watcher is not None:
+            if watcher is not None and not watcher.done():  # a short run can end before the watcher looks
                 watcher.cancel()
+                if (info := read_node_info(out_dir, since)) is not None:
+                    on_up(info)
 
     asyncio.run(main())
 
