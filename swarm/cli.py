@@ -65,10 +65,13 @@ def open_identity(path: Optional[Path], config: RunConfig, create: bool) -> Iden
     try:
         if create and not path.exists():
             Identity.generate().save(path)
-            console.print(f"created a new identity at {path}; back it up with `swarm identity export --path {path}`")
-        return Identity.load(path)
+            console.print(f"created a new identity at {path}; back it up with `swarm identity export --path {path}`",
+                          highlight=False, soft_wrap=True)
+        ident = Identity.load(path)
     except IdentityError as exc:
         fail(str(exc))
+    console.print(f"identity {ident.peer_id} (key file {path})", highlight=False, soft_wrap=True)
+    return ident
 
 
 def check_peers(config: RunConfig) -> None:
@@ -117,7 +120,6 @@ def run(
     cfg = load(config, set_)
     check_peers(cfg)
     ident = open_identity(identity, cfg, create=True)
-    console.print(f"node {ident.peer_id} -> {out}")
     from swarm.join import run_here
 
     run_or_explain(run_here, cfg, out, ident, show_up, stopped=RESUME)
@@ -133,6 +135,8 @@ def testnet(
 ) -> None:
     """Start a private swarm on this machine: a bootstrap peer and N node processes on loopback."""
     cfg = load(config or paths.shipped_config("testnet.yaml"), set_, {"testnet.nodes": nodes, "node.round.rounds": rounds})
+    if out is not None and out.is_dir() and any(out.iterdir()):
+        fail(f"{out} is not empty; a testnet writes fresh identities and metrics: choose a new --out")
     from swarm.testnet import Testnet
 
     raise typer.Exit(Testnet(cfg, out or paths.new_run_dir(), console).run())
@@ -170,7 +174,7 @@ def join(
         base = identity or paths.swarm_home() / "identity.pem"
         keys = [base.with_name(f"{base.stem}-gpu{g}{base.suffix}") for g in ids]
         for key in keys:
-            console.print(f"gpu node {open_identity(key, cfg, create=True).peer_id}: key {key}")
+            open_identity(key, cfg, create=True)
         raise typer.Exit(joining.run_per_gpu(cfg, ids, out, keys, console))
     ident = open_identity(identity, cfg, create=True)
     console.print(f"joining swarm {cfg.transport.swarm_id} as {ident.peer_id} (state in {out})")

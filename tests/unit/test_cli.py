@@ -331,3 +331,9 @@ def test_status_finds_a_running_testnets_bootstrap(tmp_path: Path) -> None:
     assert live_testnet(tmp_path) is None
     write_addresses(tmp_path / "bootstrap", ["/ip4/127.0.0.1/tcp/1"])  # records this (live) pid
     assert live_testnet(tmp_path) == (tmp_path / "bootstrap" / "config.yaml", ["/ip4/127.0.0.1/tcp/1"])
+
+
+def test_testnet_refuses_a_used_run_folder(tmp_path: Path) -> None:
+    (tmp_path / "old.txt").write_text("x")
+    result = invoke("testnet", "--out", str(tmp_path))
+    assert result.exit_code == 2 and "not empty" in result.text
