@@ -25,8 +25,8 @@ class _Strict(BaseModel):
 
 
 class ModelConfig(_Strict):
-    name: str = "tiny-6m"
-    """A preset (tiny-1.5m, tiny-6m, tiny-16m, smollm2-135m), a local model folder, or a hub id."""
+    name: str = "tiny-0.5m"
+    """A preset (tiny-0.5m, tiny-1.5m, tiny-6m, tiny-16m, smollm2-135m), a local model folder, or a hub id."""
     device: str = "auto"
     """auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
