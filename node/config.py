@@ -131,7 +131,11 @@ class RoundConfig(_Strict):
     publish: bool = True
     """Publish this node's rollouts to the swarm."""
     checkpoint_every: int = Field(1, ge=0)
-    """Write a checkpoint every N rounds (0: never)."""
+    """Write a checkpoint every N rounds and after the last one (0: never)."""
+    wait_for_peers: int = Field(0, ge=0, le=1024)
+    """Before the first round, wait until this many peers are seen (a testnet's nodes start together)."""
+    wait_for_peers_s: float = Field(60.0, ge=0.0)
+    """Longest wait for `wait_for_peers`; then the node starts with whoever is there."""
     seed: int = 0
     """Seed of this node's generation and task draws."""
 

@@ -25,9 +25,15 @@ class MetricsSink(Protocol):
     def close(self) -> None:
         """Called once when the node stops."""
 
+    def rewind(self, first_round: int) -> None:
+        """Called after resuming from a checkpoint: forget rows of rounds that will be run again."""
+
 
 class NullMetrics:
     def log(self, row: dict[str, Any]) -> None:
+        pass
+
+    def rewind(self, first_round: int) -> None:
         pass
 
     def close(self) -> None:
@@ -48,6 +54,15 @@ class JsonlMetrics:
 
     def close(self) -> None:
         self._file.close()
+
+    def rewind(self, first_round: int) -> None:
+        """Rows of rounds >= `first_round` were written after the checkpoint a restart resumes from."""
+        kept = [row for row in read_metrics(self.path) if row.get("round", 0) < first_round]
+        self._file.close()
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in kept), encoding="utf-8")
+        os.replace(tmp, self.path)
+        self._file = self.path.open("a", encoding="utf-8")
 
 
 def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

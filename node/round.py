@@ -50,6 +50,8 @@ class Deadlines:
     """Longest wait for peers' rollouts (config: round.collect_timeout_s)."""
     publish_s: float
     """Longest wait for our own publish to be stored."""
+    peers_s: float
+    """Longest wait for peers before the first round (config: round.wait_for_peers_s)."""
 
 
 class Node:
@@ -61,7 +63,8 @@ class Node:
         self.swarm_id, self.window_seconds = swarm_id, window_seconds
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.metrics = metrics or NullMetrics()
-        self.deadlines = Deadlines(collect_s=config.round.collect_timeout_s, publish_s=max(5.0, config.round.collect_timeout_s))
+        self.deadlines = Deadlines(collect_s=config.round.collect_timeout_s, publish_s=max(5.0, config.round.collect_timeout_s),
+                                   peers_s=config.round.wait_for_peers_s)
         self.round = 0
         self.sampler_rng = random.Random(config.sampler.seed)  # its own stream, apart from task draws
         self.pool: deque[ScoredGroup] = deque(maxlen=config.sampler.max_external_pool)
@@ -73,10 +76,29 @@ class Node:
     async def run(self, rounds: int | None = None) -> None:
         """Run until `rounds` (default: config.round.rounds) rounds are done, resuming if checkpointed."""
         total = rounds if rounds is not None else self.config.round.rounds
+        if self.round == 0:
+            await self.wait_for_peers()
         while self.round < total:
             row = await self.step()
             logger.info("round %d reward %.3f external %d/%d peers %d", row["round"], row["reward_local"],
                         row["external_groups"], self.config.sampler.external_j, row["peers_seen"])
+        if self.config.round.checkpoint_every and self.round % self.config.round.checkpoint_every:
+            self.checkpoint()  # the last round, so a restart never repeats it
+
+    async def wait_for_peers(self) -> int:
+        """Before the first round, wait (bounded) until `round.wait_for_peers` peers are seen."""
+        want = self.config.round.wait_for_peers
+        if self.transport is None or want == 0:
+            return 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.deadlines.peers_s
+        while len(self.transport.peers()) < want and loop.time() < deadline:
+            await self.transport.collect(max_batches=0)  # reads announcements; batches stay queued
+            await asyncio.sleep(min(0.5, max(0.0, deadline - loop.time())))  # a DHT offers nothing to await
+        seen = len(self.transport.peers())
+        if seen < want:
+            logger.warning("starting with %d of %d peers after waiting %.0f s", seen, want, self.deadlines.peers_s)
+        return seen
 
     def restore(self) -> bool:
         """Load the last checkpoint, if any. Returns whether one was loaded."""

@@ -69,7 +69,8 @@ async def run_node(config: RunConfig, out_dir: Path, identity: Identity) -> None
     node = build_node(config, out_dir, identity, transport)
     transport.model, transport.hardware = node.policy.name, _hardware()
     try:
-        node.restore()
+        if node.restore():
+            node.metrics.rewind(node.round)
         _write_node_info(out_dir, identity, config, transport, node.policy.name)
         await node.run()
     finally:
