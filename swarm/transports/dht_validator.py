@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 _HEX = frozenset("0123456789abcdef")
 _CACHE = 4096
-"""Records remembered as valid: a get returns the same records from several replicas and polls."""
+"""Records remembered as valid (or as refused): a get returns the same records from several replicas and polls."""
 
 
 def _unpack(raw: bytes) -> Any:
@@ -50,6 +50,8 @@ class SignedRecordValidator(RecordValidatorBase):
     ) -> None:
         self.swarm_secret, self.limits, self.report = swarm_secret, limits, report
         self._valid: OrderedDict[bytes, None] = OrderedDict()
+        self._refused: OrderedDict[bytes, None] = OrderedDict()
+        """Records already refused: refused again without being reported, so each is counted once."""
 
     def validate(self, record: DHTRecord) -> bool:
         """Called by hivemind for each record a peer asks us to store or returns to our get."""
@@ -57,12 +59,14 @@ class SignedRecordValidator(RecordValidatorBase):
         if digest in self._valid:
             self._valid.move_to_end(digest)
             return True
-        if not self._check(record):
+        if digest in self._refused:
             return False
-        self._valid[digest] = None
-        if len(self._valid) > _CACHE:
-            self._valid.popitem(last=False)
-        return True
+        ok = self._check(record)
+        cache = self._valid if ok else self._refused
+        cache[digest] = None
+        if len(cache) > _CACHE:
+            cache.popitem(last=False)
+        return ok
 
     def _check(self, record: DHTRecord) -> bool:
         subkey, value = _unpack(record.subkey), _unpack(record.value)

@@ -21,7 +21,7 @@ from collections import Counter, deque
 
 from protocol.envelope import Envelope
 from protocol.messages import PeerAnnouncement, RolloutBatch
-from protocol.validation import Received, RecordVerifier
+from protocol.validation import Received, RecordVerifier, Verdict
 from swarm.transports.base import TransportStats
 
 logger = logging.getLogger(__name__)
@@ -65,9 +65,13 @@ class Inbox:
                 return False
         return True
 
-    def offer(self, data: bytes, *, subkey: str, window: int) -> RolloutBatch | None:
-        """Verify one sealed record found under (window, subkey); queue and return it if accepted."""
+    def offer(self, data: bytes, *, subkey: str, window: int, key_ok: bool = True) -> RolloutBatch | None:
+        """Verify one sealed record found under (window, subkey); queue and return it if accepted.
+
+        ``key_ok=False`` says the record was found under a shard key other than its signer's own."""
         verdict = self.verifier.verify(data, subkey=subkey, window=window)
+        if verdict.accepted and not key_ok:
+            verdict = Verdict(False, "wrong_window", "stored under a shard other than its signer's", signer=verdict.signer)
         if not verdict.accepted:
             self.reject(verdict.signer or subkey, verdict.reason, verdict.detail)
             return None
@@ -78,7 +82,9 @@ class Inbox:
         if batch.sender == self.own_peer_id:
             return None
         if self.seen(batch.sender, batch.batch_id, batch.window):
-            return None  # the same record read again from another shard or window: not an offence
+            # Honest publishers store a batch once, under one subkey: a second copy is a re-send.
+            self.reject(batch.sender, "duplicate", f"batch {batch.batch_id!r:.40} already accepted")
+            return None
         if self._per_peer.setdefault(batch.window, Counter())[batch.sender] >= self.max_per_peer_per_window:
             self.reject(batch.sender, "over_quota", f"window {batch.window}")
             return None

@@ -208,7 +208,8 @@ class ShardedTransport(Transport):
                 self._processed.get(window, {}).pop((key, subkey), None)
             self.inbox.reject(subkey, exc.reason, exc.detail)
             return
-        self.inbox.offer(value, subkey=subkey, window=window)
+        own_key = record_key(self.config.swarm_id, window, shard_of(subkey_owner(subkey), self.config.num_shards))
+        self.inbox.offer(value, subkey=subkey, window=window, key_ok=key == own_key)
 
     async def _join(self, key: str, window: int, subkey: str, envelope: Envelope) -> bytes | None:
         """Check a parts index's envelope, fetch its parts; None if refused or already seen."""

@@ -1,0 +1,48 @@
+"""An attacker node process: a real swarm member that can also store hostile records straight into the DHT.
+
+    python tests/chaos/attacker_proc.py '{"swarm_id": "t", "swarm_secret": "s", ...}' SEED
+
+Speaks the JSON-lines protocol of `tests/swarm/node_proc.py` (publish, collect, stats, ...) plus
+``inject``: build the records of one attack class (`tests.chaos.hostile`) and store them, bypassing
+every honest check on this side. Only JSON goes to stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from tests.chaos.hostile import AttackContext, build  # noqa: E402
+from tests.swarm import node_proc  # noqa: E402
+
+
+class Attacker(node_proc.Node):
+    async def inject(self, kind: str, victim: str = "", tag: str = "x", ttl_s: float = 6.0) -> dict[str, Any]:
+        """Store every record of attack class `kind`; reply with how many were built and stored."""
+        cfg = self.t.config
+        ctx = AttackContext(self.t.identity, cfg.swarm_id, self.t.secret, self.t.window(), cfg.num_shards, victim, tag=tag)
+        injections = build(kind, ctx)
+        t0 = time.time()
+        try:
+            async with asyncio.timeout(10):
+                ok = await self.t.node.store_many(
+                    [i.key for i in injections], [i.value for i in injections], self.t.store.time() + ttl_s,
+                    subkeys=[i.subkey for i in injections],
+                )
+            stored = sum(bool(v) for v in ok.values())
+        except Exception as exc:  # a refused or too-big store is an outcome to report, not a crash
+            logging.getLogger(__name__).debug("inject %s failed", kind, exc_info=True)
+            stored, t0 = -1, t0
+            return {"kind": kind, "injected": len(injections), "stored": stored, "error": type(exc).__name__, "t0": t0}
+        return {"kind": kind, "injected": len(injections), "stored": stored, "t0": t0, "window": ctx.window}
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=os.environ.get("SAPO_LOG", "WARNING"), stream=sys.stderr)
+    asyncio.run(node_proc.main(Attacker))

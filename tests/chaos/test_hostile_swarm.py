@@ -1,0 +1,101 @@
+"""T5 and T7p: every hostile record class against a real 3-node DHT swarm with an attacker insider.
+
+For each class: the attacker stores its records straight into the DHT; every honest node keeps
+collecting until an honest batch published meanwhile has reached it. Then, per honest node: no hostile
+record was accepted, the class's reason was counted once per injected record (store-side refusal or
+read-side rejection, whichever saw it first: both count into `stats.rejections`), no other reason was
+counted, and the honest batch arrived intact.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+
+from tests.chaos.conftest import CHAOS_CONFIG, ChaosSwarm
+from tests.chaos.hostile import CLASSES
+from tests.swarm.helpers import NodeProcess, start_node
+
+pytestmark = [pytest.mark.swarm, pytest.mark.slow]
+
+
+def rejections(node: NodeProcess) -> Counter[str]:
+    return Counter(node.request("stats")["rejections"])
+
+
+def collect_round(swarm: ChaosSwarm, publisher: NodeProcess, batch_id: str, expected: dict, deadline: float) -> dict:
+    """Collect on every honest node until each saw `batch_id` from `publisher` and its counts settled."""
+    got: dict[str, list[dict]] = {n.peer_id: [] for n in swarm.honest}
+    before = {n.peer_id: rejections(n) for n in swarm.honest}
+    while time.time() < deadline:
+        for node in swarm.honest:
+            got[node.peer_id] += node.request("collect", max=256)["batches"]
+        delivered = all((publisher.peer_id, batch_id) in {(b["sender"], b["batch_id"]) for b in got[n.peer_id]}
+                        for n in swarm.honest if n is not publisher)
+        if delivered and all(expected(n, before[n.peer_id]) for n in swarm.honest):
+            break
+        time.sleep(0.3)
+    return got
+
+
+@pytest.mark.timeout(40)
+@pytest.mark.parametrize("kind", list(CLASSES))
+def test_hostile_class_rejected_and_counted(chaos_swarm: ChaosSwarm, kind: str) -> None:
+    reason, accept = CLASSES[kind]
+    honest, attacker = chaos_swarm.honest, chaos_swarm.attacker
+    victim = honest[0]
+    before = {n.peer_id: rejections(n) for n in honest}
+    sent = victim.request("publish", batch_id=f"h-{kind}", size=300)
+    inj = attacker.request("inject", timeout=30, kind=kind, victim=victim.peer_id, tag=kind)
+    expected_count = 0 if not reason else inj["injected"] - accept
+
+    def settled(node: NodeProcess, _: Counter) -> bool:
+        return not reason or (rejections(node) - before[node.peer_id])[reason] >= expected_count
+
+    got = collect_round(chaos_swarm, victim, f"h-{kind}", settled, time.time() + 8)
+    time.sleep(0.5)
+    for node in honest:  # one more read: stragglers would show up as extra counts
+        got[node.peer_id] += node.request("collect", max=256)["batches"]
+    for node in honest:
+        delta = rejections(node) - before[node.peer_id]
+        hostile = [b for b in got[node.peer_id] if b["batch_id"].startswith("hostile-")]
+        assert len(hostile) == accept, (kind, node.peer_id, hostile)
+        if reason:
+            assert delta[reason] == expected_count, (kind, inj, dict(delta))
+        assert set(delta) <= {reason}, (kind, "counted under other reasons", dict(delta))
+        if node is not victim:
+            mine = [b for b in got[node.peer_id] if b["batch_id"] == f"h-{kind}"]
+            assert mine and mine[0]["digest"] == sent["digest"], (kind, "honest batch not delivered intact")
+    assert all(n.proc.poll() is None for n in honest), "an honest node crashed"
+
+
+@pytest.mark.timeout(60)
+def test_outsiders_without_the_secret_get_nothing_accepted(chaos_swarm: ChaosSwarm, tmp_path) -> None:
+    """T7p: a node without the swarm secret joins the DHT, publishes and reads; no honest node accepts its records."""
+    honest = chaos_swarm.honest
+    open_config = {k: v for k, v in CHAOS_CONFIG.items() if k != "swarm_secret"}
+    outsider = start_node({**open_config, "initial_peers": honest[0].info["maddrs"]}, "chaos-outsider-proc", tmp_path)
+    try:
+        before = {n.peer_id: rejections(n) for n in honest}
+        published = [outsider.request("publish", batch_id=f"out-{i}", size=200) for i in range(3)]
+        sent = honest[1].request("publish", batch_id="h-t7p", size=300)
+        got: dict[str, list[dict]] = {n.peer_id: [] for n in honest}
+        deadline = time.time() + 6
+        while time.time() < deadline:
+            for node in honest:
+                got[node.peer_id] += node.request("collect", max=256)["batches"]
+            time.sleep(0.3)
+        for node in honest:
+            assert not [b for b in got[node.peer_id] if b["sender"] == outsider.peer_id]
+            delta = rejections(node) - before[node.peer_id]
+            assert set(delta) <= {"wrong_secret"}, dict(delta)
+            assert delta["wrong_secret"] >= 1, "the store-side check never saw the outsider's records"
+            if node is not honest[1]:
+                assert any(b["batch_id"] == "h-t7p" and b["digest"] == sent["digest"] for b in got[node.peer_id])
+        # Reading is not prevented: records are signed and tagged, not encrypted (an outsider can read them).
+        assert len(published) == 3
+    finally:
+        outsider.stop()
+    assert not outsider.group_alive()
