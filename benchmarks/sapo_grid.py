@@ -1,0 +1,79 @@
+"""The configurations of the SAPO table: which swarms run, under which regime, for how many seeds.
+
+A `Block` is one comparison (one regime, one swarm size); its first configuration is the isolation
+baseline the others are divided by. `full_blocks()` lists them in the order they run, most important
+first, so a run cut short still leaves complete paired comparisons for the first blocks and seeds.
+
+    >>> [c.label for c in quick_blocks()[0].configs]
+    ['16/0', '8/8 uniform']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from benchmarks.sapo_sim import CHAIN_SUM_2, CHAIN_SUM_3, DENSE, SPARSE, Regime, RunSpec
+
+
+@dataclass(frozen=True)
+class SwarmConfig:
+    label: str
+    local_i: int
+    external_j: int
+    strategy: str = "uniform"
+    adaptive: bool = False
+
+
+ISOLATION = SwarmConfig("16/0", 16, 0)
+DOUBLE = SwarmConfig("32/0 (2x generation)", 32, 0)
+UNIFORM_88 = SwarmConfig("8/8 uniform", 8, 8)
+PAPER_SPLITS = (ISOLATION, SwarmConfig("12/4 uniform", 12, 4), UNIFORM_88, SwarmConfig("4/12 uniform", 4, 12), DOUBLE)
+STRATEGIES = (SwarmConfig("8/8 variance", 8, 8, "variance"), SwarmConfig("8/8 hardest", 8, 8, "hardest"),
+              SwarmConfig("adaptive I/J (from 8/8)", 8, 8, "uniform", adaptive=True))
+
+
+@dataclass(frozen=True)
+class Block:
+    name: str
+    regime: Regime
+    n_nodes: int
+    rounds: int
+    seeds: tuple[int, ...]
+    configs: tuple[SwarmConfig, ...]
+    models: tuple[str, ...] = ()
+    rl_families: tuple = ()
+    note: str = ""
+
+    def specs(self, seed: int) -> list[RunSpec]:
+        return [RunSpec(regime=self.regime, n_nodes=self.n_nodes, local_i=c.local_i, external_j=c.external_j,
+                        rounds=self.rounds, seed=seed, strategy=c.strategy, adaptive=c.adaptive,
+                        models=self.models, rl_families=self.rl_families) for c in self.configs]
+
+
+def quick_blocks(rounds: int = 50, seeds: int = 2) -> list[Block]:
+    return [Block("sparse-4 (quick)", SPARSE, 4, rounds, tuple(range(seeds)), (ISOLATION, UNIFORM_88))]
+
+
+def tiny_blocks() -> list[Block]:
+    """The smoke test's block: 2 nodes, 3 rounds, 1 seed."""
+    return [Block("sparse-2 (tiny)", SPARSE, 2, 3, (0,), (ISOLATION, UNIFORM_88))]
+
+
+MIXED_FAMILIES = ((("chain_sum", CHAIN_SUM_3),), (("chain_sum", CHAIN_SUM_3),),
+                  (("chain_sum", CHAIN_SUM_2),), (("chain_sum", CHAIN_SUM_2),))
+
+
+def full_blocks(rounds: int = 60, seeds: int = 6) -> list[Block]:
+    return [
+        Block("sparse-4", SPARSE, 4, rounds, tuple(range(seeds)), PAPER_SPLITS + STRATEGIES),
+        Block("dense-4", DENSE, 4, rounds, tuple(range(min(seeds, 3))),
+              (ISOLATION, UNIFORM_88, SwarmConfig("4/12 uniform", 4, 12), DOUBLE)),
+        Block("sparse-8", SPARSE, 8, rounds, tuple(range(min(seeds, 2))), (ISOLATION, UNIFORM_88) + STRATEGIES[:2]),
+        Block("hetero-families-4", SPARSE, 4, rounds, tuple(range(min(seeds, 2))), (ISOLATION, UNIFORM_88, STRATEGIES[1]),
+              rl_families=MIXED_FAMILIES,
+              note="nodes 0-1 RL on 3-term chain_sum, nodes 2-3 on 2-term (all warm-started at step 400 on 2-term)"),
+    ]
+
+
+def with_seeds(block: Block, seeds: tuple[int, ...]) -> Block:
+    return replace(block, seeds=seeds)

@@ -1,0 +1,39 @@
+"""Smoke test of the SAPO table benchmark: its --tiny mode (2 nodes, 3 rounds, 1 seed, sparse regime)
+runs end to end in a subprocess and writes a table, JSON and PNG of the expected shape."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_sapo_table_tiny_writes_table_json_and_plot(tmp_path: Path) -> None:
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "sapo_table.py"), "--tiny", "--workers", "1",
+                           "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=170, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "16/0" in proc.stdout and "8/8 uniform" in proc.stdout and "vs isolation" in proc.stdout
+
+    report = json.loads((tmp_path / "sapo_table.tiny.json").read_text())
+    assert (tmp_path / "sapo_table.tiny.png").stat().st_size > 0
+    assert report["checks"]["prefix_stable_draw"] is True
+    assert report["checks"]["tokenizer_coverage_sparse"]["unknown_tokens"] == 0
+    (block,) = report["blocks"]
+    assert block["n_nodes"] == 2 and block["rounds"] == 3
+    isolation, shared = block["rows"]
+    assert isolation["label"] == "16/0" and isolation["vs_isolation"] is None
+    assert shared["vs_isolation"]["n"] == 1 and shared["vs_isolation"]["per_seed"][0] > 0
+    for row in (isolation, shared):
+        assert len(row["curve"]) == 3 and row["cpu_s"] > 0 and row["reward_per_cpu_s"] >= 0
+        assert 0 <= row["kept_per_update"] <= 16
+        assert not row["rejections"], row["rejections"]
+    assert shared["external_candidates_per_round"] > 0
