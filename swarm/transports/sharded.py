@@ -229,6 +229,6 @@ class ShardedTransport(Transport):
     # ------------------------------------------------------------ peers
 
     def peers(self) -> list[PeerAnnouncement]:
-        """Peers announced in this or the previous window (other than this node)."""
-        oldest = self.window() - 1
+        """Peers announced within the record lifetime (other than this node): live, give or take a window."""
+        oldest = self.window() - self.config.record_ttl_windows
         return sorted((a for a in self._peers.values() if a.window >= oldest and a.peer_id != self.peer_id), key=lambda a: a.peer_id)
