@@ -163,7 +163,7 @@ def test_peers_from_announcements(swarm):
     run(a.publish(make_batch(a.identity, a.window())))
     run(b.collect(1))
     assert [p.peer_id for p in b.peers()] == [a.peer_id]
-    clock.t += 3 * cfg.window_seconds
+    clock.t += (cfg.record_ttl_windows + 1) * cfg.window_seconds  # silent past the record lifetime: gone
     assert b.peers() == []
 
 
