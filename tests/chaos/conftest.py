@@ -48,3 +48,15 @@ def chaos_swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosSwarm
         for node in started:
             node.stop()
         assert not any(n.group_alive() for n in started)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_config():
+    """tiny-0.5m in the user's model cache (`cache_dir=None`): a cache hit on a machine that ran any node,
+    so the chaos folder stays within its time budget; a fresh CI machine builds it once (~10 CPU-s)."""
+    from node.config import ModelConfig
+    from node.models import ensure_model
+
+    config = ModelConfig(name="tiny-0.5m")
+    ensure_model(config)
+    return config
