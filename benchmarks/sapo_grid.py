@@ -21,7 +21,7 @@ class SwarmConfig:
     local_i: int
     external_j: int
     strategy: str = "uniform"
-    adaptive: bool = False
+    adaptive: str = ""
 
 
 ISOLATION = SwarmConfig("16/0", 16, 0)
@@ -29,7 +29,9 @@ DOUBLE = SwarmConfig("32/0 (2x generation)", 32, 0)
 UNIFORM_88 = SwarmConfig("8/8 uniform", 8, 8)
 PAPER_SPLITS = (ISOLATION, SwarmConfig("12/4 uniform", 12, 4), UNIFORM_88, SwarmConfig("4/12 uniform", 4, 12), DOUBLE)
 STRATEGIES = (SwarmConfig("8/8 variance", 8, 8, "variance"), SwarmConfig("8/8 hardest", 8, 8, "hardest"),
-              SwarmConfig("adaptive I/J (from 8/8)", 8, 8, "uniform", adaptive=True))
+              SwarmConfig("adaptive supply (8/8)", 8, 8, adaptive="supply"),
+              SwarmConfig("adaptive fill, I=8", 8, 8, adaptive="fill"),
+              SwarmConfig("adaptive fill, I=16", 16, 0, adaptive="fill"))
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Block:
     models: tuple[str, ...] = ()
     rl_families: tuple = ()
     note: str = ""
+    priority_seeds: int = 1
+    """Seeds of this block run in the first pass over all blocks; the rest after every block's first pass."""
 
     def specs(self, seed: int) -> list[RunSpec]:
         return [RunSpec(regime=self.regime, n_nodes=self.n_nodes, local_i=c.local_i, external_j=c.external_j,
@@ -65,10 +69,10 @@ MIXED_FAMILIES = ((("chain_sum", CHAIN_SUM_3),), (("chain_sum", CHAIN_SUM_3),),
 
 def full_blocks(rounds: int = 60, seeds: int = 6) -> list[Block]:
     return [
-        Block("sparse-4", SPARSE, 4, rounds, tuple(range(seeds)), PAPER_SPLITS + STRATEGIES),
+        Block("sparse-4", SPARSE, 4, rounds, tuple(range(seeds)), PAPER_SPLITS + STRATEGIES, priority_seeds=3),
         Block("dense-4", DENSE, 4, rounds, tuple(range(min(seeds, 3))),
               (ISOLATION, UNIFORM_88, SwarmConfig("4/12 uniform", 4, 12), DOUBLE)),
-        Block("sparse-8", SPARSE, 8, rounds, tuple(range(min(seeds, 2))), (ISOLATION, UNIFORM_88) + STRATEGIES[:2]),
+        Block("sparse-8", SPARSE, 8, rounds, tuple(range(min(seeds, 2))), (ISOLATION, UNIFORM_88) + STRATEGIES[:2] + STRATEGIES[3:4]),
         Block("hetero-families-4", SPARSE, 4, rounds, tuple(range(min(seeds, 2))), (ISOLATION, UNIFORM_88, STRATEGIES[1]),
               rl_families=MIXED_FAMILIES,
               note="nodes 0-1 RL on 3-term chain_sum, nodes 2-3 on 2-term (all warm-started at step 400 on 2-term)"),

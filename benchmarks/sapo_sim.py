@@ -10,7 +10,7 @@ took (`time.process_time`, the process runs one node at a time on one torch thre
 Everything is the node's real code: task draw, policy generation, verifier, publish/collect through
 the sharded transport (signing, envelopes, inbox), intake re-scoring, the sampler and GRPO. The
 benchmark only (a) injects a clock so that round r is window r, (b) reads every shard (num_shards=1)
-so no batch is missed, and (c) optionally moves a node's I/J split between rounds (`AdaptiveSplit`).
+so no batch is missed, and (c) optionally moves a node's I/J split between rounds (`CONTROLLERS`).
 
 Pairing: node k of seed s has peer id from `Identity.from_seed(f"sapo-{s}-{k}")`, so its question
 stream (TaskSource.draw is a pure function of peer id, round and position i, hence prefix-stable)
@@ -79,8 +79,10 @@ class RunSpec:
     rounds: int
     seed: int
     strategy: str = "uniform"
-    adaptive: bool = False
-    """Move each node's I/J between rounds with `AdaptiveSplit` (I + J stays local_i + external_j)."""
+    adaptive: str = ""
+    """Move each node's I/J between rounds: "" (fixed), "supply" (`SupplySplit`) or "fill" (`FillSplit`)."""
+    update_groups: int = 16
+    """The update's nominal size in groups, which the adaptive controllers keep."""
     models: tuple[str, ...] = ()
     """Model preset per node (empty: tiny-0.5m for all)."""
     rl_families: tuple[tuple[tuple[str, dict[str, Any]], ...], ...] = ()
@@ -131,24 +133,48 @@ class SimClock:
         self.t = T0 + r * WINDOW_S + 0.5 * WINDOW_S
 
 
-class AdaptiveSplit:
-    """Each node borrows what the swarm reliably supplies and generates the rest.
+class SupplySplit:
+    """Adaptive I/J, "borrow what the swarm supplies": I + J stays `total`.
 
     After every round: E <- EMA of the informative external candidates the node saw; then
-    J = clamp(round(E), j_min, total - i_min), I = total - J. A node whose peers share many
-    informative groups generates less; when their supply dries up it generates more itself.
+    J = clamp(round(E), 0, total - i_min), I = total - J. A node whose peers share many informative
+    groups generates less; when their supply dries up it generates more itself.
     """
 
-    def __init__(self, total: int, i_min: int = 4, j_min: int = 0, decay: float = 0.7, start_i: int = 8) -> None:
+    def __init__(self, total: int, local_i: int, external_j: int, i_min: int = 4, j_min: int = 2,
+                 decay: float = 0.7) -> None:
         self.total, self.i_min, self.j_min, self.decay = total, i_min, j_min, decay
-        self.supply: float | None = None
-        self.start_i = start_i
+        self.supply = float(external_j)
+        """Starts at the configured J; j_min > 0 keeps the node reading peers so it sees supply return."""
 
     def next_split(self, row: dict[str, Any]) -> tuple[int, int]:
+        if row["round"] == 0:
+            return self.total - round(self.supply), round(self.supply)  # round 0: peers have not published yet
         seen = float(row["external_candidates"])
-        self.supply = seen if self.supply is None else self.decay * self.supply + (1 - self.decay) * seen
+        self.supply = self.decay * self.supply + (1 - self.decay) * seen
         j = max(self.j_min, min(self.total - self.i_min, round(self.supply)))
         return self.total - j, j
+
+
+class FillSplit:
+    """Adaptive J, "fill the update": I is fixed, J = total - EMA(informative local groups).
+
+    The zero-advantage filter leaves empty slots in a 16-group update; J moves so that informative
+    external groups fill them, so the update holds about `total` informative groups while local
+    groups are scarce, and J falls as the node's own share of informative groups grows.
+    """
+
+    def __init__(self, total: int, local_i: int, external_j: int, decay: float = 0.7) -> None:
+        self.total, self.local_i, self.decay = total, local_i, decay
+        self.kept_local: float | None = None
+
+    def next_split(self, row: dict[str, Any]) -> tuple[int, int]:
+        kept = float(row["local_groups"])
+        self.kept_local = kept if self.kept_local is None else self.decay * self.kept_local + (1 - self.decay) * kept
+        return self.local_i, max(0, self.total - round(self.kept_local))
+
+
+CONTROLLERS = {"supply": SupplySplit, "fill": FillSplit}
 
 
 def node_config(spec: RunSpec, k: int) -> NodeConfig:
@@ -177,7 +203,7 @@ def peer_identity(seed: int, k: int) -> Identity:
 
 def build_nodes(spec: RunSpec, clock: SimClock) -> list[Node]:
     hub = MemoryHub(clock)
-    sharing = spec.external_j > 0 or spec.adaptive
+    sharing = spec.external_j > 0 or bool(spec.adaptive)
     nodes = []
     for k in range(spec.n_nodes):
         cfg = node_config(spec, k)
@@ -203,7 +229,7 @@ async def _run(spec: RunSpec) -> RunResult:
         if node.transport is not None:
             await node.transport.start()
     result = RunResult(spec, *([[] for _ in nodes] for _ in range(6)))
-    controllers = [AdaptiveSplit(spec.local_i + spec.external_j, start_i=spec.local_i) for _ in nodes] if spec.adaptive else []
+    controllers = [CONTROLLERS[spec.adaptive](spec.update_groups, spec.local_i, spec.external_j) for _ in nodes] if spec.adaptive else []
     for r in range(spec.rounds):
         clock.at_round(r)
         for k, node in enumerate(nodes):

@@ -55,9 +55,9 @@ def _run_one(job: tuple[str, str, RunSpec]) -> dict[str, Any]:
 
 
 def jobs_of(blocks: list[Block]) -> list[tuple[str, str, RunSpec]]:
-    """Seed-major, every block's first 3 seeds before any block's later ones: a run cut short still
+    """Seed-major, every block's priority seeds before any block's later ones: a run cut short still
     leaves complete paired comparisons in every block."""
-    jobs = [(pos >= 3, bi, pos, b.name, c.label, spec) for bi, b in enumerate(blocks) for pos, seed in enumerate(b.seeds)
+    jobs = [(pos >= b.priority_seeds, bi, pos, b.name, c.label, spec) for bi, b in enumerate(blocks) for pos, seed in enumerate(b.seeds)
             for c, spec in zip(b.configs, b.specs(seed))]
     return [(name, label, spec) for *_, name, label, spec in sorted(jobs, key=lambda j: j[:3])]
 
