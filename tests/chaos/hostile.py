@@ -174,6 +174,9 @@ def build(kind: str, ctx: AttackContext) -> list[Injection]:
     if kind == "resend_100":  # one valid record under 100 slots of our own subkey
         sealed = b.sealed(kind)
         return [Injection(b.key, record_subkey(b.me.peer_id, 10 + i), sealed) for i in range(100)]
+    if kind == "flood_over_quota":  # T6: 50 distinct valid records in one window, beyond the per-peer quota
+        return [Injection(b.key, record_subkey(b.me.peer_id, 200 + i), seal(b.batch(f"{kind}-{i}"), b.me, c.secret))
+                for i in range(50)]
     raise KeyError(kind)
 
 
