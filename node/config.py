@@ -115,6 +115,9 @@ class AlgorithmConfig(_Strict):
     """KL penalty weight against the reference policy; 0 disables it (the paper's setting)."""
     max_grad_norm: float = Field(1.0, gt=0.0)
     """Gradient clipping norm."""
+    external_advantage: Literal["signed", "positive"] = "signed"
+    """How peers' groups teach: "signed" uses every advantage (the paper); "positive" keeps only their
+    better-than-average completions, so another model's failures never push this model around."""
     micro_batch: int = Field(64, ge=1)
     """Sequences per forward/backward pass (gradient accumulation across micro-batches)."""
     options: dict[str, Scalar] = Field(default_factory=dict)

@@ -59,6 +59,8 @@ class Algorithm(ABC):
         self.begin_update(batch)
         rewards = batch.rewards.float()
         advantages = self.advantages(rewards, batch.group_index).detach()
+        if self.config.external_advantage == "positive":
+            advantages = positive_for_external(advantages, groups, batch.group_index)
         rows = int(batch.input_ids.shape[0])
         self.optimizer.zero_grad(set_to_none=True)
         total_loss, metric_sums = 0.0, {}
@@ -91,6 +93,17 @@ class Algorithm(ABC):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
+
+
+def positive_for_external(advantages: Tensor, groups: Sequence[ScoredGroup], group_index: Tensor) -> Tensor:
+    """Zero the negative advantages of rows from external groups.
+
+    A peer's failures were sampled from *its* policy: pushing their probability down under ours moves
+    mass to arbitrary other outputs, and in our runs it made a tiny-1.5m node sharing with a tiny-0.5m
+    node lose reward; learning only from peers' successes kept it rising.
+    """
+    external = torch.tensor([not g.is_local for g in groups], device=advantages.device)[group_index]
+    return torch.where(external, advantages.clamp(min=0.0), advantages)
 
 
 def group_mean_std(values: Tensor, group_index: Tensor) -> tuple[Tensor, Tensor]:
