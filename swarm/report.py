@@ -61,9 +61,25 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def edge_window(rounds: int) -> int:
+    """Rounds averaged for the "first" and "last" reward: a tenth of the run, 1 to 10 rounds."""
+    return max(1, min(10, rounds // 10))
+
+
+def moving_average(values: list[float], window: int) -> list[float]:
+    """Trailing mean over `window` values (shorter at the start)."""
+    out, total = [], 0.0
+    for i, value in enumerate(values):
+        total += value - (values[i - window] if i >= window else 0.0)
+        out.append(total / min(i + 1, window))
+    return out
+
+
 def summarize_node(name: str, rows: Rows) -> NodeSummary:
-    """One node's first/last/mean reward, rounds, wall time (first round start to last round end)."""
+    """One node's reward (mean of its first and last `edge_window` rounds, and over all rounds),
+    rounds, wall time (first round start to last round end)."""
     rewards = [r.get("reward_local") for r in rows]
+    edge = edge_window(len(rows))
     wall = None
     if rows and "time" in rows[0]:
         wall = rows[-1]["time"] - rows[0]["time"] + float(rows[0].get("t_round") or 0.0)
@@ -73,8 +89,8 @@ def summarize_node(name: str, rows: Rows) -> NodeSummary:
         peer_id=last.get("peer_id"),
         model=last.get("model"),
         rounds=len(rows),
-        first_reward=rewards[0] if rows else None,
-        last_reward=rewards[-1] if rows else None,
+        first_reward=_mean(rewards[:edge]),
+        last_reward=_mean(rewards[-edge:]),
         mean_reward=_mean(rewards),
         mean_reward_external=_mean([r.get("reward_external") for r in rows]),
         external_groups=sum(int(r.get("external_groups") or 0) for r in rows),
@@ -109,18 +125,23 @@ def plot_run(rows_by_node: dict[str, Rows], out_dir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     paths = [out_dir / "reward_per_node.png", out_dir / "local_vs_external.png"]
+    window = max(1, max((len(rows) for rows in rows_by_node.values()), default=0) // 10)
     fig, ax = plt.subplots(figsize=(7, 4))
-    for name, rows in rows_by_node.items():
-        ax.plot([r["round"] for r in rows], [r.get("reward_local") for r in rows], label=name)
-    _finish(ax, "Local reward per node", fig, paths[0])
+    for i, (name, rows) in enumerate(rows_by_node.items()):
+        rounds, rewards = [r["round"] for r in rows], [r.get("reward_local") or 0.0 for r in rows]
+        ax.plot(rounds, rewards, color=f"C{i % 10}", alpha=0.25, linewidth=0.8)
+        ax.plot(rounds, moving_average(rewards, window), color=f"C{i % 10}", linewidth=2, label=name)
+    _finish(ax, f"Local reward per node (thick: moving average over {window} rounds)", fig, paths[0])
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, (name, rows) in enumerate(rows_by_node.items()):
         color = f"C{i % 10}"
-        ax.plot([r["round"] for r in rows], [r.get("reward_local") for r in rows], color=color, label=f"{name} local")
+        local = moving_average([r.get("reward_local") or 0.0 for r in rows], window)
+        ax.plot([r["round"] for r in rows], local, color=color, label=f"{name} local")
         ext = [(r["round"], r["reward_external"]) for r in rows if r.get("reward_external") is not None]
         if ext:
-            ax.plot(*zip(*ext), color=color, linestyle="--", label=f"{name} external")
-    _finish(ax, "Local (solid) vs external (dashed) reward", fig, paths[1])
+            ax.plot([x for x, _ in ext], moving_average([y for _, y in ext], window), color=color, linestyle="--",
+                    label=f"{name} external")
+    _finish(ax, f"Local (solid) vs external (dashed) reward, moving average over {window}", fig, paths[1])
     plt.close("all")
     return paths
 
@@ -149,7 +170,8 @@ def _fmt(value: float | None, spec: str = ".3f") -> str:
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
-    table = Table(title="Summary", caption="reward: first, last, mean over rounds; ext: peers' groups trained on",
+    table = Table(title="Summary", caption="reward: mean of the first and last tenth of the rounds (up to 10), "
+                  "mean over all rounds; ext: peers' groups trained on",
                   box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False)
     for col in ("node", "model", "rounds", "first", "last", "mean", "ext mean", "ext", "rej", "wall s"):
         table.add_column(col, justify="left" if col in ("node", "model") else "right", no_wrap=True)
