@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import resource
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,8 +50,7 @@ def main() -> None:
                  "round": {"rounds": args.rounds, "seed": args.seed, "checkpoint_every": 0}},
         "transport": {"type": "none"},
     })
-    out = RESULTS / "learning-run"
-    node = build_node(config, out, Identity.from_seed(b"learning-benchmark"))
+    node = build_node(config, Path(tempfile.mkdtemp(prefix="sapo-learning-")), Identity.from_seed(b"learning-benchmark"))
     node.metrics = Rows()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     asyncio.run(node.run())
