@@ -8,6 +8,7 @@ multiaddrs, model) and resumes from the checkpoint when one is there.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import platform
@@ -65,9 +66,12 @@ def build_node(config: RunConfig, out_dir: Path, identity: Identity, transport=N
 async def run_node(config: RunConfig, out_dir: Path, identity: Identity) -> None:
     """Run a node to completion (see module docstring)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    transport = await _start_transport(config, identity)
+    transport, pending = await _start_transport(config, identity)
     node = build_node(config, out_dir, identity, transport)
-    transport.model, transport.hardware = node.policy.name, _hardware()
+    for t in (transport, pending):
+        if t is not None:
+            t.model, t.hardware = node.policy.name, _hardware()
+    rejoin = asyncio.create_task(_rejoin(node, pending)) if pending is not None else None
     try:
         if node.restore():
             node.metrics.rewind(node.round)
@@ -75,24 +79,45 @@ async def run_node(config: RunConfig, out_dir: Path, identity: Identity) -> None
         await node.run()
     finally:
         node.metrics.close()
-        if transport is not None:
-            await transport.stop()
+        if rejoin is not None:
+            rejoin.cancel()
+        for t in {id(x): x for x in (node.transport, transport, pending) if x is not None}.values():
+            await t.stop()
 
 
 async def _start_transport(config: RunConfig, identity: Identity):
-    """The configured transport, started; a swarm that cannot be reached leaves the node in silo."""
+    """(transport to use now, transport still to join): a swarm that cannot be reached at start-up
+    leaves the node training in silo while `_rejoin` keeps trying."""
     from swarm.transports import build_transport
     from swarm.transports.startup import TransportStartupError
 
     transport = build_transport(config.transport, identity)
     try:
         await transport.start()
-        return transport
+        return transport, None
     except TransportStartupError as exc:
-        logger.warning("cannot join the swarm (%s); training alone (silo) instead", exc)
+        logger.warning("cannot join the swarm (%s); training alone (silo) and retrying in the background", exc)
         silo = build_transport(config.transport.model_copy(update={"type": "none"}), identity)
         await silo.start()
-        return silo
+        return silo, transport
+
+
+async def _rejoin(node, transport, first_delay_s: float = 10.0, max_delay_s: float = 300.0) -> None:
+    """Retry joining with backoff; once joined, the node's next round gossips again."""
+    from swarm.transports.startup import TransportStartupError
+
+    delay = first_delay_s
+    while True:
+        await asyncio.sleep(delay)  # backoff between attempts: there is no event to await
+        try:
+            await transport.start()
+        except TransportStartupError as exc:
+            logger.info("still cannot join the swarm: %s", exc)
+            delay = min(2 * delay, max_delay_s)
+            continue
+        node.transport = transport
+        logger.warning("joined the swarm at round %d; no longer in silo", node.round)
+        return
 
 
 def _write_node_info(out_dir: Path, identity: Identity, config: RunConfig, transport, model: str) -> None:
