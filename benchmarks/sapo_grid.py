@@ -46,7 +46,9 @@ class Block:
     rl_families: tuple = ()
     note: str = ""
     priority_seeds: int = 1
-    """Seeds of this block run in the first pass over all blocks; the rest after every block's first pass."""
+    priority_configs: int = 2
+    """Run order: first every block's first `priority_configs` configurations under its first
+    `priority_seeds` seeds, then those configurations under the other seeds, then the rest."""
 
     def specs(self, seed: int) -> list[RunSpec]:
         return [RunSpec(regime=self.regime, n_nodes=self.n_nodes, local_i=c.local_i, external_j=c.external_j,
@@ -68,11 +70,14 @@ MIXED_FAMILIES = ((("chain_sum", CHAIN_SUM_3),), (("chain_sum", CHAIN_SUM_3),),
 
 
 def full_blocks(rounds: int = 60, seeds: int = 6) -> list[Block]:
+    fill16, fill8 = STRATEGIES[4], STRATEGIES[3]
+    sparse_configs = (ISOLATION, UNIFORM_88, fill16, fill8, STRATEGIES[1], STRATEGIES[0], DOUBLE) + PAPER_SPLITS[1:2] + \
+        PAPER_SPLITS[3:4] + STRATEGIES[2:3]
     return [
-        Block("sparse-4", SPARSE, 4, rounds, tuple(range(seeds)), PAPER_SPLITS + STRATEGIES, priority_seeds=3),
+        Block("sparse-4", SPARSE, 4, rounds, tuple(range(seeds)), sparse_configs, priority_seeds=2, priority_configs=7),
         Block("dense-4", DENSE, 4, rounds, tuple(range(min(seeds, 3))),
-              (ISOLATION, UNIFORM_88, SwarmConfig("4/12 uniform", 4, 12), DOUBLE)),
-        Block("sparse-8", SPARSE, 8, rounds, tuple(range(min(seeds, 2))), (ISOLATION, UNIFORM_88) + STRATEGIES[:2] + STRATEGIES[3:4]),
+              (ISOLATION, UNIFORM_88, SwarmConfig("4/12 uniform", 4, 12), DOUBLE, fill8)),
+        Block("sparse-8", SPARSE, 8, rounds, tuple(range(min(seeds, 2))), (ISOLATION, UNIFORM_88, fill8) + STRATEGIES[:2]),
         Block("hetero-families-4", SPARSE, 4, rounds, tuple(range(min(seeds, 2))), (ISOLATION, UNIFORM_88, STRATEGIES[1]),
               rl_families=MIXED_FAMILIES,
               note="nodes 0-1 RL on 3-term chain_sum, nodes 2-3 on 2-term (all warm-started at step 400 on 2-term)"),
