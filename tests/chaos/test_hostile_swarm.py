@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from typing import Callable
 
 import pytest
 
@@ -25,7 +26,8 @@ def rejections(node: NodeProcess) -> Counter[str]:
     return Counter(node.request("stats")["rejections"])
 
 
-def collect_round(swarm: ChaosSwarm, publisher: NodeProcess, batch_id: str, expected: dict, deadline: float) -> dict:
+def collect_round(swarm: ChaosSwarm, publisher: NodeProcess, batch_id: str,
+                  expected: Callable[[NodeProcess, Counter], bool], deadline: float) -> dict[str, list[dict]]:
     """Collect on every honest node until each saw `batch_id` from `publisher` and its counts settled."""
     got: dict[str, list[dict]] = {n.peer_id: [] for n in swarm.honest}
     before = {n.peer_id: rejections(n) for n in swarm.honest}
