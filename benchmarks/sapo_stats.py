@@ -57,12 +57,12 @@ def fmt_ratio(summary: dict[str, Any] | None) -> str:
 
 def format_table(title: str, rows: list[dict[str, Any]]) -> str:
     """The paper-style table of one block as fixed-width text."""
-    head = (f"{'configuration':<24} {'cum. reward':>11} {'vs isolation (95% CI)':>30} {'kept/upd':>8} "
+    head = (f"{'configuration':<24} {'n':>2} {'cum. reward':>11} {'vs isolation (95% CI)':>30} {'kept/upd':>8} "
             f"{'CPU s':>8} {'rew/CPU-s':>9} {'rew/CPU-s vs iso':>24} {'vs 8/8 uniform':>26}")
     lines = [title, head, "-" * len(head)]
     for row in rows:
         lines.append(
-            f"{row['label']:<24} {row['cumulative_reward']:>11.1f} {fmt_ratio(row['vs_isolation']):>30} "
+            f"{row['label']:<24} {len(row['seeds']):>2} {row['cumulative_reward']:>11.1f} {fmt_ratio(row['vs_isolation']):>30} "
             f"{row['kept_per_update']:>8.2f} {row['cpu_s']:>8.1f} {row['reward_per_cpu_s']:>9.3f} "
             f"{fmt_ratio(row['per_cpu_vs_isolation']):>24} {fmt_ratio(row.get('vs_uniform')) if row.get('vs_uniform') else '':>26}")
     return "\n".join(lines)
