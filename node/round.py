@@ -197,7 +197,8 @@ class Node:
             return []
         try:
             async with asyncio.timeout(self.deadlines.collect_s):
-                return await self.transport.collect(max_batches=4 * max(1, self.config.sampler.external_j))
+                # J batches hold far more than J groups; asking for more would only fetch bytes to drop
+                return await self.transport.collect(max_batches=max(1, self.config.sampler.external_j))
         except TimeoutError:
             return []  # what was fetched stays in the transport's inbox for the next round
 

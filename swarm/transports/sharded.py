@@ -130,10 +130,10 @@ class ShardedTransport(Transport):
         window = self.window()
         self._forget_before(window - max(self.config.windows_per_collect, self.config.record_ttl_windows) - 1)
         plan = self._plan(window)
-        await self._read(plan + self._announce_plan(window))
+        await self._read(plan + self._announce_plan(window), budget=max_batches - len(self.inbox.queue))
         if len(self.inbox.queue) < max_batches:
             extra = self._one_more_shard(window, {key for key, _ in plan})
-            await self._read(extra)
+            await self._read(extra, budget=max_batches - len(self.inbox.queue))
         await self._announce()
         return self.inbox.take(max_batches)
 
@@ -167,26 +167,35 @@ class ShardedTransport(Transport):
         self._peers_read_window = window
         return [(announce_key(self.config.swarm_id, w), w) for w in (window - 1, window)]
 
-    async def _read(self, plan: list[tuple[str, int]]) -> None:
+    async def _read(self, plan: list[tuple[str, int]], budget: int | None = None) -> None:
+        """Read the planned keys; verify (and fetch the parts of) at most `budget` new batch records,
+        chosen uniformly, so a node's cost per round follows what it needs, not the swarm's size.
+        Records left over stay in the DHT for a later collect."""
         results = await gather_partial((self.store.get(key) for key, _ in plan), self.config.collect_timeout_s)
-        for (key, w), found in zip(plan, results):
-            if found is not None and self._closed(w):
-                self._complete.setdefault(w, set()).add(key)
-        fresh = [
-            self._accept(key, window, subkey, value)
+        found = [
+            (key, window, subkey, value, expiration)
             for (key, window), records in zip(plan, results)
             for subkey, (value, expiration) in (records or {}).items()
-            if subkey_owner(subkey) != self.peer_id and self._first_time(key, subkey, expiration, window)
+            if subkey_owner(subkey) != self.peer_id and self._is_new(key, subkey, expiration, window)
         ]
-        await gather_partial(fresh, 2 * self.config.collect_timeout_s)
+        self.rng.shuffle(found)
+        chosen, deferred = [], set()
+        for record in found:
+            if budget is not None and not record[0].endswith("/peers"):
+                if budget <= 0:
+                    deferred.add(record[0])
+                    continue
+                budget -= 1
+            self._processed.setdefault(record[1], {})[(record[0], record[2])] = record[4]
+            chosen.append(record)
+        for (key, w), records in zip(plan, results):
+            if records is not None and self._closed(w) and key not in deferred:
+                self._complete.setdefault(w, set()).add(key)
+        await gather_partial([self._accept(k, w, sk, v) for k, w, sk, v, _ in chosen], 2 * self.config.collect_timeout_s)
 
-    def _first_time(self, key: str, subkey: str, expiration: float, window: int) -> bool:
-        """True once per stored record version, so a record is verified and counted only once."""
-        table = self._processed.setdefault(window, {})
-        if table.get((key, subkey)) == expiration:
-            return False
-        table[(key, subkey)] = expiration
-        return True
+    def _is_new(self, key: str, subkey: str, expiration: float, window: int) -> bool:
+        """False for a record version already verified, so each is verified and counted only once."""
+        return self._processed.get(window, {}).get((key, subkey)) != expiration
 
     async def _accept(self, key: str, window: int, subkey: str, value: object) -> None:
         if not isinstance(value, bytes):

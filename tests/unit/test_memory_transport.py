@@ -153,9 +153,21 @@ def test_inbox_is_bounded():
     nodes = [MemoryTransport(cfg, Identity.from_seed(bytes([i])), hub) for i in range(4)]
     for n in nodes[1:]:
         run(n.publish(make_batch(n.identity, n.window())))
-    got = run(nodes[0].collect(1))
-    assert len(got) == 1 and nodes[0].inbox.dropped_full == 1
-    assert len(run(nodes[0].collect(8))) == 1
+    got = run(nodes[0].collect(8))
+    assert len(got) == 2 and nodes[0].inbox.dropped_full == 1
+
+
+def test_collect_verifies_only_what_it_asked_for_and_leaves_the_rest():
+    clock = Clock()
+    hub = MemoryHub(clock)
+    cfg = TransportConfig(type="memory", num_shards=1)
+    nodes = [MemoryTransport(cfg, Identity.from_seed(bytes([i])), hub) for i in range(4)]
+    for n in nodes[1:]:
+        run(n.publish(make_batch(n.identity, n.window())))
+    first = run(nodes[0].collect(1))
+    assert len(first) == 1 and nodes[0].stats.accepted == 1
+    rest = run(nodes[0].collect(8))
+    assert sorted(b.sender for b in first + rest) == sorted(n.peer_id for n in nodes[1:])
 
 
 def test_peers_from_announcements(swarm):
