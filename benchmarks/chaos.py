@@ -15,8 +15,8 @@ rejected (per honest node, min-max) and accepted. Writes benchmarks/results/chao
 
 Phases: T0 baseline, T1 SIGKILL/restart churn, T2 partition (blackhole routes) and heal, T3 one node
 behind `tc tbf` at 256 kbit/s, T4 clock skew (SAPO_CLOCK_OFFSET on two restarted nodes), T5 every
-hostile class from an insider attacker, T6 a flood of valid records over the per-peer quota, T7p an
-outsider without the secret, T8 the fuzz targets (`benchmarks/fuzz.py`). Rows that cannot run print
+hostile class from an insider attacker, T6 a flood of valid records over the per-peer quota, T7 censoring
+sybils (accept stores, keep nothing; 1:1 and 2:1, DHT only), T7p an outsider without the secret, T8 the fuzz targets (`benchmarks/fuzz.py`). Rows that cannot run print
 ``SKIPPED: <reason>``.
 """
 
@@ -47,6 +47,7 @@ from tests.chaos.hostile import CLASSES  # noqa: E402
 from tests.swarm.helpers import BASE_CONFIG, NODE_SCRIPT, NodeProcess  # noqa: E402
 
 ATTACKER_SCRIPT = REPO / "tests" / "chaos" / "attacker_proc.py"
+SYBIL_SCRIPT = REPO / "tests" / "chaos" / "sybil_proc.py"
 RESULTS = REPO / "benchmarks" / "results" / "chaos.json"
 NS_PREFIX = "sapo-chaos"
 SUBNET = "10.77.0"
@@ -426,6 +427,30 @@ def t5_hostile(swarm: Swarm, attacker: NodeProcess, extra_kinds: tuple[str, ...]
     return {"classes": rows, "honest_during_T5": delivery(swarm, phase)}
 
 
+def t7_sybils(swarm: Swarm, seconds: float, ratios: tuple[int, ...] = (1, 2)) -> dict:
+    """Censoring sybils (accept stores, keep nothing) at `ratios` sybils per honest node; DHT-only delivery."""
+    out, procs = {}, []
+    try:
+        for ratio in ratios:
+            more = ratio * swarm.n - 8 * len(procs)
+            while more > 0:  # up to 8 sybils per process, each process in the spare namespace
+                k = min(8, more)
+                p = Proc({"initial_peers": swarm.initial_peers(), "host": swarm.net.ip(swarm.n + 2)}, str(k),
+                         swarm.net.prefix(swarm.n + 2), swarm.log_dir / f"sybils{len(procs)}.log", script=SYBIL_SCRIPT)
+                procs.append(p)
+                if p.wait_ready(120).get("event") != "ready":
+                    raise RuntimeError(f"sybils failed to start: {p.info}")
+                more -= k
+            time.sleep(3)  # let lookups pull the sybils into the honest routing tables
+            out[f"{ratio}:1"] = delivery(swarm, run_phase(swarm, Phase(f"T7x{ratio}"), seconds))
+    finally:
+        for p in procs:
+            with contextlib.suppress(Exception):
+                p.stop(timeout=5)
+    out["push"] = "not implemented: DHT-only figures (no direct push to admitted peers yet)"
+    return out
+
+
 def t7p_outsider(swarm: Swarm, seconds: float) -> dict:
     config = {k: v for k, v in swarm.config.items() if k not in ("swarm_secret", "allowed_peers")}
     outsider = swarm.spawn_extra(swarm.n + 1, config, "chaos-outsider")
@@ -494,12 +519,12 @@ def main() -> None:
     parser.add_argument("--phases", default="T0,T1,T2,T3,T4,T5,T6,T7,T7p,T8")
     args = parser.parse_args()
     q = args.quick
-    secs = dict(T0=20, T1=180, T2=15, T3=20, T4=20, T7p=12, T8=60) if q else dict(T0=60, T1=600, T2=60, T3=60, T4=60, T7p=30, T8=300)
+    secs = dict(T0=15, T1=180, T2=15, T3=15, T4=15, T7=12, T7p=10, T8=60) if q else dict(T0=60, T1=600, T2=60, T3=60, T4=60, T7=60, T7p=30, T8=300)
     wanted = set(args.phases.split(","))
     rng = random.Random(0)
     log_dir = Path(os.environ.get("CHAOS_LOG_DIR", "/tmp")) / f"sapo-chaos-{os.getpid()}"
     log_dir.mkdir(parents=True, exist_ok=True)
-    net = Network(args.nodes + 2)
+    net = Network(args.nodes + 3)
     results: dict[str, Any] = {"mode": "quick" if q else "full", "honest_nodes": args.nodes, "phases": {}, "time": time.time()}
     swarm = Swarm(net, args.nodes, log_dir)
     t_start = time.time()
@@ -524,9 +549,7 @@ def main() -> None:
             attacker = swarm.spawn_extra(args.nodes, swarm.config, swarm.attacker_seed, script=ATTACKER_SCRIPT)
             phases["T5"] = t5_hostile(swarm, attacker, ("flood_over_quota",) if "T6" in wanted else ())
             attacker.stop()
-        if "T7" in wanted:
-            phases["T7 sybils"] = {"skipped": "not run: censoring sybils need a push path (swarm/transports/push.py) that is not written; "
-                                   "README's DHT-only figures stand (~1%/10%/31% of records at 1:1/2:1/4:1)"}
+        run("T7 sybils", lambda: t7_sybils(swarm, secs["T7"]))
         run("T7p outsiders", lambda: t7p_outsider(swarm, secs["T7p"]))
         results["rss_peak_mb"] = round(max([results["rss_start_mb"]] + [v.get("rss_peak_mb") or 0 for v in _rows(phases)]), 1)
         run("T8", lambda: t8_fuzz(secs["T8"]))
