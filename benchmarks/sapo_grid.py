@@ -49,8 +49,17 @@ class Block:
     note: str = ""
     priority_seeds: int = 1
     priority_configs: int = 2
+    core_configs: int = 2
     """Run order: first every block's first `priority_configs` configurations under its first
-    `priority_seeds` seeds, then those configurations under the other seeds, then the rest."""
+    `priority_seeds` seeds; then its first `core_configs` under the other seeds; then the other priority
+    configurations under the other seeds; then the rest."""
+
+    def tier(self, config_index: int, seed_position: int) -> int:
+        if config_index < self.priority_configs and seed_position < self.priority_seeds:
+            return 0
+        if config_index < self.core_configs:
+            return 1
+        return 2 if config_index < self.priority_configs else 3
 
     def specs(self, seed: int) -> list[RunSpec]:
         return [RunSpec(regime=self.regime, n_nodes=self.n_nodes, local_i=c.local_i, external_j=c.external_j,
@@ -73,10 +82,11 @@ MIXED_FAMILIES = ((("chain_sum", CHAIN_SUM_3),), (("chain_sum", CHAIN_SUM_3),),
 
 def full_blocks(rounds: int = 60, seeds: int = 6) -> list[Block]:
     fill16, fill8 = STRATEGIES[4], STRATEGIES[3]
-    sparse_configs = (ISOLATION, UNIFORM_88, fill16, fill8, STRATEGIES[1], STRATEGIES[0], DOUBLE, EQUAL_CPU) + PAPER_SPLITS[1:2] + \
+    sparse_configs = (ISOLATION, UNIFORM_88, EQUAL_CPU, fill16, STRATEGIES[0], STRATEGIES[1], fill8, DOUBLE) + PAPER_SPLITS[1:2] + \
         PAPER_SPLITS[3:4] + STRATEGIES[2:3]
     return [
-        Block("sparse-4", SPARSE, 4, rounds, tuple(range(seeds)), sparse_configs, priority_seeds=2, priority_configs=8),
+        Block("sparse-4", SPARSE, 4, rounds, tuple(range(seeds)), sparse_configs, priority_seeds=2, priority_configs=8,
+              core_configs=3),
         Block("dense-4", DENSE, 4, rounds, tuple(range(min(seeds, 3))),
               (ISOLATION, UNIFORM_88, SwarmConfig("4/12 uniform", 4, 12), DOUBLE, fill8)),
         Block("sparse-8", SPARSE, 8, rounds, tuple(range(min(seeds, 2))), (ISOLATION, UNIFORM_88, fill8) + STRATEGIES[:2]),

@@ -57,7 +57,7 @@ def _run_one(job: tuple[str, str, RunSpec]) -> dict[str, Any]:
 def jobs_of(blocks: list[Block]) -> list[tuple[str, str, RunSpec]]:
     """Priority configurations and seeds of every block first (see `Block.priority_seeds`), seed-major:
     a run cut short still leaves complete paired comparisons in every block."""
-    jobs = [((ci >= b.priority_configs) * 2 or int(pos >= b.priority_seeds), bi, pos, ci, b.name, c.label, spec)
+    jobs = [(b.tier(ci, pos), bi, pos, ci, b.name, c.label, spec)
             for bi, b in enumerate(blocks) for pos, seed in enumerate(b.seeds)
             for ci, (c, spec) in enumerate(zip(b.configs, b.specs(seed)))]
     return [(name, label, spec) for *_, name, label, spec in sorted(jobs, key=lambda j: j[:4])]
