@@ -59,14 +59,16 @@ def test_sigkill_mid_training_then_resume(tiny_model_config, tmp_path: Path) -> 
     try:
         children.append(start(config, out, key, tmp_path / "run1.log"))
         deadline, seen_ok, ckpt = time.monotonic() + 150, 0, out / "checkpoint" / CHECKPOINT_NAME
-        while time.monotonic() < deadline and len(rows_of(out)) < 3:
+        kill_at = None
+        while time.monotonic() < (kill_at or deadline):
             assert children[0].popen.poll() is None, (tmp_path / "run1.log").read_text()[-3000:]
             if ckpt.exists():  # read-only look: never call load_checkpoint while the node writes
                 torch.load(ckpt, map_location="cpu", weights_only=False)
                 seen_ok += 1
-            time.sleep(0.1)
+            if kill_at is None and len(rows_of(out)) >= 3:
+                kill_at = time.monotonic() + random.uniform(0.3, 1.5)  # somewhere inside a round
+            time.sleep(0.05)
         assert len(rows_of(out)) >= 3, (tmp_path / "run1.log").read_text()[-3000:]
-        time.sleep(random.uniform(0.0, 1.0))  # somewhere inside a round
         stop_all(children, grace_s=0.0)
         assert not group_alive(children[0].pgid), "the node's p2pd outlived a SIGKILL of its group"
     finally:
