@@ -16,7 +16,7 @@ rejected (per honest node, min-max) and accepted. Writes benchmarks/results/chao
 Phases: T0 baseline, T1 SIGKILL/restart churn, T2 partition (blackhole routes) and heal, T3 one node
 behind `tc tbf` at 256 kbit/s, T4 clock skew (SAPO_CLOCK_OFFSET on two restarted nodes), T5 every
 hostile class from an insider attacker, T6 a flood of valid records over the per-peer quota, T7 censoring
-sybils (accept stores, keep nothing; 1:1 and 2:1, DHT only), T7p an outsider without the secret, T8 the fuzz targets (`benchmarks/fuzz.py`). Rows that cannot run print
+sybils (accept stores, keep nothing; 1:1 and 2:1; ``--no-push`` for the DHT-only figure), T7p an outsider without the secret, T8 the fuzz targets (`benchmarks/fuzz.py`). Rows that cannot run print
 ``SKIPPED: <reason>``.
 """
 
@@ -447,7 +447,7 @@ def t7_sybils(swarm: Swarm, seconds: float, ratios: tuple[int, ...] = (1, 2)) ->
         for p in procs:
             with contextlib.suppress(Exception):
                 p.stop(timeout=5)
-    out["push"] = "not implemented: DHT-only figures (no direct push to admitted peers yet)"
+    out["push"] = "on: records also pushed to admitted peers" if swarm.config.get("push_to_peers", True) else "off: DHT only"
     return out
 
 
@@ -487,7 +487,7 @@ def t8_fuzz(seconds: int) -> dict:
 
 
 def show(results: dict) -> None:
-    print(f"\nchaos benchmark ({results['mode']}): {results['honest_nodes']} honest transport processes, network: {results['network']}")
+    print(f"\nchaos benchmark ({results['mode']}): {results['honest_nodes']} honest transport processes, push to peers: {results.get('push_to_peers')}, network: {results['network']}")
     print(f"{'row':<28}{'deliv':>8}{'acked':>7}{'p50 s':>7}{'p99 s':>7}{'max s':>7}{'crash':>6}{'RSS MiB':>9}  notes")
     for name, row in results["phases"].items():
         if "skipped" in row:
@@ -517,6 +517,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short phases (< 12 minutes)")
     parser.add_argument("--nodes", type=int, default=8)
     parser.add_argument("--phases", default="T0,T1,T2,T3,T4,T5,T6,T7,T7p,T8")
+    parser.add_argument("--no-push", action="store_true", help="DHT only: no flood publishing to admitted peers")
     args = parser.parse_args()
     q = args.quick
     secs = dict(T0=15, T1=180, T2=15, T3=15, T4=15, T7=12, T7p=10, T8=60) if q else dict(T0=60, T1=600, T2=60, T3=60, T4=60, T7=60, T7p=30, T8=300)
@@ -527,6 +528,8 @@ def main() -> None:
     net = Network(args.nodes + 3)
     results: dict[str, Any] = {"mode": "quick" if q else "full", "honest_nodes": args.nodes, "phases": {}, "time": time.time()}
     swarm = Swarm(net, args.nodes, log_dir)
+    swarm.config["push_to_peers"] = not args.no_push
+    results["push_to_peers"] = not args.no_push
     t_start = time.time()
     try:
         if os.geteuid() == 0:

@@ -56,3 +56,6 @@ class TransportConfig(BaseModel):
     """Verified batches held for the node between collects; the oldest are dropped beyond it."""
     num_replicas: int = Field(5, ge=1, le=20)
     """DHT nodes asked to store each record."""
+    push_to_peers: bool = True
+    """Also push each small record straight to the announced peers (flood publishing: delivery survives
+    DHT replicas held by censoring sybils); the DHT copy stays the directory."""

@@ -32,6 +32,7 @@ from protocol.identity import Identity
 from swarm.transports.chunks import Records
 from swarm.transports.config import TransportConfig
 from swarm.transports.dht_validator import SignedRecordValidator
+from swarm.transports.push import Pusher
 from swarm.transports.sharded import ShardedTransport
 from swarm.transports.startup import TransportStartupError, start_dht_node
 
@@ -87,6 +88,9 @@ class HivemindTransport(ShardedTransport):
             return
         self.node = await start_dht_node(self.config, SignedRecordValidator(self.secret, report=self.inbox.reject))
         self.store = DHTRecordStore(self.node, self.config.beam_size)
+        if self.config.push_to_peers:
+            self.pusher = Pusher(self, self.node.p2p)
+            await self.pusher.start()
         self.visible_maddrs = [str(m) for m in await self.node.get_visible_maddrs()]
         self.addresses = tuple(self.visible_maddrs)
         mode = "joined through " + ", ".join(self.config.initial_peers) if self.config.initial_peers else "new swarm"
@@ -94,6 +98,8 @@ class HivemindTransport(ShardedTransport):
 
     async def stop(self) -> None:
         node, self.node = self.node, None
+        if self.pusher is not None:
+            await self.pusher.stop()
         if node is not None:
             await node.shutdown()
             logger.info("peer %s left swarm %s", self.peer_id, self.config.swarm_id)

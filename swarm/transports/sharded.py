@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Callable
+from typing import Any, Callable
 
 from protocol.clock import now
 from protocol.envelope import Envelope, open_envelope, seal
@@ -63,6 +63,8 @@ class ShardedTransport(Transport):
         """Records published per window: each gets its own subkey slot, up to the per-peer cap."""
         self._complete: dict[int, set[str]] = {}
         """Keys of closed windows read once after closing: nothing new can appear there."""
+        self.pusher: Any = None
+        """`swarm.transports.push.Pusher` where the backend can push records straight to peers."""
 
     def window(self) -> int:
         """The current time window of DHT time."""
@@ -94,6 +96,8 @@ class ShardedTransport(Transport):
             sealed, bytes_sent = index, bytes_sent + len(index)
         subkey = record_subkey(self.peer_id, slot)
         (stored,) = await gather_partial([self.store.store(key, subkey, sealed, expiration)], timeout)
+        if self.pusher is not None and parts == 1:
+            self.pusher.push(key, subkey, sealed, expiration)
         await self._announce()
         receipt = PublishReceipt(key, bool(stored) and parts_ok, bytes_sent, parts)
         self.stats.published += 1
@@ -219,6 +223,24 @@ class ShardedTransport(Transport):
             return
         own_key = record_key(self.config.swarm_id, window, shard_of(subkey_owner(subkey), self.config.num_shards))
         self.inbox.offer(value, subkey=subkey, window=window, key_ok=key == own_key)
+
+    def accept_pushed(self, key: str, window: int, subkey: str, value: bytes, expiration: float) -> bool:
+        """A record a peer pushed to us: the checks of a DHT read, once per (key, subkey, expiration)."""
+        if self._processed.get(window, {}).get((key, subkey)) == expiration:
+            return True  # the DHT copy was read first
+        try:
+            if body_type(open_envelope(value, self.inbox.verifier.limits).body, self.inbox.verifier.limits) != "batch":
+                raise ProtocolError("schema", "only batches are pushed")
+        except ProtocolError as exc:
+            self.inbox.reject(subkey, exc.reason, f"pushed: {exc.detail}")
+            return False
+        own_key = record_key(self.config.swarm_id, window, shard_of(subkey_owner(subkey), self.config.num_shards))
+        accepted = self.stats.accepted
+        self.inbox.offer(value, subkey=subkey, window=window, key_ok=key == own_key)
+        if self.stats.accepted == accepted:
+            return False
+        self._processed.setdefault(window, {})[(key, subkey)] = expiration  # so the DHT copy is not read again
+        return True
 
     async def _join(self, key: str, window: int, subkey: str, envelope: Envelope) -> bytes | None:
         """Check a parts index's envelope, fetch its parts; None if refused or already seen."""

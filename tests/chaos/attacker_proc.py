@@ -43,6 +43,23 @@ class Attacker(node_proc.Node):
         return {"kind": kind, "injected": len(injections), "stored": stored, "t0": t0, "window": ctx.window}
 
 
+    async def push_inject(self, kind: str, victim: str = "", tag: str = "x", ttl_s: float = 6.0) -> dict[str, Any]:
+        """Push every record of attack class `kind` straight to every peer, over the flood-publishing rpc."""
+        from hivemind.proto import dht_pb2
+
+        from swarm.transports.push import _libp2p_id
+
+        cfg = self.t.config
+        ctx = AttackContext(self.t.identity, cfg.swarm_id, self.t.secret, self.t.window(), cfg.num_shards, victim, tag=tag)
+        targets = [pid for a in self.t.peers() if (pid := _libp2p_id(a.addresses)) is not None]
+        injections = build(kind, ctx)
+        for inj in injections:
+            request = dht_pb2.StoreRequest(keys=[inj.key.encode()], subkeys=[inj.subkey.encode()], values=[inj.value],
+                                           expiration_time=[self.t.store.time() + ttl_s], in_cache=[False])
+            await self.t.pusher.call_push(targets, request)
+        return {"kind": kind, "injected": len(injections), "targets": len(targets), "pushed": self.t.pusher.pushed}
+
+
 if __name__ == "__main__":
     logging.basicConfig(level=os.environ.get("SAPO_LOG", "WARNING"), stream=sys.stderr)
     asyncio.run(node_proc.main(Attacker))

@@ -101,3 +101,28 @@ def test_outsiders_without_the_secret_get_nothing_accepted(chaos_swarm: ChaosSwa
     finally:
         outsider.stop()
     assert not outsider.group_alive()
+
+
+PUSHED_CLASSES = ["random_signature", "other_subkey", "flipped_bit", "moved_window", "moved_shard", "malformed_truncated",
+                  "oversize_2x", "schema_nan", "wrong_secret", "wrong_swarm", "not_allowed"]
+
+
+@pytest.mark.timeout(40)
+@pytest.mark.parametrize("kind", PUSHED_CLASSES)
+def test_hostile_records_pushed_directly_are_rejected(chaos_swarm: ChaosSwarm, kind: str) -> None:
+    """Flood publishing opens a second way in: records pushed over the p2p rpc meet the same checks."""
+    honest, attacker = chaos_swarm.honest, chaos_swarm.attacker
+    deadline = time.time() + 15
+    while time.time() < deadline and len(attacker.request("stats")["peers"]) < len(honest):
+        attacker.request("collect", max=256)  # the attacker learns the honest peers from their announcements
+        time.sleep(0.3)
+    before = {n.peer_id: rejections(n) for n in honest}
+    accepted = {n.peer_id: n.request("stats")["accepted"] for n in honest}
+    reason = CLASSES[kind][0]
+    inj = attacker.request("push_inject", timeout=30, kind=kind, victim=honest[0].peer_id, tag=f"push-{kind}")
+    assert inj["targets"] == len(honest), inj
+    for node in honest:
+        delta = rejections(node) - before[node.peer_id]
+        assert delta[reason] == inj["injected"], (kind, dict(delta))
+        assert set(delta) <= {reason}, (kind, dict(delta))
+        assert node.request("stats")["accepted"] == accepted[node.peer_id], (kind, "a pushed hostile record was accepted")

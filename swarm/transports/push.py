@@ -1,0 +1,119 @@
+"""Flood publishing: a publisher also pushes its small records straight to the admitted peers it knows.
+
+The DHT stays the directory (a record is stored there first and stays readable after its publisher
+leaves); the push only makes delivery independent of who holds the replicas, as gossipsub's flood
+publishing does: sybils that accept stores and keep nothing can hide a record from the DHT, not from a
+direct push. "Admitted peers" are those whose signed announcements this node verified (`peers()`).
+
+A push is one unary call over hivemind's p2p layer carrying the record exactly as the DHT would hold
+it (key, subkey, value, expiration, in a `dht_pb2.StoreRequest`). The receiver treats it like a DHT
+read: the same `_accept` path (signature, secret, allow list, subkey == signer, own shard and window,
+dedup, per-peer quota), once per (key, subkey, expiration) whichever copy comes first. Parts indexes are
+not pushed (big batches come from the DHT). Pushes per remote peer per window are capped.
+
+    pusher = Pusher(transport, p2p)          # HivemindTransport.start does this
+    await pusher.start()                     # registers the rpc handler
+    pusher.push(key, subkey, sealed, expiration)   # fire and forget, from publish
+
+Reference: libp2p gossipsub v1.1 spec, "Flood Publishing".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from hivemind.p2p import P2P, P2PContext, PeerID
+from hivemind.proto import dht_pb2
+
+from swarm.transports.chunks import gather_partial
+
+if TYPE_CHECKING:
+    from swarm.transports.sharded import ShardedTransport
+
+logger = logging.getLogger(__name__)
+
+PUSH_PROTOCOL = "sapo-swarm/push/1"
+_WINDOW = re.compile(r"/w(-?\d+)/s\d+$")
+_P2P_ID = re.compile(r"/p2p/(\w+)$")
+
+
+class Pusher:
+    def __init__(self, transport: "ShardedTransport", p2p: P2P, max_per_peer_per_window: int | None = None) -> None:
+        self.t, self.p2p = transport, p2p
+        self.cap = max_per_peer_per_window or 4 * transport.config.max_records_per_peer_per_window
+        self._received: dict[int, Counter[str]] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self.pushed = self.push_failures = 0
+
+    async def start(self) -> None:
+        await self.p2p.add_protobuf_handler(PUSH_PROTOCOL, self.rpc_push, dht_pb2.StoreRequest)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+    # ------------------------------------------------------------ sending
+
+    def push(self, key: str, subkey: str, value: bytes, expiration: float) -> None:
+        """Push one stored record to every admitted peer, in the background (publish does not wait)."""
+        request = dht_pb2.StoreRequest(keys=[key.encode()], subkeys=[subkey.encode()], values=[value],
+                                       expiration_time=[expiration], in_cache=[False])
+        targets = [pid for a in self.t.peers() if (pid := _libp2p_id(a.addresses)) is not None]
+        if not targets:
+            return
+        task = asyncio.create_task(self.call_push(targets, request))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def call_push(self, targets: list[PeerID], request: dht_pb2.StoreRequest) -> None:
+        calls = (self.p2p.call_protobuf_handler(pid, PUSH_PROTOCOL, request, dht_pb2.StoreResponse) for pid in targets)
+        results = await gather_partial(calls, self.t.config.collect_timeout_s)
+        self.pushed += sum(r is not None for r in results)
+        self.push_failures += sum(r is None for r in results)
+
+    # ------------------------------------------------------------ receiving
+
+    async def rpc_push(self, request: dht_pb2.StoreRequest, context: P2PContext) -> dht_pb2.StoreResponse:
+        """Called by hivemind when a peer pushes records; each goes through the transport's DHT-read checks."""
+        ok = [self._receive(request, i, context.remote_id.to_base58()) for i in range(min(len(request.keys), 1))]
+        return dht_pb2.StoreResponse(store_ok=ok)
+
+    def _receive(self, request: dht_pb2.StoreRequest, i: int, remote: str) -> bool:
+        try:
+            key, subkey = request.keys[i].decode(), request.subkeys[i].decode()
+            value, expiration = request.values[i], request.expiration_time[i]
+        except (IndexError, UnicodeDecodeError):
+            self.t.inbox.reject(remote, "malformed", "push request")
+            return False
+        match = _WINDOW.search(key)
+        now = self.t.window()
+        if match is None or not key.startswith(f"sapo/{self.t.config.swarm_id}/"):
+            self.t.inbox.reject(remote, "wrong_swarm", f"pushed key {key[:80]!r}")
+            return False
+        window = int(match.group(1))
+        if abs(window - now) > max(self.t.config.windows_per_collect, self.t.config.record_ttl_windows) + 1:
+            self.t.inbox.reject(remote, "stale_window" if window < now else "future_window", "pushed record")
+            return False
+        counts = self._received.setdefault(window, Counter())
+        if counts[remote] >= self.cap:
+            self.t.inbox.reject(remote, "over_quota", f"pushes in window {window}")
+            return False
+        counts[remote] += 1
+        for old in [w for w in self._received if w < now - 2]:
+            del self._received[old]
+        return self.t.accept_pushed(key, window, subkey, value, expiration)
+
+
+def _libp2p_id(addresses: tuple[str, ...]) -> PeerID | None:
+    for addr in addresses:
+        match = _P2P_ID.search(addr)
+        if match:
+            try:
+                return PeerID.from_base58(match.group(1))
+            except ValueError:
+                return None
+    return None
