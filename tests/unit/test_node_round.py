@@ -19,7 +19,7 @@ from protocol import Identity
 from swarm.transports import MemoryHub, build_transport
 from swarm.transports.config import TransportConfig
 
-SMALL = {"sampler": {"local_i": 4, "external_j": 4, "completions_l": 6}, "round": {"rounds": 5, "collect_timeout_s": 1.0}}
+SMALL = {"sampler": {"local_i": 4, "external_j": 4, "completions_l": 6}, "round": {"rounds": 5, "collect_timeout_s": 5.0}}
 
 
 def make_node(model_config, name: str, tmp_path: Path, *, hub: MemoryHub | None = None, overrides: dict | None = None,
