@@ -29,7 +29,7 @@ def make_node(model_config, name: str, tmp_path: Path, *, hub: MemoryHub | None 
     policy = Policy.load(cfg.model)
     transport = None
     if hub is not None:
-        transport = build_transport(TransportConfig(type="memory", swarm_id="t", window_seconds=5.0), identity, memory_hub=hub)
+        transport = build_transport(TransportConfig(type="memory", swarm_id="t", window_seconds=5.0, num_shards=1), identity, memory_hub=hub)
     return Node(cfg, identity, policy, build_task_source(cfg.tasks), build_reward_fn(cfg.rewards),
                 build_algorithm(cfg.algorithm, policy), transport, swarm_id="t",
                 checkpoint_dir=tmp_path / name / "ckpt" if checkpoint else None,
