@@ -68,6 +68,10 @@ class TasksConfig(_Strict):
     """Seed of every family's procedural dataset, shared by the swarm so receivers can rebuild tasks."""
     dataset_size: int = Field(1_000_000, ge=1, le=2**31)
     """Index range drawn from in each family."""
+    accept_generators: list[str] | None = None
+    """Generators whose peer tasks this node rebuilds and trains on. None: only its own families'
+    generators (some reasoning-gym generators take seconds per item: an open list lets a peer make
+    us burn CPU); ["*"]: any reasoning-gym generator."""
 
 
 class RewardsConfig(_Strict):

@@ -143,8 +143,9 @@ class Node:
         with timer("collect"):
             batches = await self._collect()
         with timer("score_external"):
-            external, rejected = rescore_external(batches, self.tasks, self.reward_fn,
-                                                  accept_free_text=cfg.sampler.accept_free_text)
+            # Rebuilding a peer's task can take CPU-seconds: keep it off the event loop (and the DHT).
+            external, rejected = await asyncio.to_thread(rescore_external, batches, self.tasks, self.reward_fn,
+                                                         accept_free_text=cfg.sampler.accept_free_text)
             self.intake_rejections.update(rejected)
             received_zero_adv = sum(not g.has_signal for g in external)
             # Groups without signal can never be chosen when the filter is on: don't let them crowd the pool.

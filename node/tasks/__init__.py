@@ -45,8 +45,14 @@ def opener_for(generator: str) -> Opener:
 
 
 def build_task_source(config: TasksConfig) -> TaskSource:
-    """The node's task source (raises TaskError at start-up for a family that cannot be opened)."""
-    return TaskSource(config)
+    """The node's task source (raises TaskError at start-up for a family that cannot be opened).
+
+    Peers' tasks are rebuilt only for `config.accept_generators` (default: this node's own families).
+    """
+    accepted = config.accept_generators
+    if accepted is None:
+        accepted = [family.name for family in config.families]
+    return TaskSource(config, accepted=None if "*" in accepted else accepted)
 
 
 __all__ = [

@@ -59,3 +59,5 @@ class TransportConfig(BaseModel):
     push_to_peers: bool = True
     """Also push each small record straight to the announced peers (flood publishing: delivery survives
     DHT replicas held by censoring sybils); the DHT copy stays the directory."""
+    push_fanout: int = Field(8, ge=1, le=1024)
+    """Admitted peers each record is pushed to, chosen at random (keeps a node's cost flat as the swarm grows)."""

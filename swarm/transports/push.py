@@ -59,10 +59,11 @@ class Pusher:
     # ------------------------------------------------------------ sending
 
     def push(self, key: str, subkey: str, value: bytes, expiration: float) -> None:
-        """Push one stored record to every admitted peer, in the background (publish does not wait)."""
+        """Push one stored record to `push_fanout` random admitted peers, in the background (publish does not wait)."""
         request = dht_pb2.StoreRequest(keys=[key.encode()], subkeys=[subkey.encode()], values=[value],
                                        expiration_time=[expiration], in_cache=[False])
         targets = [pid for a in self.t.peers() if (pid := _libp2p_id(a.addresses)) is not None]
+        targets = self.t.rng.sample(targets, min(len(targets), self.t.config.push_fanout))
         if not targets:
             return
         task = asyncio.create_task(self.call_push(targets, request))

@@ -18,7 +18,15 @@ CHAIN = {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1}
 
 @pytest.fixture
 def source() -> TaskSource:
-    return build_task_source(TasksConfig(dataset_seed=3, dataset_size=1000))
+    return build_task_source(TasksConfig(dataset_seed=3, dataset_size=1000, accept_generators=["*"]))
+
+
+def test_by_default_only_the_nodes_own_families_are_rebuilt() -> None:
+    own = build_task_source(TasksConfig(dataset_seed=3, dataset_size=1000))
+    assert own.rebuild(own.draw("peer-a", 0, 1)[0].ref).answer
+    with pytest.raises(TaskError) as err:
+        own.rebuild(TaskRef("futoshiki", {}, 3, 0))  # some items take seconds to build
+    assert err.value.reason == "not_accepted"
 
 
 def test_draw_is_deterministic_and_rebuildable(source: TaskSource) -> None:
