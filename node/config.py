@@ -43,6 +43,9 @@ class ModelConfig(_Strict):
     """Nucleus sampling mass."""
     warm_start_steps: int | None = Field(None, ge=0, le=100_000)
     """Supervised warm-start steps for tiny presets (None: the preset's default)."""
+    warm_start_families: list["TaskFamilyConfig"] | None = None
+    """Tasks a tiny preset's tokenizer and warm start are made from (None: 2-term, 1-digit chain_sum).
+    Independent of the tasks the node trains on, so nodes with different task mixes share one model."""
     threads: int | None = Field(None, ge=1, le=256)
     """torch CPU threads for this node (None: leave torch's default)."""
 
@@ -160,3 +163,6 @@ class NodeConfig(_Strict):
     """The local learning step."""
     round: RoundConfig = Field(default_factory=RoundConfig)
     """The round loop."""
+
+
+ModelConfig.model_rebuild()

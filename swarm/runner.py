@@ -20,7 +20,7 @@ from swarm.config import RunConfig
 logger = logging.getLogger(__name__)
 
 MODEL_SEED = 0
-"""Seed of a tiny preset's init and warm start: nodes with the same preset and task families start
+"""Seed of a tiny preset's init and warm start: nodes with the same preset and warm-start families start
 from the same cached model, so a testnet builds each model once."""
 
 
@@ -30,7 +30,7 @@ def prepare_model(config: RunConfig) -> Path | None:
 
     if config.node.model.name not in MODEL_PRESETS:
         return None
-    return ensure_model(config.node.model, families=config.node.tasks.families, seed=MODEL_SEED)
+    return ensure_model(config.node.model, families=config.node.model.warm_start_families, seed=MODEL_SEED)
 
 
 def _hardware() -> str:
@@ -56,7 +56,7 @@ def build_node(config: RunConfig, out_dir: Path, identity: Identity, transport=N
     if cfg.model.threads:
         torch.set_num_threads(cfg.model.threads)
     torch.manual_seed(cfg.round.seed)
-    policy = Policy.load(cfg.model, seed=MODEL_SEED, families=cfg.tasks.families)
+    policy = Policy.load(cfg.model, seed=MODEL_SEED, families=cfg.model.warm_start_families)
     algorithm = build_algorithm(cfg.algorithm, policy) if cfg.round.train else None
     return Node(cfg, identity, policy, build_task_source(cfg.tasks), build_reward_fn(cfg.rewards), algorithm,
                 transport, swarm_id=config.transport.swarm_id, window_seconds=config.transport.window_seconds,
