@@ -138,6 +138,15 @@ def tiny_recipe(preset: str, spec: TinySpec, families: Sequence[Family], seed: i
 
 def build_tiny(out_dir: Path, preset: str, spec: TinySpec, families: Sequence[Family], seed: int) -> dict[str, float]:
     """Train tokenizer, build and warm-start the model, save both to `out_dir`; returns metrics."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a model this small gains nothing from more; idle OpenMP threads spin on a busy host
+    try:
+        return _build_tiny(out_dir, preset, spec, families, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _build_tiny(out_dir: Path, preset: str, spec: TinySpec, families: Sequence[Family], seed: int) -> dict[str, float]:
     started, cpu_started = time.perf_counter(), time.process_time()
     pairs = warm_start.sample_pairs(families, seed=seed, count=TOKENIZER_TEXTS * len(families))
     tokenizer = train_tokenizer([text for pair in pairs for text in pair])
