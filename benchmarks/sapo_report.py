@@ -18,7 +18,8 @@ from typing import Any
 from benchmarks.sapo_checks import prefix_stable, tokenizer_coverage
 from benchmarks.sapo_grid import Block
 from benchmarks.sapo_sim import SPARSE, node_config
-from benchmarks.sapo_stats import format_table, moving_average, paired_ratios, ratio_summary
+from benchmarks.sapo_stats import format_table, paired_ratios, ratio_summary
+from swarm.report import moving_average
 
 UNIFORM_LABEL = "8/8 uniform"
 MA_WINDOW = 10

@@ -39,14 +39,6 @@ def paired_ratios(values: dict[int, float], baseline: dict[int, float]) -> list[
     return [values[s] / baseline[s] for s in sorted(values) if s in baseline and baseline[s] > 0]
 
 
-def moving_average(xs: Sequence[float], window: int) -> list[float]:
-    out, total = [], 0.0
-    for i, x in enumerate(xs):
-        total += x - (xs[i - window] if i >= window else 0.0)
-        out.append(total / min(i + 1, window))
-    return out
-
-
 def fmt_ratio(summary: dict[str, Any] | None) -> str:
     if summary is None:
         return "baseline"
