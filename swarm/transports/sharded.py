@@ -87,8 +87,8 @@ class ShardedTransport(Transport):
             return PublishReceipt(key, False, 0, 0)
         sealed, parts, parts_ok = seal(batch, self.identity, self.secret), 1, True
         expiration, timeout = self._expiration(), self.config.collect_timeout_s
-        bytes_sent = len(sealed)
-        if len(sealed) > self.config.part_threshold_bytes:
+        bytes_sent, split = len(sealed), len(sealed) > self.config.part_threshold_bytes
+        if split:
             index, parts, parts_ok = await store_parts(
                 self.store, key, sealed, batch, self.identity, part_bytes=self.config.part_bytes,
                 expiration=expiration, swarm_secret=self.secret, timeout=timeout,
@@ -96,7 +96,7 @@ class ShardedTransport(Transport):
             sealed, bytes_sent = index, bytes_sent + len(index)
         subkey = record_subkey(self.peer_id, slot)
         (stored,) = await gather_partial([self.store.store(key, subkey, sealed, expiration)], timeout)
-        if self.pusher is not None and parts == 1:
+        if self.pusher is not None and not split:  # a parts index is read from the DHT, never pushed
             self.pusher.push(key, subkey, sealed, expiration)
         await self._announce()
         receipt = PublishReceipt(key, bool(stored) and parts_ok, bytes_sent, parts)

@@ -49,6 +49,17 @@ def test_two_mib_batch_arrives_intact(swarm4):
 
 
 @pytest.mark.timeout(60)
+def test_single_part_batch_is_not_pushed_as_an_index(swarm4):
+    """A 100 KB batch is one part plus an index: peers read it from the DHT and refuse nothing honest."""
+    sent = swarm4[1].request("publish", batch_id="one-part", size=100_000)
+    assert sent["parts"] == 1 and sent["stored"]
+    seen = collect_until(swarm4[3], {(swarm4[1].peer_id, "one-part")}, time.time() + 10)
+    assert seen[(swarm4[1].peer_id, "one-part")]["digest"] == sent["digest"]
+    for node in swarm4:
+        assert node.request("stats")["rejections"] == {}, node.peer_id
+
+
+@pytest.mark.timeout(60)
 def test_forged_batches_rejected_and_counted(swarm4):
     forger, victim = swarm4[3], swarm4[0]
     for kind in ("bad_signature", "subkey_mismatch", "wrong_secret"):
