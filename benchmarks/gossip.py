@@ -13,6 +13,11 @@ Reported per pattern: publish and collect time, CPU s and DHT bytes read/written
 publish-to-visible latency p50/p99 (batch creation to the collect that returned it) and app bytes
 per rollout received. Wall times are "N processes on 2 cores": on this host judge by CPU, bytes and
 ratios (see /work/shared/baselines.md). Results go to benchmarks/results/gossip.json.
+
+"One collector at a time" (``--solo``, after the all-at-once rounds): every node publishes, then three
+nodes collect in turn while the others only serve, so each pattern's own per-collect cost shows
+without the host's saturation: collect time, CPU of the collecting node *including its p2pd daemon*,
+and bytes read (DHT reads plus records pushed to it). This is how scale is judged (baselines.md).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import time
@@ -58,10 +64,31 @@ class CountingStore:
         return found
 
 
+def daemon_cpu_s(transport: Any) -> float:
+    """CPU seconds of this node's p2pd daemon (a child process, so not in RUSAGE_SELF)."""
+    child = getattr(transport.node.p2p, "_child", None)
+    try:
+        fields = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (AttributeError, OSError, ValueError, IndexError):
+        return 0.0
+
+
 class BenchNode(node_proc.Node):
     def __init__(self, transport: Any) -> None:
         super().__init__(transport)
         self.counter = transport.store = CountingStore(transport.store)
+        accept_pushed = transport.accept_pushed
+
+        def counted(key: str, window: int, subkey: str, value: bytes, expiration: float) -> bool:
+            self.counter.read += len(value)  # a pushed record is read too, just not from the DHT
+            return accept_pushed(key, window, subkey, value, expiration)
+
+        transport.accept_pushed = counted
+        # Each benchmark round is its own time window, as a node's rounds are window-paced: records of
+        # earlier rounds are then in closed windows, not re-read as if several rounds shared one window.
+        self.round = 0
+        transport.clock = lambda: (self.round + 0.5) * transport.config.window_seconds
 
     def _start(self) -> tuple[float, int, int]:
         return node_proc.cpu_s(), self.counter.read, self.counter.written
@@ -71,6 +98,7 @@ class BenchNode(node_proc.Node):
         return {"cpu_s": node_proc.cpu_s() - cpu0, "read": self.counter.read - read0, "written": self.counter.written - written0, **fields}
 
     async def sharded(self, rnd: int, size: int, want: int) -> dict[str, Any]:
+        self.round = rnd
         start, batch_id = self._start(), f"s{rnd}"
         batch = node_proc.make_batch(self.t.identity, self.t.config.swarm_id, self.t.window(), batch_id, size)
         t0 = time.time()
@@ -108,6 +136,38 @@ class BenchNode(node_proc.Node):
         return self._done(start, publish_s=t1 - t0, collect_s=time.time() - t1, latencies=latencies,
                           rollouts=rollouts, empty=found is None)
 
+    # one collector at a time: everyone publishes first, then collectors run alone
+
+    async def publish_both(self, rnd: int, size: int) -> dict[str, Any]:
+        from hivemind.utils import get_dht_time
+
+        self.round = rnd
+
+        batch = node_proc.make_batch(self.t.identity, self.t.config.swarm_id, self.t.window(), f"s{rnd}", size)
+        await self.t.publish(batch)
+        ref = node_proc.make_batch(self.t.identity, self.t.config.swarm_id, self.t.window(), f"r{rnd}", size)
+        await self.t.node.store(f"ref/{self.t.config.swarm_id}/{rnd}", node_proc.seal(ref, self.t.identity, self.t.secret),
+                                get_dht_time() + 600, subkey=self.t.peer_id)
+        return {}
+
+    async def solo(self, pattern: str, rnd: int, want: int) -> dict[str, Any]:
+        self.round = rnd
+        cpu0, daemon0, read0, t0 = node_proc.cpu_s(), daemon_cpu_s(self.t), self.counter.read, time.time()
+        got = 0
+        if pattern == "sharded":
+            while got < want and time.time() < t0 + 3.0:
+                got += len(await self.t.collect(want - got))  # any fresh verified batch serves the node
+                if got < want:
+                    await asyncio.sleep(0.02)
+        else:
+            found = await self.t.node.get(f"ref/{self.t.config.swarm_id}/{rnd}", latest=True)
+            items = found.value.items() if found is not None and isinstance(found.value, dict) else []
+            for subkey, item in items:
+                self.counter.read += len(item.value)
+                got += subkey != self.t.peer_id and self.t.inbox.verifier.verify(item.value, subkey=subkey).accepted
+        return {"collect_s": time.time() - t0, "cpu_s": node_proc.cpu_s() - cpu0,
+                "daemon_cpu_s": daemon_cpu_s(self.t) - daemon0, "read": self.counter.read - read0, "got": got}
+
 
 # ---------------------------------------------------------------- driver side
 
@@ -144,8 +204,44 @@ def run_round(nodes: list[Any], pattern: str, rnd: int, size: int) -> list[dict[
     return [node.read(timeout=120) for node in nodes]
 
 
-def bench_n(n: int, sizes: list[str], rounds: int) -> list[dict[str, Any]]:
-    config = dict(swarm_id=f"bench{n}", window_seconds=10.0, num_shards=max(1, n // 4), shards_per_collect=2,
+def solo_rounds(nodes: list[Any], n: int, label: str, rounds: int, base: int) -> list[dict[str, Any]]:
+    """Every node publishes; then 3 collectors (a different trio each round) collect alone, in turn."""
+    rows: dict[str, list[dict[str, Any]]] = {"reference": [], "sharded": []}
+    want = min(J, n - 1)
+    for rnd in range(base, base + rounds):
+        for node in nodes:
+            node.send("publish_both", rnd=rnd, size=SIZES[label])
+        for node in nodes:
+            node.read(timeout=120)
+        time.sleep(1.0)  # the reference's own wait; lets pushes and replicas settle for both
+        for i in range(3):
+            collector = nodes[(3 * (rnd - base) + i + 1) % n]
+            for pattern in rows:
+                rows[pattern].append(collector.request("solo", timeout=120, pattern=pattern, rnd=rnd, want=want))
+    out = []
+    for pattern, r in rows.items():
+        out.append({"n": n, "batch": label, "pattern": pattern, "mode": "one collector at a time",
+                    "collect_p50_ms": 1000 * pct([x["collect_s"] for x in r], 50),
+                    "collect_p99_ms": 1000 * pct([x["collect_s"] for x in r], 99),
+                    "cpu_ms_per_collect": 1000 * statistics.mean(x["cpu_s"] + x["daemon_cpu_s"] for x in r),
+                    "cpu_p50_ms_per_collect": 1000 * pct([x["cpu_s"] + x["daemon_cpu_s"] for x in r], 50),
+                    "daemon_cpu_ms_per_collect": 1000 * statistics.mean(x["daemon_cpu_s"] for x in r),
+                    "kib_read_per_collect": statistics.mean(x["read"] for x in r) / 1024,
+                    "collects_short_of_J": sum(x["got"] < want for x in r), "collects": len(r)})
+        print(format_solo(out[-1]), flush=True)
+    return out
+
+
+SOLO_COLUMNS = ["collect_p50_ms", "collect_p99_ms", "cpu_ms_per_collect", "cpu_p50_ms_per_collect", "daemon_cpu_ms_per_collect",
+                "kib_read_per_collect", "collects_short_of_J"]
+
+
+def format_solo(r: dict[str, Any]) -> str:
+    return "| " + " | ".join([str(r["n"]), r["batch"], r["pattern"], "solo", *(f"{r[c]:.0f}" for c in SOLO_COLUMNS)]) + " |"
+
+
+def bench_n(n: int, sizes: list[str], rounds: int, solo: bool = False) -> list[dict[str, Any]]:
+    config = dict(swarm_id=f"bench{n}", window_seconds=10.0, num_shards=max(1, n // 4), shards_per_collect=1,
                   windows_per_collect=2, record_ttl_windows=3, beam_size=5, startup_timeout_s=60.0,
                   max_records_per_peer_per_window=64)  # rounds here are far shorter than a window
     results = []
@@ -159,8 +255,10 @@ def bench_n(n: int, sizes: list[str], rounds: int) -> list[dict[str, Any]]:
                 for pattern in rows:
                     rows[pattern] += run_round(nodes, pattern, rnd + 1000 * len(results), SIZES[label])
             for pattern, r in rows.items():
-                results.append({"n": n, "batch": label, "pattern": pattern, **summarize(r, n)})
+                results.append({"n": n, "batch": label, "pattern": pattern, "mode": "all at once", **summarize(r, n)})
                 print(format_row(results[-1]), flush=True)
+            if solo:
+                results += solo_rounds(nodes, n, label, rounds, base=1000 * len(results) + 500)
     return results
 
 
@@ -174,10 +272,31 @@ def format_row(r: dict[str, Any]) -> str:
     return "| " + " | ".join([str(r["n"]), r["batch"], r["pattern"], *cells]) + " |"
 
 
+def solo_ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One collector at a time: sharded / reference per N, and each pattern's largest N over smallest."""
+    by = {(r["n"], r["batch"], r["pattern"]): r for r in results}
+    keys = ("collect_p50_ms", "cpu_ms_per_collect", "kib_read_per_collect")
+    out = []
+    for (n, batch, pattern), s in by.items():
+        ref = by.get((n, batch, "reference"))
+        if pattern == "sharded" and ref:
+            out.append({"solo": "sharded over reference", "n": n, "batch": batch,
+                        **{k: s[k] / ref[k] if ref[k] else float("nan") for k in keys}})
+    ns = sorted({r["n"] for r in results})
+    for batch in sorted({r["batch"] for r in results}):
+        for pattern in ("sharded", "reference"):
+            lo, hi = by.get((ns[0], batch, pattern)) if ns else None, by.get((ns[-1], batch, pattern)) if ns else None
+            if lo and hi and ns[-1] != ns[0]:
+                out.append({"solo": f"N={ns[-1]} over N={ns[0]}", "batch": batch, "pattern": pattern,
+                            **{k: hi[k] / lo[k] if lo[k] else float("nan") for k in keys}})
+    return out
+
+
 def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """sharded / reference per (N, batch), and per-node cost of the largest N over the smallest."""
+    out = [*solo_ratios([r for r in results if r.get("mode") == "one collector at a time"])]
+    results = [r for r in results if r.get("mode") != "one collector at a time"]
     by = {(r["n"], r["batch"], r["pattern"]): r for r in results}
-    out = []
     for (n, batch, pattern), s in by.items():
         ref = by.get((n, batch, "reference"))
         if pattern == "sharded" and ref:
@@ -200,6 +319,7 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, nargs="*", help="swarm sizes (default 4 8 16 32)")
     parser.add_argument("--sizes", nargs="*", choices=list(SIZES), help="batch sizes (default all)")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--solo", action="store_true", help="also measure one collector at a time (the scale figures)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "gossip.json")
     args = parser.parse_args()
     ns = args.nodes or ([4, 8] if args.quick else [4, 8, 16, 32])
@@ -207,7 +327,9 @@ def main() -> None:
     rounds = args.rounds or (3 if args.quick else 5)
     print("| N | batch | pattern | " + " | ".join(COLUMNS) + " |")
     print("|" + "---|" * (3 + len(COLUMNS)))
-    results = [row for n in ns for row in bench_n(n, sizes, rounds)]
+    if args.solo:
+        print("| N | batch | pattern | solo | " + " | ".join(SOLO_COLUMNS) + " |  (rows marked solo)")
+    results = [row for n in ns for row in bench_n(n, sizes, rounds, args.solo)]
     rat = ratios(results)
     for r in rat:
         print("# " + ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()))
@@ -220,7 +342,6 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1].startswith("{"):
         import logging
-        import os
 
         logging.basicConfig(level=os.environ.get("SAPO_LOG", "WARNING"), stream=sys.stderr)
         asyncio.run(node_proc.main(BenchNode))

@@ -133,8 +133,9 @@ class ShardedTransport(Transport):
     async def collect(self, max_batches: int) -> list[RolloutBatch]:
         window = self.window()
         self._forget_before(window - max(self.config.windows_per_collect, self.config.record_ttl_windows) - 1)
-        plan = self._plan(window)
-        await self._read(plan + self._announce_plan(window), budget=max_batches - len(self.inbox.queue))
+        budget = max_batches - len(self.inbox.queue)
+        plan = self._plan(window) if budget > 0 else []  # pushes already brought enough: read no batch keys
+        await self._read(plan + self._announce_plan(window), budget=budget)
         if len(self.inbox.queue) < max_batches:
             extra = self._one_more_shard(window, {key for key, _ in plan})
             await self._read(extra, budget=max_batches - len(self.inbox.queue))
