@@ -18,7 +18,7 @@ import multiprocessing as mp
 import time
 from typing import Any
 
-from benchmarks.sapo_sim import RunSpec
+from benchmarks.sapo_sim import COMMON_QUESTIONS, RunSpec
 
 WINDOW_S = 60.0
 
@@ -53,7 +53,7 @@ async def _node_main(k: int, spec: RunSpec, initial_peers: list[str], barrier: A
     policy = Policy.load(cfg.model, seed=0, families=spec.regime.warm_families)
     node = Node(cfg, identity, policy, build_task_source(cfg.tasks), build_reward_fn(cfg.rewards),
                 build_algorithm(cfg.algorithm, policy), transport, swarm_id="sapo-table-dht", window_seconds=WINDOW_S)
-    out: dict[str, Any] = {"rewards": [], "kept": [], "kept_local": [], "external_candidates": [], "cpu": []}
+    out: dict[str, Any] = {"rewards": [], "common": [], "kept": [], "kept_local": [], "external_candidates": [], "cpu": []}
     try:
         for _ in range(spec.rounds):
             await asyncio.to_thread(barrier.wait, 300)
@@ -63,6 +63,7 @@ async def _node_main(k: int, spec: RunSpec, initial_peers: list[str], barrier: A
             for key, field in (("rewards", "reward_local"), ("kept", "kept_groups"), ("kept_local", "local_groups"),
                                ("external_candidates", "external_candidates")):
                 out[key].append(row[field])
+            out["common"].append(sum(row["reward_by_question"][:COMMON_QUESTIONS]) / COMMON_QUESTIONS)
         out["rejections"] = dict(transport.rejections) | dict(node.intake_rejections)
         await asyncio.to_thread(barrier.wait, 300)  # nobody leaves while a peer may still read its records
     finally:
@@ -100,7 +101,7 @@ def run_dht(spec: RunSpec, timeout_s: float = 1800.0) -> dict[str, Any]:
     if errors:
         raise RuntimeError(f"DHT run failed: {errors}")
     ordered = [rows[k] for k in range(spec.n_nodes)]
-    merged = {key: [r[key] for r in ordered] for key in ("rewards", "kept", "kept_local", "external_candidates", "cpu")}
+    merged = {key: [r[key] for r in ordered] for key in ("rewards", "common", "kept", "kept_local", "external_candidates", "cpu")}
     merged["local_i"] = [[spec.local_i] * spec.rounds for _ in ordered]
     merged["rejections"] = {}
     for r in ordered:

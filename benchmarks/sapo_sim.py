@@ -7,6 +7,9 @@ took (`time.process_time`, the process runs one node at a time on one torch thre
     result = run_swarm(RunSpec(regime=SPARSE, n_nodes=4, local_i=8, external_j=8, rounds=60, seed=0))
     result.cumulative_reward, result.cpu_s
 
+The headline metric is the reward on the common questions (`RunResult.common`): the first four of
+each node's per-round question stream, which every configuration generates with the same seeds.
+
 Everything is the node's real code: task draw, policy generation, verifier, publish/collect through
 the sharded transport (signing, envelopes, inbox), intake re-scoring, the sampler and GRPO. The
 benchmark only (a) injects a clock so that round r is window r, (b) reads every shard (num_shards=1)
@@ -46,6 +49,8 @@ from swarm.transports.config import TransportConfig
 import node.strategies_extra  # noqa: F401  (registers the extra sampler strategies)
 
 WINDOW_S = 10.0
+COMMON_QUESTIONS = 4
+"""Questions at the head of each node's per-round stream that every configuration generates (I >= 4)."""
 T0 = 1_700_000_000.0
 """Simulated DHT time of round 0 (a window boundary)."""
 
@@ -87,6 +92,8 @@ class RunSpec:
     """Model preset per node (empty: tiny-0.5m for all)."""
     rl_families: tuple[tuple[tuple[str, dict[str, Any]], ...], ...] = ()
     """RL families per node (empty: the regime's for all)."""
+    external_advantage: str = "signed"
+    """How external groups are learned from (node.config AlgorithmConfig.external_advantage)."""
     completions: int = 16
     lr: float = 3e-4
     max_new_tokens: int = 6
@@ -97,6 +104,10 @@ class RunResult:
     spec: RunSpec
     rewards: list[list[float]] = field(default_factory=list)
     """[node][round] mean reward of the node's local completions."""
+    common: list[list[float]] = field(default_factory=list)
+    """[node][round] mean reward on the first `COMMON_QUESTIONS` questions of the node's stream, which
+    every configuration generates: the paired evaluation set (configurations differ in how many of the
+    stream's questions they use, so their own-reward averages cover different questions)."""
     kept: list[list[int]] = field(default_factory=list)
     """[node][round] informative groups in the update (local kept + external)."""
     kept_local: list[list[int]] = field(default_factory=list)
@@ -108,7 +119,8 @@ class RunResult:
 
     @property
     def cumulative_reward(self) -> float:
-        return float(sum(map(sum, self.rewards)))
+        """Summed over nodes and rounds, on the common questions (the table's headline metric)."""
+        return float(sum(map(sum, self.common)))
 
     @property
     def cpu_s(self) -> float:
@@ -186,7 +198,7 @@ def node_config(spec: RunSpec, k: int) -> NodeConfig:
         "tasks": {"families": [{"name": n, "config": c} for n, c in families]},
         "sampler": {"type": spec.strategy, "local_i": spec.local_i, "external_j": spec.external_j,
                     "completions_l": spec.completions, "seed": 1_000 * spec.seed + k},
-        "algorithm": {"type": "grpo", "lr": spec.lr},
+        "algorithm": {"type": "grpo", "lr": spec.lr, "external_advantage": spec.external_advantage},
         "round": {"rounds": spec.rounds, "seed": spec.seed, "checkpoint_every": 0, "collect_timeout_s": 30.0},
     })
 
@@ -228,7 +240,7 @@ async def _run(spec: RunSpec) -> RunResult:
     for node in nodes:
         if node.transport is not None:
             await node.transport.start()
-    result = RunResult(spec, *([[] for _ in nodes] for _ in range(6)))
+    result = RunResult(spec, *([[] for _ in nodes] for _ in range(7)))
     controllers = [CONTROLLERS[spec.adaptive](spec.update_groups, spec.local_i, spec.external_j) for _ in nodes] if spec.adaptive else []
     for r in range(spec.rounds):
         clock.at_round(r)
@@ -237,6 +249,9 @@ async def _run(spec: RunSpec) -> RunResult:
             row = await node.step()
             result.cpu[k].append(time.process_time() - start)
             result.rewards[k].append(float(row["reward_local"]))
+            head = row["reward_by_question"][:COMMON_QUESTIONS]
+            assert len(head) == COMMON_QUESTIONS, f"local_i {node.config.sampler.local_i} < {COMMON_QUESTIONS} common questions"
+            result.common[k].append(sum(head) / COMMON_QUESTIONS)
             result.kept[k].append(int(row["kept_groups"]))
             result.kept_local[k].append(int(row["local_groups"]))
             result.external_candidates[k].append(int(row["external_candidates"]))

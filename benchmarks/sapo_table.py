@@ -48,7 +48,7 @@ def _run_one(job: tuple[str, str, RunSpec]) -> dict[str, Any]:
     start_wall, start_cpu = time.time(), time.process_time()
     result = run_swarm(spec)
     return {"key": spec_key(spec), "block": block, "label": label, "seed": spec.seed,
-            "rewards": result.rewards, "kept": result.kept, "kept_local": result.kept_local,
+            "rewards": result.rewards, "common": result.common, "kept": result.kept, "kept_local": result.kept_local,
             "external_candidates": result.external_candidates, "local_i": result.local_i, "cpu": result.cpu,
             "rejections": result.rejections, "cpu_s": result.cpu_s, "process_cpu_s": time.process_time() - start_cpu,
             "wall_s": time.time() - start_wall}
@@ -93,7 +93,7 @@ def run_jobs(jobs: list[tuple[str, str, RunSpec]], cache: Path, workers: int, re
             done[row["key"]] = row
             sink.write(json.dumps(row) + "\n")
             sink.flush()
-            print(f"  {row['block']:<20} {row['label']:<26} seed {row['seed']}: cum {sum(map(sum, row['rewards'])):7.1f}"
+            print(f"  {row['block']:<20} {row['label']:<26} seed {row['seed']}: cum {sum(map(sum, row['common'])):7.1f}"
                   f"  CPU {row['cpu_s']:6.1f} s  wall {row['wall_s']:6.1f} s", flush=True)
     return done
 
@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="sparse, 4 nodes, 16/0 vs 8/8, 2 seeds")
     parser.add_argument("--tiny", action="store_true", help="2 nodes, 3 rounds, 1 seed (the smoke test)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds per run (default 60; quick 50)")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds of the main block (default 6; quick 2)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds of the main block (default 10; quick 2)")
     parser.add_argument("--blocks", nargs="*", default=None, help="only these block names")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
@@ -119,7 +119,7 @@ def main() -> None:
     elif args.quick:
         blocks, stem = quick_blocks(args.rounds or 50, args.seeds or 2), "sapo_table.quick"
     else:
-        blocks, stem = full_blocks(args.rounds or 60, args.seeds or 6), "sapo_table"
+        blocks, stem = full_blocks(args.rounds or 60, args.seeds or 10), "sapo_table"
     if args.blocks:
         blocks = [b for b in blocks if b.name in args.blocks]
     args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -155,7 +155,7 @@ def dht_main(args: argparse.Namespace) -> None:
             with cache.open("a") as sink:
                 sink.write(json.dumps(row) + "\n")
             dht[row["key"]] = row
-            print(f"  DHT 8/8 seed {seed}: cum {sum(map(sum, row['rewards'])):.1f} CPU {row['cpu_s']:.1f} s wall {row['wall_s']:.0f} s")
+            print(f"  DHT 8/8 seed {seed}: cum {sum(map(sum, row['common'])):.1f} CPU {row['cpu_s']:.1f} s wall {row['wall_s']:.0f} s")
     report = dht_comparison(block, sim, dht)
     (args.out_dir / "sapo_table.dht.json").write_text(json.dumps(report, indent=1))
     print(report["table"])

@@ -226,6 +226,7 @@ class Node:
         return {
             "round": r, "time": time.time(), "peer_id": self.identity.peer_id, "model": self.policy.name,
             "reward_local": _mean(local_rewards), "reward_external": _mean(ext_rewards) if ext_rewards else None,
+            "reward_by_question": [round(_mean(list(g.rewards)), 4) for g in local],
             "accuracy_local": _mean([1.0 if x >= 1.0 else 0.0 for x in local_rewards]),
             "loss": stats.loss if stats is not None else None,
             "local_groups": len(selection.local), "external_groups": len(selection.external),
