@@ -24,6 +24,7 @@ REASONS: tuple[str, ...] = (
     "duplicate",  # (peer, batch id) already accepted
     "over_quota",  # too many records from one peer in one window
     "incomplete",  # a chunked record with a part missing
+    "not_encrypted",  # private swarm: record body sent in the clear (a protocol 1.0 sender)
 )
 
 

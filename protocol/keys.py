@@ -38,6 +38,19 @@ def subkey_owner(subkey: str) -> str:
     return subkey.partition(".")[0]
 
 
+def subkey_slot(subkey: str) -> int | None:
+    """The slot number of a record subkey; None for a bare peer id (announcements) or a slot that is
+    not a plain decimal number.
+
+    >>> subkey_slot(record_subkey("swabc", 3)), subkey_slot("swabc"), subkey_slot("swabc.-1")
+    (3, None, None)
+    """
+    _, dot, slot = subkey.partition(".")
+    if not dot or not slot.isascii() or not slot.isdigit() or len(slot) > 9:
+        return None
+    return int(slot)
+
+
 def record_key(swarm_id: str, window: int, shard: int) -> str:
     """DHT key of the rollout records of one shard in one window."""
     return f"sapo/{swarm_id}/w{window}/s{shard}"

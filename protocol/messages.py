@@ -18,8 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Mapping, Union
 
-PROTOCOL_VERSION: tuple[int, int] = (1, 0)
-"""(major, minor). A reader refuses a newer major; a newer minor may add fields, which it ignores."""
+PROTOCOL_VERSION: tuple[int, int] = (1, 1)
+"""(major, minor). A reader refuses a newer major; a newer minor may add fields, which it ignores.
+1.1: private swarms encrypt envelope bodies (`protocol.envelope`); public records are laid out as in 1.0."""
 
 ConfigValue = Union[str, int, float, bool, None]
 TaskKind = Literal["rebuildable", "free"]

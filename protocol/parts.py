@@ -13,7 +13,7 @@ verifies the joined bytes as an ordinary sealed batch: the batch signature still
     >>> parts = split_record(blob, 1000)
     >>> index = PartsIndex("testnet", me.peer_id, 7, "b1", len(blob), tuple(part_hash(p) for p in parts))
     >>> env = open_envelope(seal_index(index, me))
-    >>> body_type(env.body), read_index(env.body) == index
+    >>> body_type(env.plaintext(None)), read_index(env.plaintext(None)) == index
     ('parts', True)
     >>> join_parts(index, {part_hash(p): p for p in parts}) == blob
     True
@@ -31,7 +31,7 @@ from typing import Any, Mapping
 import msgpack
 
 from protocol.codec import _Reader, check_version, unpack_bounded
-from protocol.envelope import _signed_bytes, swarm_tag
+from protocol.envelope import seal_bytes
 from protocol.errors import ProtocolError
 from protocol.identity import Identity
 from protocol.limits import DEFAULT_LIMITS, Limits
@@ -68,18 +68,13 @@ def split_record(sealed: bytes, part_bytes: int) -> list[bytes]:
 
 
 def seal_index(index: PartsIndex, identity: Identity, swarm_secret: bytes | None = None) -> bytes:
-    """Sign (and in a private swarm, tag) an index, in the same envelope shape as `protocol.seal`."""
+    """Sign (and in a private swarm, encrypt and tag) an index, in the same envelope as `protocol.seal`."""
     wire = {
         "swarm": index.swarm_id, "sender": index.sender, "window": index.window,
         "id": index.batch_id, "total": index.total_bytes, "parts": list(index.parts),
     }
     body = msgpack.packb({"v": list(index.version), "t": TAG_PARTS, "b": wire}, use_bin_type=True)
-    tag = swarm_tag(swarm_secret, identity.public_key, body) if swarm_secret else b""
-    record = {
-        "v": list(PROTOCOL_VERSION), "body": body, "pub": identity.public_key,
-        "sig": identity.sign(_signed_bytes(body)), "tag": tag,
-    }
-    return msgpack.packb(record, use_bin_type=True)
+    return seal_bytes(body, identity, swarm_secret)
 
 
 def body_type(body: bytes, limits: Limits = DEFAULT_LIMITS) -> str:

@@ -182,11 +182,16 @@ class RecordVerifier:
         verdict = _apply(self.envelope_validators, record)
         if verdict is not None:
             return verdict
-        try:
-            record = Received(envelope, decode(envelope.body, self.limits), subkey, window)
+        try:  # decrypted only now: tag and signature of the body as sent have passed
+            record = Received(envelope, decode(self.plaintext(envelope), self.limits), subkey, window)
         except ProtocolError as exc:
             return Verdict(False, exc.reason, exc.detail, signer=envelope.signer)
         return _apply(self.message_validators, record) or Verdict(True, message=record.message, signer=envelope.signer)
+
+    def plaintext(self, envelope: Envelope) -> bytes:
+        """The encoded message of an envelope whose envelope checks passed (decrypted in a private swarm);
+        `ProtocolError` ``not_encrypted`` or ``wrong_secret`` when its encryption does not match this swarm."""
+        return envelope.plaintext(self.swarm_secret)
 
 
 def _apply(validators: Sequence[Validator], record: Received) -> Verdict | None:

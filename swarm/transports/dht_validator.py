@@ -3,9 +3,14 @@
 Plugged into ``DHTNode.create(record_validator=...)``, so hivemind calls `validate` when another peer
 asks us to store a record and when a peer returns one to our get. A record under subkey S must be a
 sealed envelope signed by the key whose peer id is S (and tagged with the swarm secret in a private
-swarm); a part (subkey = 64 hex chars) must hash to its subkey. Forged overwrites under someone
-else's subkey are thus refused by every honest replica, not only by readers. Each refusal is
-reported (peer, reason, detail) to ``report``, normally `Inbox.reject`, so it is counted and logged once.
+swarm, with an encrypted body); a part (subkey = 64 hex chars) must hash to its subkey. Forged
+overwrites under someone else's subkey are thus refused by every honest replica, not only by readers.
+Replicas also refuse what every reader would refuse anyway, so it never takes DHT space: a record
+under a slot at or past the per-peer cap (subkey ``<peer id>.<slot>``, slot >= ``max_slots``:
+"over_quota") and, in a closed swarm, a record whose signer is not on the allow list ("not_allowed").
+Signature and tag are checked on the body as sent, never decrypted here (`protocol.envelope`).
+Each refusal is reported (peer, reason, detail) to ``report``, normally `Inbox.reject`, so it is
+counted and logged once.
 
 Reference: hivemind `dht/validation.py` (RecordValidatorBase) and `dht/crypto.py`.
 """
@@ -22,7 +27,7 @@ from hivemind.dht.validation import DHTRecord, RecordValidatorBase
 
 from protocol.envelope import open_envelope
 from protocol.errors import ProtocolError
-from protocol.keys import subkey_owner
+from protocol.keys import subkey_owner, subkey_slot
 from protocol.limits import DEFAULT_LIMITS, Limits
 
 logger = logging.getLogger(__name__)
@@ -47,8 +52,14 @@ class SignedRecordValidator(RecordValidatorBase):
         swarm_secret: bytes | None = None,
         limits: Limits = DEFAULT_LIMITS,
         report: Callable[[str, str, str], None] | None = None,
+        *,
+        max_slots: int | None = None,
+        allowed_peers: frozenset[str] | None = None,
     ) -> None:
+        """``max_slots``: the per-peer cap of records per window (`TransportConfig.max_records_per_peer_per_window`),
+        None for no cap; ``allowed_peers``: the swarm's allow list, None for an open swarm."""
         self.swarm_secret, self.limits, self.report = swarm_secret, limits, report
+        self.max_slots, self.allowed_peers = max_slots, allowed_peers
         self._valid: OrderedDict[bytes, None] = OrderedDict()
         self._refused: OrderedDict[bytes, None] = OrderedDict()
         """Records already refused: refused again without being reported, so each is counted once."""
@@ -83,6 +94,15 @@ class SignedRecordValidator(RecordValidatorBase):
             return self._refuse(envelope.signer, "subkey_mismatch", f"stored under {subkey}")
         if self.swarm_secret and not envelope.tag_ok(self.swarm_secret):
             return self._refuse(subkey, "wrong_secret", "DHT store-side check")
+        if self.swarm_secret and not envelope.encrypted:
+            return self._refuse(envelope.signer, "not_encrypted", "DHT store-side check: clear body in a private swarm")
+        if self.allowed_peers is not None and envelope.signer not in self.allowed_peers:
+            return self._refuse(envelope.signer, "not_allowed", "DHT store-side check")
+        slot = subkey_slot(subkey)
+        if slot is None and "." in subkey:  # else "<peer>.a", "<peer>.b", ... would dodge the cap
+            return self._refuse(envelope.signer, "schema", f"subkey slot of {subkey[-16:]!r} is not a decimal number")
+        if self.max_slots is not None and slot is not None and slot >= self.max_slots:
+            return self._refuse(envelope.signer, "over_quota", f"subkey slot {slot} >= cap {self.max_slots}")
         return envelope.signature_ok() or self._refuse(subkey, "bad_signature", "DHT store-side check")
 
     def _refuse(self, peer: str, reason: str, detail: str) -> bool:

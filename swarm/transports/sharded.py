@@ -23,7 +23,7 @@ from protocol.clock import now
 from protocol.envelope import Envelope, open_envelope, seal
 from protocol.errors import ProtocolError
 from protocol.identity import Identity
-from protocol.keys import announce_key, record_key, record_subkey, shard_of, subkey_owner, window_of
+from protocol.keys import announce_key, record_key, record_subkey, shard_of, subkey_owner, subkey_slot, window_of
 from protocol.messages import PeerAnnouncement, RolloutBatch
 from protocol.parts import body_type, read_index
 from protocol.validation import RecordVerifier
@@ -61,6 +61,8 @@ class ShardedTransport(Transport):
         self._processed: dict[int, dict[tuple[str, str], float]] = {}
         self._slots: dict[int, int] = {}
         """Records published per window: each gets its own subkey slot, up to the per-peer cap."""
+        self._first_publish_window: int | None = None
+        """Window current at this process's first publish: slots used up to it are read from the store."""
         self._complete: dict[int, set[str]] = {}
         """Keys of closed windows read once after closing: nothing new can appear there."""
         self.pusher: Any = None
@@ -79,7 +81,7 @@ class ShardedTransport(Transport):
         if batch.sender != self.peer_id:
             raise ValueError(f"batch.sender {batch.sender!r} is not this node's peer id {self.peer_id!r}")
         key = record_key(self.config.swarm_id, batch.window, shard_of(self.peer_id, self.config.num_shards))
-        slot = self._next_slot(batch.window)
+        slot = await self._next_slot(batch.window, key)
         if slot is None:
             self.stats.skipped_publishes += 1
             logger.debug("window %d already holds %d of our batches: %s not published", batch.window,
@@ -119,14 +121,29 @@ class ShardedTransport(Transport):
         key = announce_key(self.config.swarm_id, window)
         await gather_partial([self.store.store(key, self.peer_id, seal(msg, self.identity, self.secret), self._expiration())], self.config.collect_timeout_s)
 
-    def _next_slot(self, window: int) -> int | None:
+    async def _next_slot(self, window: int, key: str) -> int | None:
         """Subkey slot of the next record in `window`, or None once the receivers' per-peer cap is
         reached: an honest node never publishes what its peers must refuse as over quota."""
-        used = self._slots.get(window, 0)
+        used = self._slots.get(window)
+        if used is None:
+            used = await self._slots_already_used(window, key)
         if used >= self.config.max_records_per_peer_per_window:
             return None
         self._slots = {window: used + 1}  # older windows are closed for publishing
         return used
+
+    async def _slots_already_used(self, window: int, key: str) -> int:
+        """Slots of `window` that an earlier run of this node may have filled (a restart within the
+        window): one past the highest of our own subkeys under our shard key, else the next publish
+        would overwrite an acknowledged record. The store is read once, at the first publish of this
+        process; a later window began while no earlier run could publish under our key (0 used)."""
+        if self._first_publish_window is None:
+            self._first_publish_window = max(self.window(), window)
+        if window > self._first_publish_window:
+            return 0
+        (records,) = await gather_partial([self.store.get(key)], self.config.collect_timeout_s)
+        slots = [subkey_slot(sk) for sk in (records or {}) if subkey_owner(sk) == self.peer_id]
+        return max((s + 1 for s in slots if s is not None), default=0)
 
     # ------------------------------------------------------------ collect
 
@@ -213,7 +230,10 @@ class ShardedTransport(Transport):
             return
         try:
             envelope = open_envelope(value, self.inbox.verifier.limits)
-            if body_type(envelope.body, self.inbox.verifier.limits) == "parts":
+            kind = self._body_type(envelope, subkey, window)
+            if kind is None:
+                return
+            if kind == "parts":
                 value = await self._join(key, window, subkey, envelope)
                 if value is None:
                     return
@@ -230,7 +250,10 @@ class ShardedTransport(Transport):
         if self._processed.get(window, {}).get((key, subkey)) == expiration:
             return True  # the DHT copy was read first
         try:
-            if body_type(open_envelope(value, self.inbox.verifier.limits).body, self.inbox.verifier.limits) != "batch":
+            kind = self._body_type(open_envelope(value, self.inbox.verifier.limits), subkey, window)
+            if kind is None:
+                return False
+            if kind != "batch":
                 raise ProtocolError("schema", "only batches are pushed")
         except ProtocolError as exc:
             self.inbox.reject(subkey, exc.reason, f"pushed: {exc.detail}")
@@ -247,10 +270,20 @@ class ShardedTransport(Transport):
         """Check a parts index's envelope, fetch its parts; None if refused or already seen."""
         if not self.inbox.check_envelope(envelope, subkey=subkey, window=window):
             return None
-        index = read_index(envelope.body, self.inbox.verifier.limits)
+        index = read_index(self.inbox.verifier.plaintext(envelope), self.inbox.verifier.limits)
         if self.inbox.seen(subkey_owner(subkey), index.batch_id, window):
             return None
         return await fetch_parts(self.store, key, index, self.config.collect_timeout_s)
+
+    def _body_type(self, envelope: Envelope, subkey: str, window: int) -> str | None:
+        """Message type of a record ("batch", "parts", ...). An encrypted body is opened only after its
+        envelope checks (tag, signature) pass; None: refused and counted. `ProtocolError` if unreadable."""
+        limits = self.inbox.verifier.limits
+        if not envelope.encrypted:  # a clear body in a private swarm is refused by the full checks later
+            return body_type(envelope.body, limits)
+        if not self.inbox.check_envelope(envelope, subkey=subkey, window=window):
+            return None
+        return body_type(self.inbox.verifier.plaintext(envelope), limits)
 
     def _forget_before(self, window: int) -> None:
         self.inbox.forget_before(window)

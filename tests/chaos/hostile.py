@@ -25,10 +25,9 @@ import msgpack
 
 from protocol import Completion, Identity, RolloutBatch, RolloutGroup, TaskRef
 from protocol.codec import encode
-from protocol.envelope import _signed_bytes, seal, swarm_tag
+from protocol.envelope import seal, seal_bytes, swarm_tag
 from protocol.keys import record_key, record_subkey, shard_of
 from protocol.limits import DEFAULT_LIMITS
-from protocol.messages import PROTOCOL_VERSION
 from protocol.parts import PartsIndex, seal_index
 
 CAP = DEFAULT_LIMITS.max_record_bytes
@@ -65,12 +64,14 @@ def valid_batch(ident: Identity, swarm_id: str, window: int, batch_id: str, *, i
 
 
 def envelope(body: bytes, ident: Identity, secret: bytes | None, *, sig: bytes | None = None) -> bytes:
-    """A sealed record around arbitrary body bytes: a correct tag (insider) and a signature unless given."""
-    return msgpack.packb({
-        "v": list(PROTOCOL_VERSION), "body": body, "pub": ident.public_key,
-        "sig": ident.sign(_signed_bytes(body)) if sig is None else sig,
-        "tag": swarm_tag(secret, ident.public_key, body) if secret else b"",
-    }, use_bin_type=True)
+    """A sealed record around arbitrary body bytes (encrypted in a private swarm, as honest nodes do):
+    a correct tag (insider) and a signature unless given."""
+    sealed = seal_bytes(body, ident, secret)
+    if sig is None:
+        return sealed
+    record = msgpack.unpackb(sealed, raw=False)
+    record["sig"] = sig
+    return msgpack.packb(record, use_bin_type=True)
 
 
 def _raw_body(batch: RolloutBatch, patch) -> bytes:
@@ -125,9 +126,11 @@ def build(kind: str, ctx: AttackContext) -> list[Injection]:
     if kind == "no_signature":
         return b.at_own_key(envelope(encode(b.batch(kind)), b.me, c.secret, sig=b""))
     if kind == "flipped_bit":  # the tag is recomputed (insider): only the signature catches it
-        sealed = seal(b.batch(kind, text="flipme"), b.me, None)
-        env = msgpack.unpackb(_flip(sealed, b"flipme"), raw=False)
-        return b.at_own_key(envelope(env["body"], b.me, c.secret, sig=env["sig"]))
+        env = msgpack.unpackb(b.sealed(kind, text="flipme"), raw=False)
+        body = env["body"]  # the text in a public swarm, the middle of the ciphertext in a private one
+        env["body"] = _flip(body, b"flipme") if b"flipme" in body else _flip(body, body[len(body) // 2:][:1])
+        env["tag"] = swarm_tag(c.secret, b.me.public_key, env["body"], encrypted="enc" in env) if c.secret else b""
+        return b.at_own_key(msgpack.packb(env, use_bin_type=True))
     if kind == "replay_old_window":  # signed five windows ago, replayed under the current key
         return b.at_own_key(b.sealed(kind, window=c.window - 5))
     if kind == "moved_window":  # last window's record, moved under this window's key
@@ -171,11 +174,14 @@ def build(kind: str, ctx: AttackContext) -> list[Injection]:
         batch = valid_batch(o, c.swarm_id, c.window, f"hostile-{kind}-{c.tag}")
         key = record_key(c.swarm_id, c.window, shard_of(o.peer_id, c.num_shards))
         return [Injection(key, record_subkey(o.peer_id, 0), seal(batch, o, c.secret))]
-    if kind == "resend_100":  # one valid record under 100 slots of our own subkey
+    if kind == "resend_100":  # one valid record under 100 slots of our own subkey, all past the per-peer cap
         sealed = b.sealed(kind)
         return [Injection(b.key, record_subkey(b.me.peer_id, 10 + i), sealed) for i in range(100)]
-    if kind == "flood_over_quota":  # T6: 50 distinct valid records in one window, beyond the per-peer quota
-        return [Injection(b.key, record_subkey(b.me.peer_id, 200 + i), seal(b.batch(f"{kind}-{i}"), b.me, c.secret))
+    if kind == "resend_in_quota":  # one valid record under slots 1..3 of our own subkey (within the default cap of 4)
+        sealed = b.sealed(kind)
+        return [Injection(b.key, record_subkey(b.me.peer_id, i), sealed) for i in range(1, 4)]
+    if kind == "flood_over_quota":  # T6: 50 distinct valid records in one window, in slots 0..49: the cap's worth pass
+        return [Injection(b.key, record_subkey(b.me.peer_id, i), seal(b.batch(f"{kind}-{i}"), b.me, c.secret))
                 for i in range(50)]
     raise KeyError(kind)
 
@@ -206,5 +212,6 @@ CLASSES: dict[str, tuple[str, int]] = {
     "wrong_secret": ("wrong_secret", 0),
     "wrong_swarm": ("wrong_swarm", 0),
     "not_allowed": ("not_allowed", 0),
-    "resend_100": ("duplicate", 1),
+    "resend_100": ("over_quota", 0),  # refused by the storing replicas: slots 10.. are past the cap
+    "resend_in_quota": ("duplicate", 1),
 }

@@ -1,7 +1,7 @@
 """Replay the seed corpus (`tests/chaos/corpus/`) through every parser a peer's bytes reach.
 
 Each record goes through: the store-side DHT check, `RecordVerifier.verify` (its verdict must be the
-manifest's), `decode` of the raw bytes and of the envelope body, and TaskRef -> rebuild for every group
+manifest's), `decode` of the raw bytes and of the envelope body (as sent and decrypted), and TaskRef -> rebuild for every group
 of a decoded batch. Only the expected verdicts may come out (`ProtocolError`, `TaskError`, a refusal),
 never another exception, and each record takes under 1 s. Regenerate with `tests/chaos/make_corpus.py`.
 """
@@ -57,10 +57,15 @@ def replay(data: bytes, subkey: str, window: int, tasks: TaskSource) -> tuple[st
 
 
 def _body(data: bytes) -> tuple[bytes, ...]:
+    """The envelope body as sent and, when it decrypts under the corpus secret, its plaintext."""
     try:
-        return (open_envelope(data).body,)
+        envelope = open_envelope(data)
     except ProtocolError:
         return ()
+    try:
+        return (envelope.body, envelope.plaintext(SETTINGS["secret"].encode()))
+    except ProtocolError:
+        return (envelope.body,)
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +92,57 @@ def test_oversize_record_refused_before_parsing(factor: int) -> None:
         verdict = verifier().verify(memoryview(pad), subkey="x", window=SETTINGS["window"])  # type: ignore[arg-type]
         assert time.perf_counter() - t0 < 1.0
     assert verdict.reason == "too_large", verdict
+
+
+# ---------------------------------------------------------------- the store-side check's own refusals
+
+def _store(validator: SignedRecordValidator, subkey: str, data: bytes) -> bool:
+    return validator.validate(DHTRecord(b"k", msgpack.packb(subkey), msgpack.packb(data, use_bin_type=True), 0.0))
+
+
+def _store_side(**kw) -> tuple[SignedRecordValidator, list[str]]:
+    reported: list[str] = []
+    validator = SignedRecordValidator(SETTINGS["secret"].encode(), report=lambda peer, reason, detail: reported.append(reason), **kw)
+    return validator, reported
+
+
+def _valid_record() -> tuple[bytes, str]:
+    entry = MANIFEST["records"]["valid_batch.bin"]
+    return (CORPUS / "valid_batch.bin").read_bytes(), entry["subkey"]
+
+
+def test_store_side_refuses_slots_at_or_past_the_per_peer_cap() -> None:
+    data, subkey = _valid_record()
+    owner = subkey.partition(".")[0]
+    validator, reported = _store_side(max_slots=4)
+    assert [_store(validator, f"{owner}.{slot}", data) for slot in (0, 3, 4, 10)] == [True, True, False, False]
+    assert reported == ["over_quota", "over_quota"]
+    assert not _store(validator, f"{owner}.4", data) and len(reported) == 2  # refused again, reported once
+    assert not _store(validator, f"{owner}.x4", data) and reported[-1] == "schema"  # no dodging the cap by name
+    assert _store(SignedRecordValidator(SETTINGS["secret"].encode()), f"{owner}.10", data)  # no cap given: none applied
+
+
+def test_store_side_refuses_signers_off_the_allow_list() -> None:
+    data, subkey = _valid_record()
+    validator, reported = _store_side(allowed_peers=frozenset({"sw-someone-else"}))
+    assert not _store(validator, subkey, data) and reported == ["not_allowed"]
+    validator, reported = _store_side(allowed_peers=frozenset(SETTINGS["allowed"]))
+    assert _store(validator, subkey, data) and reported == []
+
+
+def test_store_side_refuses_clear_bodies_in_a_private_swarm() -> None:
+    from protocol.envelope import seal
+    from tests.chaos.make_corpus import ATTACKER, VERIFIER, WINDOW
+    from tests.chaos.hostile import valid_batch
+
+    from protocol.envelope import swarm_tag
+
+    clear = seal(valid_batch(ATTACKER, VERIFIER["swarm_id"], WINDOW, "clear"), ATTACKER)
+    record = msgpack.unpackb(clear, raw=False)
+    record["tag"] = swarm_tag(SETTINGS["secret"].encode(), ATTACKER.public_key, record["body"])
+    tagged_clear = msgpack.packb(record, use_bin_type=True)  # what a protocol 1.0 insider writes
+    validator, reported = _store_side()
+    assert not _store(validator, f"{ATTACKER.peer_id}.0", clear) and reported == ["wrong_secret"]  # untagged
+    assert not _store(validator, f"{ATTACKER.peer_id}.1", tagged_clear) and reported[-1] == "not_encrypted"
+    assert verifier().verify(tagged_clear, window=WINDOW).reason == "not_encrypted"
+    assert _store(SignedRecordValidator(None), f"{ATTACKER.peer_id}.0", clear)  # public swarm: as before

@@ -92,10 +92,12 @@ def test_forgeries_rejected_with_reasons(swarm):
     hub.tamper(key, b.peer_id, seal(make_batch(c.identity, w, "x"), c.identity), exp)  # c's record under b's subkey
     outsider = Identity.from_seed(b"outsider")
     hub.tamper(key, outsider.peer_id, seal(make_batch(outsider, w), outsider, b"other-secret"), exp)
+    hub.tamper(key, record_subkey(outsider.peer_id, 0), seal(make_batch(outsider, w, "open"), outsider), exp)
     got = run(c.collect(8))
-    assert [x.sender for x in got] == [outsider.peer_id]  # open swarm: no secret required
+    assert [x.batch_id for x in got] == ["open"]  # open swarm: no secret required
     assert c.stats.rejections["bad_signature"] == 1
     assert c.stats.rejections["subkey_mismatch"] == 1
+    assert c.stats.rejections["wrong_secret"] == 1  # a private swarm's record: encrypted, unreadable here
 
 
 def test_wrong_swarm_secret_rejected():
@@ -187,3 +189,59 @@ def test_registry_and_null_transport():
     null = build_transport(TransportConfig(type="none"), ident)
     assert run(null.collect(4)) == [] and null.peers() == []
     assert part_key("k", "ab") == "k/part/ab"
+
+
+class CountingHub(MemoryHub):
+    """A hub that counts reads per key."""
+
+    def __init__(self, clock) -> None:
+        super().__init__(clock)
+        self.reads: dict[str, int] = {}
+
+    async def get(self, key: str, latest: bool = True):
+        self.reads[key] = self.reads.get(key, 0) + 1
+        return await super().get(key, latest)
+
+
+def test_restart_within_a_window_does_not_overwrite_its_own_records():
+    clock = Clock()
+    hub = CountingHub(clock)
+    cfg = TransportConfig(type="memory", window_seconds=10, num_shards=2, max_records_per_peer_per_window=3)
+    me, reader = Identity.from_seed(b"restarts"), MemoryTransport(cfg, Identity.from_seed(b"reader"), hub)
+    w = reader.window()
+    key = record_key(cfg.swarm_id, w, shard_of(me.peer_id, cfg.num_shards))
+    first = MemoryTransport(cfg, me, hub)
+    assert run(first.publish(make_batch(me, w, "before"))).stored
+    restarted = MemoryTransport(cfg, me, hub)  # same identity, same window: a restart
+    assert run(restarted.publish(make_batch(me, w, "after-1"))).stored
+    assert run(restarted.publish(make_batch(me, w, "after-2"))).stored
+    assert sorted(hub.data[key]) == [record_subkey(me.peer_id, s) for s in range(3)]
+    assert sorted(b.batch_id for b in run(reader.collect(8))) == ["after-1", "after-2", "before"]
+    assert not run(restarted.publish(make_batch(me, w, "over"))).stored  # the cap counts the earlier run's records
+    assert restarted.stats.skipped_publishes == 1
+    reads = hub.reads.get(key, 0)
+    clock.t += cfg.window_seconds  # a window that began after the restart: nothing to read back
+    assert run(restarted.publish(make_batch(me, w + 1, "next"))).stored
+    assert hub.reads.get(key, 0) == reads and hub.reads.get(record_key(cfg.swarm_id, w + 1, shard_of(me.peer_id, 2)), 0) == 0
+    assert record_subkey(me.peer_id, 0) in hub.data[record_key(cfg.swarm_id, w + 1, shard_of(me.peer_id, 2))]
+
+
+def test_outsiders_read_nothing_of_a_private_swarm():
+    """T7p: every byte a private swarm stores (batches, parts, indexes, announcements) is opaque without the secret."""
+    clock = Clock()
+    hub = MemoryHub(clock)
+    cfg = TransportConfig(type="memory", swarm_secret="s3cret", num_shards=1, part_threshold_bytes=2048, part_bytes=1024)
+    a, b = (MemoryTransport(cfg, Identity.from_seed(bytes([i])), hub) for i in range(2))
+    outsider = MemoryTransport(cfg.model_copy(update={"swarm_secret": None}), Identity.from_seed(b"outsider"), hub)
+    w = a.window()
+    small, big = make_batch(a.identity, w, "small"), make_batch(a.identity, w, "big", text_chars=5000)
+    secret_texts = [b"5" * 10, b"2 + 3 =", b"chain_sum", b"small", b"big"]
+    small = RolloutBatch(small.swarm_id, small.sender, small.model, small.created_at, w, "small",
+                         (RolloutGroup(small.groups[0].task, "2 + 3 =", (Completion("private completion text", 2, 1.0),)),))
+    secret_texts.append(b"private completion text")
+    assert run(a.publish(small)).stored and run(a.publish(big)).parts > 1
+    stored = [value for records in hub.data.values() for value, _ in records.values()]
+    assert len(stored) > 3  # announcement, small batch, big batch's index and its parts
+    assert not [text for text in secret_texts for value in stored if text in value]
+    assert run(outsider.collect(8)) == [] and outsider.stats.rejections["wrong_secret"] >= 2
+    assert sorted(x.batch_id for x in run(b.collect(8))) == ["big", "small"]  # members read them all

@@ -88,3 +88,59 @@ def test_garbage_gets_a_verdict_not_an_exception() -> None:
 def test_signature_covers_a_domain_separated_encoding() -> None:
     body = encode(make_batch(ALICE))
     assert _signed_bytes(body) != body and _signed_bytes(body).endswith(body)
+
+
+# ---------------------------------------------------------------- private swarms: encrypted bodies
+
+
+def _fields(data: bytes) -> dict:
+    return msgpack.unpackb(data, raw=False)
+
+
+def test_private_record_is_encrypted_signed_over_the_ciphertext_and_decrypted_by_members() -> None:
+    batch = make_batch(ALICE)
+    sealed = seal(batch, ALICE, b"right")
+    record = _fields(sealed)
+    assert record["enc"] == "aes-256-gcm" and record["v"] == [1, 1]
+    assert encode(batch) not in sealed and batch.groups[0].completions[0].text.encode() not in record["body"]
+    assert _verifier(swarm_secret=b"right").verify(sealed).message == batch
+    assert seal(batch, ALICE, b"right") != sealed  # a fresh nonce each time
+
+
+def test_public_records_keep_the_1_0_layout() -> None:
+    record = _fields(seal(make_batch(ALICE), ALICE))
+    assert set(record) == {"v", "body", "pub", "sig", "tag"} and record["body"] == encode(make_batch(ALICE))
+
+
+def test_encryption_failures_have_their_reasons() -> None:
+    from protocol.envelope import swarm_tag
+    from protocol.errors import REASONS
+
+    assert "not_encrypted" in REASONS
+    private = seal(make_batch(ALICE), ALICE, b"right")
+    assert _verifier().verify(private).reason == "wrong_secret"  # public swarm: cannot read a private record
+    record = _fields(seal(make_batch(ALICE), ALICE))  # a 1.0 insider: clear body, tag under the secret
+    record["tag"] = swarm_tag(b"right", ALICE.public_key, record["body"])
+    assert _verifier(swarm_secret=b"right").verify(msgpack.packb(record)).reason == "not_encrypted"
+    stripped = _fields(private)
+    del stripped["enc"]  # ciphertext passed off as a clear body: the signature domain no longer matches
+    assert _verifier().verify(msgpack.packb(stripped)).reason == "bad_signature"
+    insider = _fields(private)  # tag and signature redone over a ciphertext that does not open
+    body = insider["body"][:-1] + bytes([insider["body"][-1] ^ 1])
+    insider.update(body=body, sig=ALICE.sign(_signed_bytes(body, encrypted=True)),
+                   tag=swarm_tag(b"right", ALICE.public_key, body, encrypted=True))
+    assert _verifier(swarm_secret=b"right").verify(msgpack.packb(insider)).reason == "wrong_secret"
+    unknown = _fields(private)
+    unknown["enc"] = "rot13"
+    assert _verifier(swarm_secret=b"right").verify(msgpack.packb(unknown)).reason == "schema"
+
+
+def test_ciphertext_is_bound_to_its_signer() -> None:
+    """MALLORY re-signs ALICE's ciphertext as its own (holding the secret): the associated data differs."""
+    from protocol.envelope import swarm_tag
+
+    record = _fields(seal(make_batch(ALICE), ALICE, b"right"))
+    body = record["body"]
+    record.update(pub=MALLORY.public_key, sig=MALLORY.sign(_signed_bytes(body, encrypted=True)),
+                  tag=swarm_tag(b"right", MALLORY.public_key, body, encrypted=True))
+    assert _verifier(swarm_secret=b"right").verify(msgpack.packb(record)).reason == "wrong_secret"
