@@ -26,6 +26,9 @@ class TransportConfig(BaseModel):
     """Closed swarm: only these peer ids may write (None: anyone holding the secret)."""
     window_seconds: float = Field(10.0, gt=0.0, le=3600.0)
     """Length of a time window of DHT time; records are keyed by window."""
+    max_clock_skew_s: float = Field(60.0, ge=0.0, le=3600.0)
+    """Tolerated skew of a node's clock: within it, the node follows the swarm clock (median of its
+    peers' clocks, `swarm.transports.swarm_clock`); beyond it, its records are refused as out of window."""
     num_shards: int = Field(4, ge=1, le=4096)
     """Shards per window; a peer's shard is sha256(peer id) mod num_shards."""
     shards_per_collect: int = Field(2, ge=1)

@@ -23,30 +23,34 @@ the node should kill the group (``os.killpg``), as `tests/swarm/helpers.py` does
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Callable
 
 from hivemind.dht.node import DHTNode
-from hivemind.utils import get_dht_time
+from hivemind.p2p import PeerID
 
 from protocol.identity import Identity
 from swarm.transports.chunks import Records
 from swarm.transports.config import TransportConfig
 from swarm.transports.dht_validator import SignedRecordValidator
-from swarm.transports.push import Pusher
+from swarm.transports.push import Pusher, _libp2p_id
 from swarm.transports.sharded import ShardedTransport
 from swarm.transports.startup import TransportStartupError, start_dht_node
+from swarm.transports.swarm_clock import ClockSync, SwarmClock
 
 logger = logging.getLogger(__name__)
 
 
 class DHTRecordStore:
-    """`RecordStore` over a `DHTNode`: small beams, every miss or malformed result is empty."""
+    """`RecordStore` over a `DHTNode`: small beams, every miss or malformed result is empty.
 
-    def __init__(self, node: DHTNode, beam_size: int) -> None:
-        self.node, self.beam_size = node, beam_size
+    Expirations are in swarm time (``clock``, the transport's `SwarmClock`), the time the storing
+    peers compare them with: a node beyond the tolerated skew stores records that expire early or late."""
+
+    def __init__(self, node: DHTNode, beam_size: int, clock: Callable[[], float]) -> None:
+        self.node, self.beam_size, self.clock = node, beam_size, clock
 
     def time(self) -> float:
-        return get_dht_time()
+        return self.clock()
 
     async def store(self, key: str, subkey: str, value: bytes, expiration: float) -> bool:
         return bool(await self.node.store(key, value, expiration, subkey=subkey, beam_size=self.beam_size))
@@ -67,8 +71,10 @@ class HivemindTransport(ShardedTransport):
     """`ShardedTransport` over hivemind's DHT; build with `create` or construct then `start`."""
 
     def __init__(self, config: TransportConfig, identity: Identity) -> None:
-        super().__init__(config, identity)
+        self.swarm_clock = SwarmClock(config.max_clock_skew_s)
+        super().__init__(config, identity, clock=self.swarm_clock)
         self.node: DHTNode | None = None
+        self.clock_sync: ClockSync | None = None
         self.visible_maddrs: list[str] = []
 
     @classmethod
@@ -90,9 +96,13 @@ class HivemindTransport(ShardedTransport):
         validator = SignedRecordValidator(self.secret, report=self.inbox.reject,
                                           max_slots=self.config.max_records_per_peer_per_window, allowed_peers=allowed)
         self.node = await start_dht_node(self.config, validator)
-        self.store = DHTRecordStore(self.node, self.config.beam_size)
+        self.store = DHTRecordStore(self.node, self.config.beam_size, self.clock)
+        self.clock_sync = ClockSync(self.swarm_clock, self.node.p2p, self._clock_peers, timeout=self.config.collect_timeout_s,
+                                    refresh_s=max(self.config.window_seconds, 5.0))
+        await self.clock_sync.start()
         if self.config.push_to_peers:
             self.pusher = Pusher(self, self.node.p2p)
+            self.pusher.fallback_targets = lambda: self.clock_sync.responders if self.clock_sync else ()
             await self.pusher.start()
         self.visible_maddrs = [str(m) for m in await self.node.get_visible_maddrs()]
         self.addresses = tuple(self.visible_maddrs)
@@ -101,11 +111,18 @@ class HivemindTransport(ShardedTransport):
 
     async def stop(self) -> None:
         node, self.node = self.node, None
+        if self.clock_sync is not None:
+            await self.clock_sync.stop()
         if self.pusher is not None:
             await self.pusher.stop()
         if node is not None:
             await node.shutdown()
             logger.info("peer %s left swarm %s", self.peer_id, self.config.swarm_id)
+
+    def _clock_peers(self) -> list[PeerID]:
+        """Whom the swarm clock asks: the DHT routing table and the admitted peers (not keyed by window)."""
+        known = list(self.node.protocol.routing_table.peer_id_to_uid) if self.node is not None else []
+        return known + [pid for a in self.peers() if (pid := _libp2p_id(a.addresses)) is not None]
 
 
 __all__ = ["DHTRecordStore", "HivemindTransport", "TransportStartupError"]

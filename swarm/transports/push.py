@@ -24,7 +24,7 @@ import asyncio
 import logging
 import re
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from hivemind.p2p import P2P, P2PContext, PeerID
 from hivemind.proto import dht_pb2
@@ -48,6 +48,8 @@ class Pusher:
         self._received: dict[int, Counter[str]] = {}
         self._tasks: set[asyncio.Task] = set()
         self.pushed = self.push_failures = 0
+        self.fallback_targets: Callable[[], Sequence[PeerID]] = tuple
+        """Whom to push to while no peer is admitted (HivemindTransport: peers that answered the time protocol)."""
 
     async def start(self) -> None:
         await self.p2p.add_protobuf_handler(PUSH_PROTOCOL, self.rpc_push, dht_pb2.StoreRequest)
@@ -62,7 +64,7 @@ class Pusher:
         """Push one stored record to `push_fanout` random admitted peers, in the background (publish does not wait)."""
         request = dht_pb2.StoreRequest(keys=[key.encode()], subkeys=[subkey.encode()], values=[value],
                                        expiration_time=[expiration], in_cache=[False])
-        targets = [pid for a in self.t.peers() if (pid := _libp2p_id(a.addresses)) is not None]
+        targets = [pid for a in self.t.peers() if (pid := _libp2p_id(a.addresses)) is not None] or list(self.fallback_targets())
         targets = self.t.rng.sample(targets, min(len(targets), self.t.config.push_fanout))
         if not targets:
             return

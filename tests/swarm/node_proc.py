@@ -3,7 +3,7 @@
     python tests/swarm/node_proc.py '{"swarm_id": "t", "initial_peers": [...]}' SEED
 
 Prints ``{"event": "ready", "maddrs": [...], "peer_id": ...}`` (or ``{"event": "error", ...}`` and
-exits 1), then answers one JSON line per command: publish, collect, raw_get, forge, stats, quit.
+exits 1), then answers one JSON line per command: publish, collect, raw_get, forge, stats, clock, quit.
 Only JSON goes to stdout; logs go to stderr.
 """
 
@@ -22,6 +22,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from protocol import Completion, Identity, RolloutBatch, RolloutGroup, TaskRef, seal  # noqa: E402
+from protocol.envelope import open_envelope  # noqa: E402
 from protocol.keys import record_key, shard_of  # noqa: E402
 from swarm.transports.config import TransportConfig  # noqa: E402
 from swarm.transports.hivemind_dht import HivemindTransport, TransportStartupError  # noqa: E402
@@ -101,6 +102,12 @@ class Node:
         return {"published": s.published, "accepted": s.accepted, "bytes_sent": s.bytes_sent,
                 "bytes_received": s.bytes_received, "rejections": dict(s.rejections), "cpu_s": cpu_s(),
                 "peers": [p.peer_id for p in self.t.peers()]}
+
+    async def clock(self) -> dict[str, Any]:
+        """The swarm clock's state: skew (own wall clock minus swarm time), corrected, outlier."""
+        c = self.t.swarm_clock
+        return {"skew": c.skew(), "corrected": c.corrected, "outlier": c.outlier, "peers_used": c.peers_used,
+                "window": self.t.window()}
 
 
 async def main(node_cls: type[Node] = Node) -> None:
