@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from types import SimpleNamespace
 from typing import Callable
 
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from tests.chaos.conftest import CHAOS_CONFIG, ChaosSwarm
 from tests.chaos.hostile import CLASSES
 from tests.swarm.helpers import NodeProcess, start_node
+from tests.swarm.node_proc import make_batch
 
 pytestmark = [pytest.mark.swarm, pytest.mark.slow]
 
@@ -75,7 +77,8 @@ def test_hostile_class_rejected_and_counted(chaos_swarm: ChaosSwarm, kind: str) 
 
 @pytest.mark.timeout(60)
 def test_outsiders_without_the_secret_get_nothing_accepted(chaos_swarm: ChaosSwarm, tmp_path) -> None:
-    """T7p: a node without the swarm secret joins the DHT, publishes and reads; no honest node accepts its records."""
+    """T7p: a node without the swarm secret joins the DHT, publishes and reads; no honest node accepts its
+    records, and what it reads of theirs is ciphertext."""
     honest = chaos_swarm.honest
     open_config = {k: v for k, v in CHAOS_CONFIG.items() if k != "swarm_secret"}
     outsider = start_node({**open_config, "initial_peers": honest[0].info["maddrs"]}, "chaos-outsider-proc", tmp_path)
@@ -83,6 +86,16 @@ def test_outsiders_without_the_secret_get_nothing_accepted(chaos_swarm: ChaosSwa
         before = {n.peer_id: rejections(n) for n in honest}
         published = [outsider.request("publish", batch_id=f"out-{i}", size=200) for i in range(3)]
         sent = honest[1].request("publish", batch_id="h-t7p", size=300)
+        # Reading the DHT is not prevented, but a private swarm's records are encrypted: the outsider
+        # gets bytes that hold none of the completion text (read at once: records live 2 windows of 2 s).
+        text = make_batch(SimpleNamespace(peer_id=honest[1].peer_id), "t-chaos", 0, "h-t7p", 300).groups[0].completions[0].text
+        raw: list[bytes] = []
+        for _ in range(10):
+            raw = [bytes.fromhex(v) for v in outsider.request("raw_values", peer=honest[1].peer_id)["values"]]
+            if raw:
+                break
+            time.sleep(0.2)
+        assert raw, "the outsider read nothing at all"
         got: dict[str, list[dict]] = {n.peer_id: [] for n in honest}
         deadline = time.time() + 6
         while time.time() < deadline:
@@ -96,8 +109,9 @@ def test_outsiders_without_the_secret_get_nothing_accepted(chaos_swarm: ChaosSwa
             assert delta["wrong_secret"] >= 1, "the store-side check never saw the outsider's records"
             if node is not honest[1]:
                 assert any(b["batch_id"] == "h-t7p" and b["digest"] == sent["digest"] for b in got[node.peer_id])
-        # Reading is not prevented: records are signed and tagged, not encrypted (an outsider can read them).
         assert len(published) == 3
+        assert not [v for v in raw if text[:16].encode() in v or b"h-t7p" in v]
+        assert outsider.request("stats")["accepted"] == 0
     finally:
         outsider.stop()
     assert not outsider.group_alive()

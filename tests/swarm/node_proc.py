@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 from protocol import Completion, Identity, RolloutBatch, RolloutGroup, TaskRef, seal  # noqa: E402
 from protocol.envelope import open_envelope  # noqa: E402
+from protocol.envelope import open_envelope  # noqa: E402
 from protocol.keys import record_key, shard_of  # noqa: E402
 from swarm.transports.config import TransportConfig  # noqa: E402
 from swarm.transports.hivemind_dht import HivemindTransport, TransportStartupError  # noqa: E402
@@ -81,14 +82,21 @@ class Node:
             found[str(win)] = sorted((await self.t.store.get(key)).keys())
         return {"found": found}
 
+    async def raw_values(self, peer: str) -> dict[str, Any]:
+        """Every value under `peer`'s shard keys of the live windows, as hex: what any DHT reader gets."""
+        cfg, w = self.t.config, self.t.window()
+        keys = [record_key(cfg.swarm_id, win, shard_of(peer, cfg.num_shards)) for win in range(w - cfg.record_ttl_windows, w + 1)]
+        found = [await self.t.store.get(key) for key in keys]
+        return {"values": [value.hex() for records in found for value, _ in records.values() if isinstance(value, bytes)]}
+
     async def forge(self, kind: str, victim: str = "") -> dict[str, Any]:
         """Store a forged record straight into the DHT, bypassing our own checks."""
         cfg, me = self.t.config, self.t.identity
         batch = make_batch(me, cfg.swarm_id, self.t.window(), f"forged-{kind}", 100)
         secret = self.t.secret
         subkey, value = me.peer_id, bytearray(seal(batch, me, secret))
-        if kind == "bad_signature":
-            value[-40] ^= 1
+        if kind == "bad_signature":  # one bit inside the signature (found by value: the map's field order may change)
+            value[bytes(value).index(open_envelope(bytes(value)).signature) + 8] ^= 1
         elif kind == "subkey_mismatch":
             subkey = victim
         elif kind == "wrong_secret":

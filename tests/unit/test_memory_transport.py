@@ -245,3 +245,7 @@ def test_outsiders_read_nothing_of_a_private_swarm():
     assert not [text for text in secret_texts for value in stored if text in value]
     assert run(outsider.collect(8)) == [] and outsider.stats.rejections["wrong_secret"] >= 2
     assert sorted(x.batch_id for x in run(b.collect(8))) == ["big", "small"]  # members read them all
+    public_hub = MemoryHub(clock)  # the same publish in a public swarm: the text is there for anyone
+    public = MemoryTransport(cfg.model_copy(update={"swarm_secret": None}), a.identity, public_hub)
+    run(public.publish(small))
+    assert any(b"private completion text" in v for records in public_hub.data.values() for v, _ in records.values())
