@@ -23,7 +23,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 from protocol import Completion, Identity, RolloutBatch, RolloutGroup, TaskRef, seal  # noqa: E402
 from protocol.envelope import open_envelope  # noqa: E402
-from protocol.envelope import open_envelope  # noqa: E402
 from protocol.keys import record_key, shard_of  # noqa: E402
 from swarm.transports.config import TransportConfig  # noqa: E402
 from swarm.transports.hivemind_dht import HivemindTransport, TransportStartupError  # noqa: E402
