@@ -13,10 +13,12 @@ records (publish said stored) to nodes alive throughout, publish-to-accept laten
 crashes of honest processes, RSS (node + its p2pd) at start and peak; per hostile class: injected,
 rejected (per honest node, min-max) and accepted. Writes benchmarks/results/chaos.json.
 
-Phases: T0 baseline, T1 SIGKILL/restart churn, T2 partition (blackhole routes) and heal, T3 one node
-behind `tc tbf` at 256 kbit/s, T4 clock skew (SAPO_CLOCK_OFFSET on two restarted nodes), T5 every
-hostile class from an insider attacker, T6 a flood of valid records over the per-peer quota, T7 censoring
-sybils (accept stores, keep nothing; 1:1 and 2:1; ``--no-push`` for the DHT-only figure), T7p an outsider without the secret, T8 the fuzz targets (`benchmarks/fuzz.py`). Rows that cannot run print
+Phases: T0 baseline, T1 SIGKILL/restart churn, T2 partition (blackhole routes) and heal, T3 every node
+behind a userspace fault proxy (`benchmarks/chaos_proxy.py`: 100±20 ms, then 1 Mbit/s; loss SKIPPED) and
+then one node behind `tc tbf` at 256 kbit/s, T4 clock skew (SAPO_CLOCK_OFFSET on two restarted nodes), T5 every
+hostile class from an insider attacker, T6 a flood of valid records over the per-peer quota, T7 hostile
+sybils (censoring at 1:1, 2:1, 4:1; stale and forging at 2:1; 4:1 that behave, then all turn to censoring;
+every accepted batch audited; ``--no-push`` for the DHT-only figure), T7p an outsider without the secret, T8 the fuzz targets (`benchmarks/fuzz.py`). Rows that cannot run print
 ``SKIPPED: <reason>``.
 """
 
@@ -372,35 +374,195 @@ def t2_partition(swarm: Swarm, seconds: float) -> dict:
             "after_heal": delivery(swarm, healed)}
 
 
-def t3_bandwidth(swarm: Swarm, seconds: float) -> dict:
+PROXY_SCRIPT = REPO / "benchmarks" / "chaos_proxy.py"
+NODE_PORT, PROXY_PORT = 47100, 47200
+"""T3: node i listens on 127.0.0.1:NODE_PORT+i inside its namespace (no other namespace can reach it) and
+announces its proxy, which listens on the slot's address at PROXY_PORT+i: every byte between nodes crosses one."""
+T3_FAULTS = {"latency 100±20ms": {"latency_ms": 100, "jitter_ms": 20, "rate_kbit": 0},
+             "rate 1Mbit/s": {"latency_ms": 0, "jitter_ms": 0, "rate_kbit": 1000}}
+T3_LOSS = "SKIPPED: netem is absent and a TCP proxy cannot drop packets (the kernel retransmits below it)"
+
+
+class FaultProxy:
+    """`benchmarks/chaos_proxy.py` in slot i's namespace, forwarding the slot's address to its node on loopback."""
+
+    def __init__(self, net: Network, i: int, seed: int, log: Path) -> None:
+        self.name, self.stderr = f"h{i}", open(log, "ab")
+        self.proc = subprocess.Popen(
+            [*net.prefix(i), sys.executable, str(PROXY_SCRIPT), "--listen", f"{net.ip(i)}:{PROXY_PORT + i}",
+             "--target", f"127.0.0.1:{NODE_PORT + i}", "--seed", str(seed)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True, cwd=REPO, start_new_session=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [*map(self.lines.put, self.proc.stdout), self.lines.put("")], daemon=True).start()
+
+    def read(self, timeout: float = 10) -> dict:
+        line = self.lines.get(timeout=timeout)
+        if not line:
+            raise RuntimeError(f"proxy of {self.name} exited with {self.proc.poll()}")
+        return json.loads(line)
+
+    def command(self, **params: Any) -> dict:
+        self.proc.stdin.write(json.dumps(params) + "\n")
+        self.proc.stdin.flush()
+        reply = self.read()
+        if reply.get("event") != "applied":
+            raise RuntimeError(f"proxy of {self.name} refused {params}: {reply}")
+        return reply
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.proc.stdin.write('{"quit": true}\n')
+            self.proc.stdin.flush()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        self.stderr.close()
+
+
+def restart_nodes(swarm: Swarm, overrides=lambda i: {}, stagger: int = 3) -> None:
+    """Restart every honest node (same identity), `stagger` at a time, with `overrides(i)` on its config."""
+    for first in range(0, swarm.n, stagger):
+        group = list(range(first, min(swarm.n, first + stagger)))
+        for i in group:
+            if swarm.slots[i].node is not None:
+                swarm.kill(i)
+        for i in group:
+            slot = swarm.slots[i]
+            slot.node = Proc({**swarm.node_config(i, swarm.initial_peers(exclude=i)), **overrides(i)}, slot.seed,
+                             swarm.net.prefix(i), swarm.log_dir / f"h{i}.log")
+        for i in group:
+            info = swarm.slots[i].node.wait_ready(90)
+            if info.get("event") != "ready":
+                raise RuntimeError(f"node {i} failed to restart: {info}")
+            swarm.slots[i].started_at = time.time()
+
+
+def behind_proxy(swarm: Swarm, i: int) -> dict:
+    return {"host_maddrs": [f"/ip4/127.0.0.1/tcp/{NODE_PORT + i}"], "announce_maddrs": [f"/ip4/{swarm.net.ip(i)}/tcp/{PROXY_PORT + i}"]}
+
+
+def proxy_traffic(before: list[dict], after: list[dict]) -> str:
+    """Bytes through the proxies during a sub-phase (a proxy only sees the connections dialled to its node)."""
+    new = sum(a["connections"] - b["connections"] for b, a in zip(before, after))
+    kb = [(a["bytes_to_target"] + a["bytes_to_client"] - b["bytes_to_target"] - b["bytes_to_client"]) / 1e3 for b, a in zip(before, after)]
+    return (f"{sum(kb) / 1e3:.1f} MB through {len(kb)} proxies (per proxy {min(kb):.0f}-{max(kb):.0f} kB); "
+            f"conns open {sum(a['open'] for a in after)}, {new} new, {sum(a['connections'] for a in after)} since start")
+
+
+def t3_verdict(d: dict, baseline_p99: float | None) -> str:
+    p99_cap = baseline_p99 + 1.6 if baseline_p99 is not None else None
+    ok = d["delivery_ratio"] == 1.0 and d["latency_max_s"] is not None and d["latency_max_s"] <= 15 and \
+        (p99_cap is None or d["latency_p99_s"] <= p99_cap)
+    return ("PASS" if ok else "FAIL") + ("" if p99_cap is not None else " (no T0 baseline: p99 unchecked)")
+
+
+def t3_bandwidth(swarm: Swarm, seconds: float, baseline: dict | None = None) -> dict:
+    """Every honest node behind its own fault proxy: 100±20 ms each way, then 1 Mbit/s (each proxy, each
+    direction, shared by the connections dialled to its node), loss SKIPPED; then one node behind `tc tbf`."""
+    baseline_p99 = (baseline or {}).get("latency_p99_s")
+    out: dict[str, Any] = {"target": "deliv 1.0, p99 <= " + (f"{baseline_p99 + 1.6:.2f} s (T0 p99 {baseline_p99} + 1.6)"
+                                                            if baseline_p99 is not None else "T0 p99 + 1.6 s") + ", max <= 15 s"}
+    proxies: list[FaultProxy] = []
+    verdicts = {}
+    try:
+        proxies = [FaultProxy(swarm.net, i, 3000 + i, swarm.log_dir / f"proxy-h{i}.log") for i in range(swarm.n)]
+        ready = [p.read(30) for p in proxies]
+        out["proxy_seeds"] = f"{ready[0]['seed']}..{ready[-1]['seed']}"
+        try:
+            restart_nodes(swarm, lambda i: behind_proxy(swarm, i))
+            announced = {s.index: s.node.info.get("maddrs", []) for s in swarm.slots}
+            if not all(m and all(f"/tcp/{PROXY_PORT + i}/" in a for a in m) for i, m in announced.items()):
+                raise RuntimeError(f"nodes do not announce their proxies: {announced}")
+            out["announced"] = f"h0 {announced[0][0]} -> node on 127.0.0.1:{NODE_PORT} in its namespace"
+            run_phase(swarm, Phase("T3warm"), 4.0, drain_s=0.0)  # routing tables and announcements over the proxies
+            for name, params in T3_FAULTS.items():
+                before = [p.command(**params)["stats"] for p in proxies]
+                print(f"T3 {name}: {seconds:.0f} s", flush=True)
+                row = delivery(swarm, run_phase(swarm, Phase(f"T3-{name.split()[0]}"), seconds))
+                after = [p.command()["stats"] for p in proxies]
+                verdicts[name] = t3_verdict(row, baseline_p99)
+                out[name] = {**row, "proxied": proxy_traffic(before, after), "verdict": verdicts[name]}
+            out["loss 1%"] = T3_LOSS
+        finally:
+            for p in proxies:
+                with contextlib.suppress(Exception):
+                    p.command(latency_ms=0, jitter_ms=0, rate_kbit=0)
+            restart_nodes(swarm)  # back on their own addresses, no proxy
+    finally:
+        for p in proxies:
+            p.stop()
+        out["proxies_stopped"] = all(p.proc.poll() is not None for p in proxies)
+    out["verdicts"] = ", ".join(f"{k}: {v}" for k, v in verdicts.items())
+    for name in T3_FAULTS:
+        d = out[name]
+        print(f"  T3 {name:<18} deliv {d['delivery_ratio']} p50 {d['latency_p50_s']} p99 {d['latency_p99_s']} "
+              f"max {d['latency_max_s']}  {d['verdict']}  [{d['proxied']}]")
+    print(f"  T3 loss 1%             {T3_LOSS}\n  T3 target: {out['target']}", flush=True)
+    out.update(t3_one_slow_node(swarm, seconds))
+    return out
+
+
+def t3_one_slow_node(swarm: Swarm, seconds: float) -> dict:
+    """The kernel shaper on one node: `tc tbf` 256 kbit/s on the last node's veth (no proxies)."""
     if swarm.net.fallback:
-        return {"skipped": "tc tbf needs a veth in a namespace"}
+        return {"tbf": "SKIPPED: tc tbf needs a veth in a namespace"}
     slow = swarm.n - 1
     swarm.net.ns_cmd(slow, "tc", "qdisc", "add", "dev", "eth0", "root", "tbf", "rate", "256kbit", "burst", "16kbit", "latency", "400ms")
     try:
-        phase = run_phase(swarm, Phase("T3"), seconds)
+        phase = run_phase(swarm, Phase("T3tbf"), seconds)
     finally:
         swarm.net.ns_cmd(slow, "tc", "qdisc", "del", "dev", "eth0", "root", check=False)
-    return {"all": delivery(swarm, phase), "from_slow_node": delivery(swarm, phase, lambda a, b: a == slow),
-            "to_slow_node": delivery(swarm, phase, lambda a, b: b == slow), "rate": "256kbit on h%d" % slow,
-            "latency_injection": "SKIPPED: netem absent; a userspace TCP delay proxy is not written yet"}
+    return {f"tbf 256k h{slow} all": delivery(swarm, phase), f"tbf 256k h{slow} from": delivery(swarm, phase, lambda a, b: a == slow)}
 
 
-def t4_skew(swarm: Swarm, seconds: float, offsets: tuple[float, float] = (1.5, -1.5)) -> dict:
-    skewed = [swarm.n - 2, swarm.n - 3]
-    for i, off in zip(skewed, offsets):
+T4_SKEWS: tuple[tuple[str, float, dict[str, str]], ...] = (
+    ("+262 s", 262.0, {"SAPO_CLOCK_OFFSET": "262"}),
+    ("-262 s", 262.0, {"SAPO_CLOCK_OFFSET": "-262"}),
+    ("+-30 s every 5 s", 30.0, {"SAPO_CLOCK_SWING": "30:5"}),
+    ("+45 s", 45.0, {"SAPO_CLOCK_OFFSET": "45"}),
+)
+"""(label, largest |skew| in seconds, environment) of the nodes T4 restarts with a skewed clock."""
+
+
+def t4_skew(swarm: Swarm, seconds: float, skews: tuple[tuple[str, float, dict[str, str]], ...] = T4_SKEWS) -> dict:
+    """The last len(skews) nodes restart with skewed clocks; the swarm clock corrects those within
+    max_clock_skew_s (100% delivery from and to them expected) and every record of those beyond it is refused."""
+    tolerance = float(swarm.config.get("max_clock_skew_s", 60.0))
+    skewed = {swarm.n - 1 - k: skew for k, skew in enumerate(skews)}
+    for i, (_, _, env) in skewed.items():
         swarm.kill(i)
-        swarm.start(i, env={"SAPO_CLOCK_OFFSET": str(off)})
+        swarm.start(i, env=env)
+    beyond = {i for i, (_, worst, _) in skewed.items() if worst > tolerance}
     before = rejections(swarm)
+    clocks = request_all([(s, {}) for s in swarm.live()], "clock")
     phase = run_phase(swarm, Phase("T4"), seconds)
     after = rejections(swarm)
     for i in skewed:  # back to true time for the following phases
         swarm.kill(i)
         swarm.start(i)
-    rej = sum((after.get(i, Counter()) - before.get(i, Counter()) for i in after), Counter())
-    return {"offsets_s": dict(zip(map(str, skewed), offsets)), "window_s": CONFIG["window_seconds"],
-            "all": delivery(swarm, phase), "from_skewed": delivery(swarm, phase, lambda a, b: a in skewed),
-            "rejections": dict(rej)}
+    ok = lambda a, b: a not in beyond and b not in beyond  # noqa: E731
+    rej = {i: after[i] - before.get(i, Counter()) for i in after if i not in beyond}
+    total = sum(rej.values(), Counter())
+    outlier_ids = {sender for (sender, _), pub in phase.published.items() if pub["slot"] in beyond}
+    published = sum(pub["slot"] in beyond for pub in phase.published.values())
+    acked = sum(pub["slot"] in beyond and bool(pub.get("stored")) for pub in phase.published.values())
+    accepted = sum(sender in outlier_ids for (_, sender, _) in phase.accepted)
+    window_rej = {r: total.get(r, 0) for r in ("stale_window", "future_window", "wrong_window")}
+    return {
+        "skews": {f"h{i}": label for i, (label, _, _) in skewed.items()}, "tolerance_s": tolerance,
+        "window_s": CONFIG["window_seconds"],
+        "clock_skew_estimates": {f"h{i}": (round(c["skew"], 2), "outlier" if c["outlier"] else "corrected" if c["corrected"] else "own")
+                                 for i, c in sorted(clocks.items()) if "skew" in c},
+        "within_tolerance": delivery(swarm, phase, ok),
+        "from_skewed_within": delivery(swarm, phase, lambda a, b: ok(a, b) and a in skewed),
+        "to_skewed_within": delivery(swarm, phase, lambda a, b: ok(a, b) and b in skewed),
+        "beyond_tolerance": f"published {published} (stored {acked}), accepted by anyone {accepted}, "
+                            f"rejected at nodes within tolerance {dict(window_rej)} (other reasons {dict(total - Counter(window_rej)) or 'none'})",
+        "beyond_detail": {"published": published, "stored": acked, "accepted_by_anyone": accepted, "rejections_within": dict(total),
+                          "per_node_window_rejections": {f"h{i}": sum(c.get(r, 0) for r in window_rej) for i, c in sorted(rej.items())}},
+    }
 
 
 def t5_hostile(swarm: Swarm, attacker: NodeProcess, extra_kinds: tuple[str, ...] = ()) -> dict:
@@ -427,26 +589,192 @@ def t5_hostile(swarm: Swarm, attacker: NodeProcess, extra_kinds: tuple[str, ...]
     return {"classes": rows, "honest_during_T5": delivery(swarm, phase)}
 
 
-def t7_sybils(swarm: Swarm, seconds: float, ratios: tuple[int, ...] = (1, 2)) -> dict:
-    """Censoring sybils (accept stores, keep nothing) at `ratios` sybils per honest node; DHT-only delivery."""
-    out, procs = {}, []
-    try:
-        for ratio in ratios:
-            more = ratio * swarm.n - 8 * len(procs)
-            while more > 0:  # up to 8 sybils per process, each process in the spare namespace
-                k = min(8, more)
-                p = Proc({"initial_peers": swarm.initial_peers(), "host": swarm.net.ip(swarm.n + 2)}, str(k),
-                         swarm.net.prefix(swarm.n + 2), swarm.log_dir / f"sybils{len(procs)}.log", script=SYBIL_SCRIPT)
-                procs.append(p)
-                if p.wait_ready(120).get("event") != "ready":
-                    raise RuntimeError(f"sybils failed to start: {p.info}")
-                more -= k
-            time.sleep(3)  # let lookups pull the sybils into the honest routing tables
-            out[f"{ratio}:1"] = delivery(swarm, run_phase(swarm, Phase(f"T7x{ratio}"), seconds))
-    finally:
-        for p in procs:
+SYBILS_PER_PROCESS = 8
+
+
+class SybilCrews:
+    """Sybil processes of up to 8 DHT nodes each (`tests/chaos/sybil_proc.py`), all in the spare namespace."""
+
+    def __init__(self, swarm: Swarm) -> None:
+        self.swarm, self.procs = swarm, []
+
+    def grow(self, total: int, mode: str) -> None:
+        """Start processes in `mode` until at least `total` sybils run."""
+        while SYBILS_PER_PROCESS * len(self.procs) < total:
+            k = min(SYBILS_PER_PROCESS, total - SYBILS_PER_PROCESS * len(self.procs))
+            cfg = {"initial_peers": self.swarm.initial_peers(), "host": self.swarm.net.ip(self.swarm.n + 2), "mode": mode,
+                   **{key: CONFIG[key] for key in ("swarm_id", "window_seconds", "num_shards")}}
+            p = Proc(cfg, str(k), self.swarm.net.prefix(self.swarm.n + 2), self.swarm.log_dir / f"sybils{len(self.procs)}.log",
+                     script=SYBIL_SCRIPT)
+            self.procs.append(p)
+            if p.wait_ready(120).get("event") != "ready":
+                raise RuntimeError(f"sybils failed to start: {p.info}")
+
+    def turn(self, mode: str) -> float:
+        """Every sybil of every process switches to `mode`; returns the spread (s) between the first and last switch."""
+        for p in self.procs:
+            p.send("turn", mode=mode)
+        times = [p.read(30)["t"] for p in self.procs]
+        return max(times) - min(times)
+
+    def counts(self) -> Counter:
+        return sum((Counter(p.request("stats", timeout=30)["counts"]) for p in self.procs if p.proc.poll() is None), Counter())
+
+    def exited(self) -> list[str]:
+        return [f"sybils{i} exited {p.proc.returncode}" for i, p in enumerate(self.procs) if p.proc.poll() is not None]
+
+    def cpu_s(self) -> float:
+        """CPU seconds used so far by the sybil processes and their p2pd daemons."""
+        total = 0
+        for p in self.procs:
+            for pid in group_members(p.pgid):
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        for p in self.procs:
             with contextlib.suppress(Exception):
                 p.stop(timeout=5)
+
+
+@dataclass
+class AcceptAudit:
+    """Every batch an honest collect returns, checked against what was published: none may be forged or stale."""
+
+    published: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(sender, batch id) -> digest of the batch its publisher sealed."""
+    seen: set[tuple[int, str, str]] = field(default_factory=set)
+    bad: Counter = field(default_factory=Counter)
+    examples: list[str] = field(default_factory=list)
+
+    def check(self, receiver: int, batch: dict, collect_t0: float) -> None:
+        key = (batch["sender"], batch["batch_id"])
+        age = int(collect_t0 // CONFIG["window_seconds"]) - batch["window"]
+        if key not in self.published:
+            verdict = "stale (an earlier phase's)" if not batch["batch_id"].startswith(("T7", "forged")) else "forged (never published)"
+        elif batch["digest"] != self.published[key]:
+            verdict = "forged (content differs)"
+        elif (receiver, *key) in self.seen:
+            verdict = "stale (accepted twice)"
+        elif age > max(CONFIG["windows_per_collect"], CONFIG["record_ttl_windows"]):
+            verdict = f"stale ({age} windows old)"
+        else:
+            verdict = ""
+        self.seen.add((receiver, *key))
+        if verdict:
+            self.bad[verdict.split()[0]] += 1
+            if len(self.examples) < 5:
+                self.examples.append(f"h{receiver} {verdict}: {key[1]} from {key[0][:12]}")
+
+
+def audited_phase(swarm: Swarm, phase: Phase, seconds: float, audit: AcceptAudit, on_cycle=None, drain_s: float = 5.0) -> Phase:
+    """`run_phase` whose collects also go through `audit` (cycle keeps only the first accept, not the content)."""
+
+    def one_cycle(k: int, publish: bool) -> None:
+        live = swarm.live()
+        if publish:
+            for i, r in request_all([(s, {"batch_id": f"{phase.name}-{s.index}-{k}", "size": 2000}) for s in live], "publish").items():
+                key = (swarm.slots[i].node.peer_id, f"{phase.name}-{i}-{k}")
+                phase.published[key] = {**r, "slot": i}
+                audit.published[key] = r.get("digest")
+        for i, r in request_all([(s, {"max": 256}) for s in live], "collect").items():
+            for b in r["batches"]:
+                audit.check(i, b, r["t0"])
+                phase.accepted.setdefault((i, b["sender"], b["batch_id"]), r["t1"])
+        phase.rss.extend(rss_mb(s.node) for s in live)
+
+    t_end, k = time.time() + seconds, 0
+    while time.time() < t_end:
+        t0 = time.time()
+        if on_cycle is not None:
+            on_cycle(k)
+        one_cycle(k, publish=True)
+        k += 1
+        time.sleep(max(0.0, 1.0 - (time.time() - t0)))
+    t_end = time.time() + drain_s
+    while time.time() < t_end:
+        one_cycle(k, publish=False)
+        time.sleep(0.5)
+    phase.notes["end"] = time.time()
+    return phase
+
+
+def published_between(phase: Phase, start: float, end: float) -> Phase:
+    """The records of `phase` published in [start, end), with all of its accepts."""
+    return Phase(phase.name, {k: v for k, v in phase.published.items() if start <= v["t0"] < end}, phase.accepted, [], phase.notes)
+
+
+def recovery_s(buckets: list[tuple[float, float | None]], target: float = 0.99) -> float | None:
+    """Start of the first bucket from which every bucket delivers >= target; None if the last one does not."""
+    at = None
+    for start, ratio in buckets:
+        if ratio is not None and ratio >= target:
+            at = start if at is None else at
+        else:
+            at = None
+    return at
+
+
+def t7_sybils(swarm: Swarm, seconds: float, behave_s: float = 120.0, after_s: float = 120.0, bucket_s: float = 10.0) -> dict:
+    """Hostile sybils in processes of 8 (`tests/chaos/sybil_proc.py`): censoring at 1:1, 2:1 and 4:1 per honest
+    node, stale and forging at 2:1, then 4:1 sybils that behave for `behave_s` and all turn to censoring at
+    once (delivery per `bucket_s` after the turn, and the time until it is back to >= 99%). Every accepted
+    batch is checked (`AcceptAudit`): none may be forged or stale; rejections are counted by reason."""
+    out: dict[str, Any] = {}
+    crews, audit, rej_total = SybilCrews(swarm), AcceptAudit(), Counter()
+
+    def measured(name: str, phase: Phase, seconds: float, on_cycle=None) -> dict:
+        before, bad_before = rejections(swarm), Counter(audit.bad)
+        audited_phase(swarm, phase, seconds, audit, on_cycle=on_cycle)
+        after = rejections(swarm)
+        rej = sum((after[i] - before.get(i, Counter()) for i in after), Counter())
+        rej_total.update(rej)
+        bad = audit.bad - bad_before
+        out[name] = row = {**delivery(swarm, phase), "forged_accepted": bad["forged"], "stale_accepted": bad["stale"],
+                           "rejections": dict(rej)}
+        print(f"  T7 {name:<16} delivery {row['delivery_ratio']}  forged/stale accepted {bad['forged']}/{bad['stale']}  "
+              f"rejections {dict(rej) or '-'}", flush=True)
+        return row
+
+    try:
+        for mode, ratio in [("censor", 1), ("censor", 2), ("stale", 2), ("forge", 2), ("censor", 4)]:
+            crews.grow(ratio * swarm.n, mode)  # the plan only grows: every running sybil takes part
+            crews.turn(mode)
+            time.sleep(3)  # let lookups pull new sybils into the honest routing tables
+            measured(f"{mode} {ratio}:1", Phase(f"T7{mode}{ratio}"), seconds)
+
+        crews.turn("honest")
+        turned, turn_at = Phase("T7turn"), {}
+        cpu0, t0 = crews.cpu_s(), time.time()
+
+        def turn_when_due(k: int) -> None:
+            if not turn_at and time.time() >= t0 + behave_s:
+                turn_at["t"] = time.time()
+                turn_at["spread_s"] = crews.turn("censor")
+
+        measured("turn 4:1 whole", turned, behave_s + after_s, on_cycle=turn_when_due)
+        cpu = crews.cpu_s() - cpu0
+        wall = turned.notes["end"] - t0
+        t_turn = turn_at["t"]
+        out["turn before"] = delivery(swarm, published_between(turned, 0, t_turn))
+        buckets = []
+        for j in range(int(after_s // bucket_s)):
+            start = j * bucket_s
+            d = out[f"turn +{start:.0f}-{start + bucket_s:.0f}s"] = delivery(swarm, published_between(turned, t_turn + start, t_turn + start + bucket_s))
+            buckets.append((start, d["delivery_ratio"]))
+        back = recovery_s(buckets)
+        out["turn"] = (f"honest for {behave_s:.0f} s, then all {len(crews.procs) * SYBILS_PER_PROCESS} censor at once "
+                       f"(within {turn_at['spread_s']:.2f} s); back to >= 99% {'never' if back is None else f'{back:.0f} s'} after the turn (target <= 60 s)")
+        lies = crews.counts()
+        out["sybil_lies"] = ", ".join(f"{k} {v}" for k, v in sorted(lies.items()) if not k.startswith(("gets_", "turned_")))
+        out["sybil_cpu"] = f"{cpu:.1f} CPU-s in {wall:.0f} s ({100 * cpu / wall:.0f}% of a core) for {len(crews.procs) * SYBILS_PER_PROCESS} sybils + their p2pd"
+        out["sybil_exits"] = ", ".join(crews.exited()) or "none"
+    finally:
+        crews.stop()
+    out["forged_or_stale_accepted"] = f"{audit.bad['forged']} forged, {audit.bad['stale']} stale" + (f" ({'; '.join(audit.examples)})" if audit.examples else "")
+    out["rejections"] = ", ".join(f"{k} {v}" for k, v in rej_total.most_common()) or "none"
     out["push"] = "on: records also pushed to admitted peers" if swarm.config.get("push_to_peers", True) else "off: DHT only"
     return out
 
@@ -546,13 +874,13 @@ def main() -> None:
         run("T0 baseline", lambda: delivery(swarm, run_phase(swarm, Phase("T0"), secs["T0"])))
         run("T1 kill/restart", lambda: t1_churn(swarm, secs["T1"], rng))
         run("T2 partition", lambda: t2_partition(swarm, secs["T2"]))
-        run("T3 bandwidth", lambda: t3_bandwidth(swarm, secs["T3"]))
+        run("T3 link", lambda: t3_bandwidth(swarm, secs["T3"], phases.get("T0 baseline")))
         run("T4 clock skew", lambda: t4_skew(swarm, secs["T4"]))
         if {"T5", "T6"} & wanted:
             attacker = swarm.spawn_extra(args.nodes, swarm.config, swarm.attacker_seed, script=ATTACKER_SCRIPT)
             phases["T5"] = t5_hostile(swarm, attacker, ("flood_over_quota",) if "T6" in wanted else ())
             attacker.stop()
-        run("T7 sybils", lambda: t7_sybils(swarm, secs["T7"]))
+        run("T7 sybils", lambda: t7_sybils(swarm, secs["T7"], *((40, 60) if q else (120, 120))))  # quick: honest 40 s before the turn
         run("T7p outsiders", lambda: t7p_outsider(swarm, secs["T7p"]))
         results["rss_peak_mb"] = round(max([results["rss_start_mb"]] + [v.get("rss_peak_mb") or 0 for v in _rows(phases)]), 1)
         run("T8", lambda: t8_fuzz(secs["T8"]))

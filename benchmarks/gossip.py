@@ -74,6 +74,14 @@ def daemon_cpu_s(transport: Any) -> float:
         return 0.0
 
 
+def rss_mb() -> float:
+    """Resident memory of this node process (the p2pd daemon not included)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 class BenchNode(node_proc.Node):
     def __init__(self, transport: Any) -> None:
         super().__init__(transport)
@@ -95,7 +103,8 @@ class BenchNode(node_proc.Node):
 
     def _done(self, start: tuple[float, int, int], **fields: Any) -> dict[str, Any]:
         cpu0, read0, written0 = start
-        return {"cpu_s": node_proc.cpu_s() - cpu0, "read": self.counter.read - read0, "written": self.counter.written - written0, **fields}
+        return {"cpu_s": node_proc.cpu_s() - cpu0, "read": self.counter.read - read0, "written": self.counter.written - written0,
+                "rss_mb": rss_mb(), **fields}
 
     async def sharded(self, rnd: int, size: int, want: int) -> dict[str, Any]:
         self.round = rnd
@@ -195,6 +204,7 @@ def summarize(rows: list[dict[str, Any]], n: int) -> dict[str, Any]:
         "rounds_short_of_J": sum(len(r["latencies"]) < min(J, n - 1) for r in rows),
         "rounds_get_none": sum(r["empty"] for r in rows),
         "node_rounds": len(rows),
+        "rss_max_mb": max(r["rss_mb"] for r in rows),
     }
 
 
@@ -262,7 +272,7 @@ def bench_n(n: int, sizes: list[str], rounds: int, solo: bool = False) -> list[d
     return results
 
 
-COLUMNS = ["publish_p50_ms", "collect_p50_ms", "collect_p99_ms", "visible_p50_ms", "visible_p99_ms",
+COLUMNS = ["rss_max_mb", "publish_p50_ms", "collect_p50_ms", "collect_p99_ms", "visible_p50_ms", "visible_p99_ms",
            "cpu_s_per_node_round", "kib_read_per_node_round", "kib_written_per_node_round", "app_bytes_per_rollout",
            "rounds_short_of_J", "rounds_get_none"]
 
@@ -329,13 +339,19 @@ def main() -> None:
     print("|" + "---|" * (3 + len(COLUMNS)))
     if args.solo:
         print("| N | batch | pattern | solo | " + " | ".join(SOLO_COLUMNS) + " |  (rows marked solo)")
-    results = [row for n in ns for row in bench_n(n, sizes, rounds, args.solo)]
-    rat = ratios(results)
+    meta = {"host": "N processes on 2 cores (shared)", "rounds": rounds, "J": J, "time": time.time(), "failed": []}
+    results: list[dict[str, Any]] = []
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    for n in ns:
+        try:
+            results += bench_n(n, sizes, rounds, args.solo)
+        except RuntimeError as exc:  # a node died (e.g. killed by the host): say so, keep the other sizes
+            meta["failed"].append(f"N={n}: {exc}")
+            print(f"# N={n} FAILED: {exc}", flush=True)
+        rat = ratios(results)
+        args.out.write_text(json.dumps({"meta": meta, "results": results, "ratios": rat}, indent=2))  # after every N
     for r in rat:
         print("# " + ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"host": "N processes on 2 cores (shared)", "rounds": rounds, "J": J, "time": time.time()}
-    args.out.write_text(json.dumps({"meta": meta, "results": results, "ratios": rat}, indent=2))
     print(f"# wrote {args.out}")
 
 
