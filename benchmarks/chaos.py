@@ -500,6 +500,7 @@ def t3_bandwidth(swarm: Swarm, seconds: float, baseline: dict | None = None) -> 
         print(f"  T3 {name:<18} deliv {d['delivery_ratio']} p50 {d['latency_p50_s']} p99 {d['latency_p99_s']} "
               f"max {d['latency_max_s']}  {d['verdict']}  [{d['proxied']}]")
     print(f"  T3 loss 1%             {T3_LOSS}\n  T3 target: {out['target']}", flush=True)
+    run_phase(swarm, Phase("T3rewarm"), 4.0, drain_s=0.0)  # the restored nodes find each other's own addresses again
     out.update(t3_one_slow_node(swarm, seconds))
     return out
 
