@@ -540,9 +540,6 @@ def t4_skew(swarm: Swarm, seconds: float, skews: tuple[tuple[str, float, dict[st
     clocks = request_all([(s, {}) for s in swarm.live()], "clock")
     phase = run_phase(swarm, Phase("T4"), seconds)
     after = rejections(swarm)
-    for i in skewed:  # back to true time for the following phases
-        swarm.kill(i)
-        swarm.start(i)
     ok = lambda a, b: a not in beyond and b not in beyond  # noqa: E731
     rej = {i: after[i] - before.get(i, Counter()) for i in after if i not in beyond}
     total = sum(rej.values(), Counter())
@@ -551,10 +548,10 @@ def t4_skew(swarm: Swarm, seconds: float, skews: tuple[tuple[str, float, dict[st
     acked = sum(pub["slot"] in beyond and bool(pub.get("stored")) for pub in phase.published.values())
     accepted = sum(sender in outlier_ids for (_, sender, _) in phase.accepted)
     window_rej = {r: total.get(r, 0) for r in ("stale_window", "future_window", "wrong_window")}
-    return {
+    row = {
         "skews": {f"h{i}": label for i, (label, _, _) in skewed.items()}, "tolerance_s": tolerance,
         "window_s": CONFIG["window_seconds"],
-        "clock_skew_estimates": {f"h{i}": (round(c["skew"], 2), "outlier" if c["outlier"] else "corrected" if c["corrected"] else "own")
+        "clock_skew_estimates": {f"h{i}": (round(c["skew"], 2) + 0.0, "outlier" if c["outlier"] else "corrected" if c["corrected"] else "own")
                                  for i, c in sorted(clocks.items()) if "skew" in c},
         "within_tolerance": delivery(swarm, phase, ok),
         "from_skewed_within": delivery(swarm, phase, lambda a, b: ok(a, b) and a in skewed),
@@ -564,6 +561,10 @@ def t4_skew(swarm: Swarm, seconds: float, skews: tuple[tuple[str, float, dict[st
         "beyond_detail": {"published": published, "stored": acked, "accepted_by_anyone": accepted, "rejections_within": dict(total),
                           "per_node_window_rejections": {f"h{i}": sum(c.get(r, 0) for r in window_rej) for i, c in sorted(rej.items())}},
     }
+    for i in skewed:  # back to true time for the following phases (after `delivery`, which skips restarted receivers)
+        swarm.kill(i)
+        swarm.start(i)
+    return row
 
 
 def t5_hostile(swarm: Swarm, attacker: NodeProcess, extra_kinds: tuple[str, ...] = ()) -> dict:
