@@ -20,6 +20,7 @@ import logging
 from collections import Counter, deque
 
 from protocol.envelope import Envelope
+from protocol.keys import subkey_owner
 from protocol.messages import PeerAnnouncement, RolloutBatch
 from protocol.validation import Received, RecordVerifier, Verdict
 from swarm.transports.base import TransportStats
@@ -117,7 +118,7 @@ class Inbox:
     def reject(self, peer: str, reason: str, detail: str = "") -> None:
         """Count a rejection; log it at warning the first time this (peer, reason) is seen."""
         self.stats.rejections[reason] += 1
-        key = (peer, reason)
+        key = (subkey_owner(peer), reason)  # per peer, not per slot: junk under fresh slots must not fill the table
         if key in self._logged or len(self._logged) >= _MAX_LOGGED:
             logger.debug("rejected a record from %s: %s (%s)", peer, reason, detail)
             return

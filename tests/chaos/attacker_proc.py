@@ -4,7 +4,8 @@
 
 Speaks the JSON-lines protocol of `tests/swarm/node_proc.py` (publish, collect, stats, ...) plus
 ``inject``: build the records of one attack class (`tests.chaos.hostile`) and store them, bypassing
-every honest check on this side. Only JSON goes to stdout.
+every honest check on this side; ``flood`` / ``flood_stop``: send records far past the quota in the
+background (`tests.chaos.flood`, T6) and report what went out. Only JSON goes to stdout.
 """
 
 from __future__ import annotations
@@ -18,11 +19,27 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
+from tests.chaos.flood import Flood, FloodPlan  # noqa: E402
 from tests.chaos.hostile import AttackContext, build  # noqa: E402
 from tests.swarm import node_proc  # noqa: E402
 
 
 class Attacker(node_proc.Node):
+    flooding: Flood | None = None
+
+    async def flood(self, tag: str = "f", **plan: Any) -> dict[str, Any]:
+        """Start sending `FloodPlan(**plan)` records in the background; answers at once."""
+        if self.flooding is not None:
+            await self.flooding.stop()
+        self.flooding = Flood(self.t, FloodPlan(**plan), tag=tag)
+        self.flooding.start()
+        return {"started": time.time(), "peers": len(self.t.peers())}
+
+    async def flood_stop(self) -> dict[str, Any]:
+        """Stop the flood; reply with what it built, stored and pushed, and the rate achieved."""
+        flood, self.flooding = self.flooding, None
+        return await flood.stop() if flood is not None else {}
+
     async def inject(self, kind: str, victim: str = "", tag: str = "x", ttl_s: float = 6.0) -> dict[str, Any]:
         """Store every record of attack class `kind`; reply with how many were built and stored."""
         cfg = self.t.config

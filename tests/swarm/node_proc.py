@@ -54,6 +54,16 @@ def cpu_s() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+def bounds(t: HivemindTransport) -> dict[str, int]:
+    """Sizes of the receiving side's queues and tables (T6: each must stay bounded under a flood)."""
+    inbox, pusher, proto = t.inbox, t.pusher, t.node.protocol if t.node is not None else None
+    return {"inbox_queued": len(inbox.queue), "inbox_max": inbox.queue.maxlen or 0, "inbox_dropped_full": inbox.dropped_full,
+            "seen": sum(map(len, inbox._seen.values())), "logged": len(inbox._logged),
+            "processed": sum(map(len, t._processed.values())), "peers": len(t._peers),
+            "push_windows": len(pusher._received) if pusher else 0, "push_tasks": len(pusher._tasks) if pusher else 0,
+            "dht_storage": len(proto.storage) if proto else 0, "dht_cache": len(proto.cache) if proto else 0}
+
+
 class Node:
     def __init__(self, transport: HivemindTransport) -> None:
         self.t = transport
@@ -108,7 +118,7 @@ class Node:
         s = self.t.stats
         return {"published": s.published, "accepted": s.accepted, "bytes_sent": s.bytes_sent,
                 "bytes_received": s.bytes_received, "rejections": dict(s.rejections), "cpu_s": cpu_s(),
-                "peers": [p.peer_id for p in self.t.peers()]}
+                "peers": [p.peer_id for p in self.t.peers()], "bounds": bounds(self.t)}
 
     async def clock(self) -> dict[str, Any]:
         """The swarm clock's state: skew (own wall clock minus swarm time), corrected, outlier."""
