@@ -17,6 +17,7 @@ Reference: trio `open_memory_channel(max_buffer_size)` for the bounded queue.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter, deque
 
 from protocol.envelope import Envelope
@@ -45,7 +46,8 @@ class Inbox:
         self.verifier, self.stats, self.own_peer_id = verifier, stats, own_peer_id
         self.max_per_peer_per_window = max_per_peer_per_window
         self.queue: deque[RolloutBatch] = deque(maxlen=max_queued)
-        self._seen: dict[int, set[tuple[str, str]]] = {}
+        self._seen: dict[int, dict[tuple[str, str], float]] = {}
+        """window -> (peer, batch id) -> wall time it was accepted (dedup, and publish-to-accept latency)."""
         self._per_peer: dict[int, Counter[str]] = {}
         self._logged: set[tuple[str, str]] = set()
         self.dropped_full = 0
@@ -55,6 +57,10 @@ class Inbox:
     def seen(self, peer: str, batch_id: str, window: int) -> bool:
         """True if (peer, batch id) was already accepted; lets a caller skip fetching parts again."""
         return (peer, batch_id) in self._seen.get(window, ())
+
+    def accepted_at(self, peer: str, batch_id: str, window: int) -> float | None:
+        """Wall time at which (peer, batch id) was accepted, if it was (kept while its window is)."""
+        return self._seen.get(window, {}).get((peer, batch_id))
 
     def check_envelope(self, envelope: Envelope, *, subkey: str, window: int) -> bool:
         """Apply the verifier's envelope checks (subkey, secret, allow list, signature) to e.g. a parts index."""
@@ -106,7 +112,7 @@ class Inbox:
     # ------------------------------------------------------------ bookkeeping
 
     def _accept(self, batch: RolloutBatch, size: int) -> None:
-        self._seen.setdefault(batch.window, set()).add((batch.sender, batch.batch_id))
+        self._seen.setdefault(batch.window, {})[(batch.sender, batch.batch_id)] = time.time()
         self._per_peer[batch.window][batch.sender] += 1
         self.stats.accepted += 1
         self.stats.bytes_received += size

@@ -79,7 +79,8 @@ class Node:
         t0 = time.time()
         got = await self.t.collect(max)
         return {"t0": t0, "t1": time.time(), "batches": [
-            {"sender": b.sender, "batch_id": b.batch_id, "window": b.window, "digest": digest(b), "rollouts": b.num_rollouts}
+            {"sender": b.sender, "batch_id": b.batch_id, "window": b.window, "digest": digest(b), "rollouts": b.num_rollouts,
+             "accepted_at": self.t.inbox.accepted_at(b.sender, b.batch_id, b.window)}
             for b in got]}
 
     async def raw_get(self, peer: str) -> dict[str, Any]:
