@@ -170,10 +170,7 @@ class ShardedTransport(Transport):
 
     def _closed(self, window: int) -> bool:
         """True once no honest record can still arrive under ``window`` (publishers key by the current window)."""
-        # A publisher keys a batch by the window it started in, then may spend up to two store deadlines
-        # (parts, then the index) getting it into the DHT; a quarter window was too little under load.
-        late = max(0.25 * self.config.window_seconds, 2 * self.config.collect_timeout_s)
-        return self.clock() >= (window + 1) * self.config.window_seconds + late
+        return self.clock() >= (window + 1.25) * self.config.window_seconds
 
     def _one_more_shard(self, window: int, read: set[str]) -> list[tuple[str, int]]:
         cfg = self.config
