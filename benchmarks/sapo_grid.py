@@ -30,6 +30,8 @@ DOUBLE = SwarmConfig("32/0 (2x generation)", 32, 0)
 UNIFORM_88 = SwarmConfig("8/8 uniform", 8, 8)
 POSITIVE_88 = SwarmConfig("8/8 positive", 8, 8, external_advantage="positive")
 """Learn from peers' successes only: an external completion's advantage is clipped at 0 from below."""
+POSITIVE_84 = SwarmConfig("8/4 positive", 8, 4, external_advantage="positive")
+"""About isolation's CPU (see EQUAL_CPU), learning from peers' successes."""
 EQUAL_CPU = SwarmConfig("8/4 uniform", 8, 4)
 """About the CPU of 16/0 here: training a kept group costs ~2.7x generating one, and 8/4 keeps ~5.8."""
 PAPER_SPLITS = (ISOLATION, SwarmConfig("12/4 uniform", 12, 4), UNIFORM_88, SwarmConfig("4/12 uniform", 4, 12), DOUBLE)
@@ -88,21 +90,21 @@ MIXED_MODELS = ("tiny-0.5m", "tiny-0.5m", "tiny-1.5m", "tiny-1.5m")
 
 
 def full_blocks(rounds: int = 60, seeds: int = 10) -> list[Block]:
-    """Run order (see `Block.tier`): the sparse 4-node core (16/0, 8/8 uniform, 8/8 positive) on every seed
-    first, then every other block's first comparison, then the strategies, seed by seed."""
+    """Run order (see `Block.tier`): the sparse 4-node core (16/0, 8/8 uniform, 8/8 positive, 8/4 positive) on
+    every seed first, then every other block's comparisons, then the control and the strategies, seed by seed."""
     fill16, fill8 = STRATEGIES[4], STRATEGIES[3]
-    sparse_configs = (ISOLATION, UNIFORM_88, POSITIVE_88, EQUAL_CPU, DOUBLE, *PAPER_SPLITS[1:2], *PAPER_SPLITS[3:4],
-                      STRATEGIES[0], STRATEGIES[1], fill16, fill8, STRATEGIES[2])
+    sparse_configs = (ISOLATION, UNIFORM_88, POSITIVE_88, POSITIVE_84, DOUBLE, STRATEGIES[0], STRATEGIES[1], fill16,
+                      *PAPER_SPLITS[1:2], *PAPER_SPLITS[3:4], EQUAL_CPU, fill8, STRATEGIES[2])
     few = tuple(range(min(seeds, 3)))
     return [
         Block("sparse-4", SPARSE, 4, rounds, tuple(range(seeds)), sparse_configs, priority_seeds=seeds,
-              priority_configs=3, core_configs=3),
+              priority_configs=4, core_configs=4),
         Block("dense-4", DENSE, 4, rounds, few, (ISOLATION, UNIFORM_88, POSITIVE_88, SwarmConfig("4/12 uniform", 4, 12)),
               priority_configs=3, core_configs=3),
         Block("sparse-8", SPARSE, 8, rounds, few[:2], (ISOLATION, UNIFORM_88, POSITIVE_88), priority_configs=3, core_configs=3),
         Block("hetero-models-4", SPARSE, 4, rounds, few[:2], (ISOLATION, UNIFORM_88, POSITIVE_88), models=MIXED_MODELS,
               priority_configs=3, core_configs=3, note="nodes 0-1 tiny-0.5m, nodes 2-3 tiny-1.5m (all warm-started at step 400 on 2-term)"),
-        Block("hetero-families-4", SPARSE, 4, rounds, few[:2], (ISOLATION, UNIFORM_88, POSITIVE_88),
+        Block("hetero-families-4", SPARSE, 4, rounds, few[:1], (ISOLATION, UNIFORM_88, POSITIVE_88),
               rl_families=MIXED_FAMILIES, priority_configs=3, core_configs=3,
               note="nodes 0-1 RL on 3-term chain_sum, nodes 2-3 on 2-term (all warm-started at step 400 on 2-term)"),
     ]
