@@ -88,11 +88,20 @@ class BenchNode(node_proc.Node):
         self.counter = transport.store = CountingStore(transport.store)
         accept_pushed = transport.accept_pushed
 
-        def counted(key: str, window: int, subkey: str, value: bytes, expiration: float) -> bool:
+        def counted(key: str, window: int, subkey: str, value: bytes, expiration: float, **kwargs: Any) -> bool:
             self.counter.read += len(value)  # a pushed record is read too, just not from the DHT
-            return accept_pushed(key, window, subkey, value, expiration)
+            return accept_pushed(key, window, subkey, value, expiration, **kwargs)
 
         transport.accept_pushed = counted
+        if getattr(transport, "direct_parts", None) is not None:  # parts fetched from their publisher are read too
+            fetch = transport.direct_parts.fetch
+
+            async def counted_fetch(source: str, digests: Any) -> dict[str, bytes]:
+                found = await fetch(source, digests)
+                self.counter.read += sum(map(len, found.values()))
+                return found
+
+            transport.direct_parts.fetch = counted_fetch
         # Each benchmark round is its own time window, as a node's rounds are window-paced: records of
         # earlier rounds are then in closed windows, not re-read as if several rounds shared one window.
         self.round = 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Iterable, Protocol, TypeVar
+from typing import Awaitable, Callable, Iterable, Protocol, TypeVar
 
 from protocol.errors import ProtocolError
 from protocol.identity import Identity
@@ -77,11 +77,15 @@ async def store_parts(
     expiration: float,
     swarm_secret: bytes | None,
     timeout: float,
+    keep: Callable[[dict[str, bytes], float], None] | None = None,
 ) -> tuple[bytes, int, bool]:
-    """Store the parts of ``sealed``, then return (sealed index, number of parts, all parts stored)."""
+    """Store the parts of ``sealed``, then return (sealed index, number of parts, all parts stored).
+    ``keep(parts by digest, expiration)``: also hand them to the publisher's `direct_parts.PartCache`."""
     parts = split_record(sealed, part_bytes)
     digests = [part_hash(p) for p in parts]
     unique = dict(zip(digests, parts))  # identical parts share one record
+    if keep is not None:
+        keep(unique, expiration)
     stored = await gather_partial((store.store(part_key(key, d), d, p, expiration) for d, p in unique.items()), timeout)
     index = PartsIndex(batch.swarm_id, batch.sender, batch.window, batch.batch_id, len(sealed), tuple(digests))
     return seal_index(index, identity, swarm_secret), len(parts), all(bool(s) for s in stored)
@@ -89,14 +93,19 @@ async def store_parts(
 
 async def fetch_parts(store: RecordStore, key: str, index: PartsIndex, timeout: float) -> bytes:
     """Fetch and join the parts of ``index``; `ProtocolError("incomplete")` if any is missing or corrupt."""
-    unique = list(dict.fromkeys(index.parts))  # identical parts share one DHT record: fetch it once
+    return join_parts(index, await fetch_part_values(store, key, index.parts, timeout))
+
+
+async def fetch_part_values(store: RecordStore, key: str, digests: Iterable[str], timeout: float) -> dict[str, bytes]:
+    """digest -> part as found in the store (unchecked: `join_parts` checks hashes); missing ones left out."""
+    unique = list(dict.fromkeys(digests))  # identical parts share one DHT record: fetch it once
     got = await gather_partial((store.get(part_key(key, d), latest=False) for d in unique), timeout)
     found: dict[str, bytes] = {}
     for digest, records in zip(unique, got):
         value = (records or {}).get(digest)
         if value is not None:
             found[digest] = value[0]
-    return join_parts(index, found)
+    return found
 
 
-__all__ = ["ProtocolError", "RecordStore", "Records", "fetch_parts", "gather_partial", "part_key", "store_parts"]
+__all__ = ["ProtocolError", "RecordStore", "Records", "fetch_part_values", "fetch_parts", "gather_partial", "part_key", "store_parts"]

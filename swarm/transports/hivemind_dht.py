@@ -32,6 +32,7 @@ from protocol.identity import Identity
 from swarm.transports.chunks import Records
 from swarm.transports.config import TransportConfig
 from swarm.transports.dht_validator import SignedRecordValidator
+from swarm.transports.direct_parts import DirectParts, PartCache
 from swarm.transports.push import Pusher, _libp2p_id
 from swarm.transports.sharded import ShardedTransport
 from swarm.transports.startup import TransportStartupError, start_dht_node
@@ -104,6 +105,10 @@ class HivemindTransport(ShardedTransport):
             self.pusher = Pusher(self, self.node.p2p)
             self.pusher.fallback_targets = lambda: self.clock_sync.responders if self.clock_sync else ()
             await self.pusher.start()
+            if self.config.direct_parts:
+                self.direct_parts = DirectParts(self.node.p2p, PartCache(self.clock, self.config.part_cache_bytes),
+                                                timeout=self.config.collect_timeout_s, report=self.inbox.reject)
+                await self.direct_parts.start()
         self.visible_maddrs = [str(m) for m in await self.node.get_visible_maddrs()]
         self.addresses = tuple(self.visible_maddrs)
         mode = "joined through " + ", ".join(self.config.initial_peers) if self.config.initial_peers else "new swarm"
@@ -115,6 +120,8 @@ class HivemindTransport(ShardedTransport):
             await self.clock_sync.stop()
         if self.pusher is not None:
             await self.pusher.stop()
+        for task in list(self._direct_fetches):
+            task.cancel()
         if node is not None:
             await node.shutdown()
             logger.info("peer %s left swarm %s", self.peer_id, self.config.swarm_id)

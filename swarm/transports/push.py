@@ -9,7 +9,8 @@ A push is one unary call over hivemind's p2p layer carrying the record exactly a
 it (key, subkey, value, expiration, in a `dht_pb2.StoreRequest`). The receiver treats it like a DHT
 read: the same `_accept` path (signature, secret, allow list, subkey == signer, own shard and window,
 dedup, per-peer quota), once per (key, subkey, expiration) whichever copy comes first. Parts indexes are
-not pushed (big batches come from the DHT). Pushes per remote peer per window are capped.
+pushed only by a node that serves its parts (`swarm.transports.direct_parts`); the receiver fetches them
+from the pusher, the DHT for any it does not serve. Pushes per remote peer per window are capped.
 
     pusher = Pusher(transport, p2p)          # HivemindTransport.start does this
     await pusher.start()                     # registers the rpc handler
@@ -108,7 +109,7 @@ class Pusher:
         counts[remote] += 1
         for old in [w for w in self._received if w < now - 2]:
             del self._received[old]
-        return self.t.accept_pushed(key, window, subkey, value, expiration)
+        return self.t.accept_pushed(key, window, subkey, value, expiration, source=remote)
 
 
 def _libp2p_id(addresses: tuple[str, ...]) -> PeerID | None:

@@ -15,6 +15,7 @@ Every network result may be empty or time out: it is then treated as empty, neve
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from typing import Any, Callable
@@ -25,14 +26,17 @@ from protocol.errors import ProtocolError
 from protocol.identity import Identity
 from protocol.keys import announce_key, record_key, record_subkey, shard_of, subkey_owner, subkey_slot, window_of
 from protocol.messages import PeerAnnouncement, RolloutBatch
-from protocol.parts import body_type, read_index
+from protocol.parts import PartsIndex, body_type, join_parts, read_index
 from protocol.validation import RecordVerifier
 from swarm.transports.base import PublishReceipt, Transport, TransportStats
-from swarm.transports.chunks import RecordStore, Records, fetch_parts, gather_partial, store_parts
+from swarm.transports.chunks import RecordStore, Records, fetch_part_values, fetch_parts, gather_partial, store_parts
 from swarm.transports.config import TransportConfig
 from swarm.transports.inbox import Inbox
 
 logger = logging.getLogger(__name__)
+
+MAX_DIRECT_FETCHES = 16
+"""Pushed parts indexes whose parts are fetched at once; further ones are left to the DHT read."""
 
 
 class ShardedTransport(Transport):
@@ -67,6 +71,10 @@ class ShardedTransport(Transport):
         """Keys of closed windows read once after closing: nothing new can appear there."""
         self.pusher: Any = None
         """`swarm.transports.push.Pusher` where the backend can push records straight to peers."""
+        self.direct_parts: Any = None
+        """`swarm.transports.direct_parts.DirectParts` where the backend serves and fetches parts directly."""
+        self._direct_fetches: set[asyncio.Task] = set()
+        """Background fetches of pushed parts indexes' parts, at most `MAX_DIRECT_FETCHES` at once."""
 
     def window(self) -> int:
         """The current time window of DHT time."""
@@ -94,11 +102,12 @@ class ShardedTransport(Transport):
             index, parts, parts_ok = await store_parts(
                 self.store, key, sealed, batch, self.identity, part_bytes=self.config.part_bytes,
                 expiration=expiration, swarm_secret=self.secret, timeout=timeout,
+                keep=self.direct_parts.cache.keep if self.direct_parts is not None else None,
             )
             sealed, bytes_sent = index, bytes_sent + len(index)
         subkey = record_subkey(self.peer_id, slot)
         (stored,) = await gather_partial([self.store.store(key, subkey, sealed, expiration)], timeout)
-        if self.pusher is not None and not split:  # a parts index is read from the DHT, never pushed
+        if self.pusher is not None and (not split or self.direct_parts is not None):  # an index only if we serve its parts
             self.pusher.push(key, subkey, sealed, expiration)
         await self._announce()
         receipt = PublishReceipt(key, bool(stored) and parts_ok, bytes_sent, parts)
@@ -245,14 +254,18 @@ class ShardedTransport(Transport):
         own_key = record_key(self.config.swarm_id, window, shard_of(subkey_owner(subkey), self.config.num_shards))
         self.inbox.offer(value, subkey=subkey, window=window, key_ok=key == own_key)
 
-    def accept_pushed(self, key: str, window: int, subkey: str, value: bytes, expiration: float) -> bool:
-        """A record a peer pushed to us: the checks of a DHT read, once per (key, subkey, expiration)."""
+    def accept_pushed(self, key: str, window: int, subkey: str, value: bytes, expiration: float, source: str | None = None) -> bool:
+        """A record a peer pushed to us: the checks of a DHT read, once per (key, subkey, expiration).
+        A parts index (pushed by ``source``, a libp2p peer id) has its parts fetched in the background."""
         if self._processed.get(window, {}).get((key, subkey)) == expiration:
             return True  # the DHT copy was read first
         try:
-            kind = self._body_type(open_envelope(value, self.inbox.verifier.limits), subkey, window)
+            envelope = open_envelope(value, self.inbox.verifier.limits)
+            kind = self._body_type(envelope, subkey, window)
             if kind is None:
                 return False
+            if kind == "parts" and self.direct_parts is not None and source is not None:
+                return self._accept_pushed_index(key, window, subkey, envelope, expiration, source)
             if kind != "batch":
                 raise ProtocolError("schema", "only batches are pushed")
         except ProtocolError as exc:
@@ -265,6 +278,36 @@ class ShardedTransport(Transport):
             return False
         self._processed.setdefault(window, {})[(key, subkey)] = expiration  # so the DHT copy is not read again
         return True
+
+    def _accept_pushed_index(self, key: str, window: int, subkey: str, envelope: Envelope, expiration: float, source: str) -> bool:
+        """Check a pushed parts index as `_join` does, then fetch its parts from ``source`` in the background.
+        `ProtocolError` if the index is unreadable; False (left to the DHT read) while too many fetches run."""
+        if not self.inbox.check_envelope(envelope, subkey=subkey, window=window):
+            return False
+        index = read_index(self.inbox.verifier.plaintext(envelope), self.inbox.verifier.limits)
+        if not self.inbox.seen(subkey_owner(subkey), index.batch_id, window):
+            if len(self._direct_fetches) >= MAX_DIRECT_FETCHES:
+                return False
+            task = asyncio.create_task(self._fetch_pushed_parts(key, window, subkey, index, source))
+            self._direct_fetches.add(task)
+            task.add_done_callback(self._direct_fetches.discard)
+        self._processed.setdefault(window, {})[(key, subkey)] = expiration  # so the DHT copy is not read again
+        return True
+
+    async def _fetch_pushed_parts(self, key: str, window: int, subkey: str, index: PartsIndex, source: str) -> None:
+        """Parts from their pusher, the DHT for any it did not serve right; join (hashes checked) and offer."""
+        try:
+            found = await self.direct_parts.fetch(source, index.parts)
+            missing = [d for d in index.parts if d not in found]
+            if missing:
+                found.update(await fetch_part_values(self.store, key, missing, self.config.collect_timeout_s))
+            value = join_parts(index, found)
+        except ProtocolError as exc:  # parts may still be replicating: the next collect reads the DHT copy
+            self._processed.get(window, {}).pop((key, subkey), None)
+            self.inbox.reject(subkey, exc.reason, f"pushed index: {exc.detail}")
+            return
+        own_key = record_key(self.config.swarm_id, window, shard_of(subkey_owner(subkey), self.config.num_shards))
+        self.inbox.offer(value, subkey=subkey, window=window, key_ok=key == own_key)
 
     async def _join(self, key: str, window: int, subkey: str, envelope: Envelope) -> bytes | None:
         """Check a parts index's envelope, fetch its parts; None if refused or already seen."""

@@ -3,7 +3,7 @@
     python tests/swarm/node_proc.py '{"swarm_id": "t", "initial_peers": [...]}' SEED
 
 Prints ``{"event": "ready", "maddrs": [...], "peer_id": ...}`` (or ``{"event": "error", ...}`` and
-exits 1), then answers one JSON line per command: publish, collect, raw_get, forge, stats, clock, quit.
+exits 1), then answers one JSON line per command: publish, collect, raw_get, forge, stats, direct, clock, quit.
 Only JSON goes to stdout; logs go to stderr.
 """
 
@@ -120,6 +120,26 @@ class Node:
         return {"published": s.published, "accepted": s.accepted, "bytes_sent": s.bytes_sent,
                 "bytes_received": s.bytes_received, "rejections": dict(s.rejections), "cpu_s": cpu_s(),
                 "peers": [p.peer_id for p in self.t.peers()], "bounds": bounds(self.t)}
+
+    async def direct(self, serve: str = "") -> dict[str, Any]:
+        """Parts fetched from their publisher (`swarm.transports.direct_parts`) and part keys read from the DHT
+        since the first call; ``serve``: "none" stops serving own parts, "forged" serves them with a bit flipped."""
+        t, d = self.t, self.t.direct_parts
+        if not hasattr(self, "part_gets"):
+            self.part_gets, get = 0, t.store.get
+
+            async def counted_get(key: str, latest: bool = True) -> Any:
+                self.part_gets += "/part/" in key
+                return await get(key, latest)
+
+            t.store.get = counted_get
+        if serve == "none":
+            d.cache.max_bytes = 0
+        elif serve == "forged":
+            real = d.cache.get
+            d.cache.get = lambda digest: (lambda p: p and bytes([p[0] ^ 1]) + p[1:])(real(digest))
+        return {"fetched": d.fetched, "fetched_bytes": d.fetched_bytes, "forged": d.forged, "missed": d.missed,
+                "served": d.served, "cached": len(d.cache), "part_gets": self.part_gets}
 
     async def clock(self) -> dict[str, Any]:
         """The swarm clock's state: skew (own wall clock minus swarm time), corrected, outlier."""
