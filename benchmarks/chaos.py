@@ -22,7 +22,7 @@ the swarm clock's tolerance; +45 s and a +-30 s swing within it), T5 every hosti
 attacker, T6 1-4 admitted keys flooding valid, maximum-size and junk records (memory, CPU, bounds), T7 hostile
 sybils (censoring at 1:1, 2:1, 4:1; stale and forging at 2:1; 4:1 that behave, then all turn to censoring;
 every accepted batch audited; ``--no-push`` for the DHT-only figure), T7p an outsider without the secret, T8 the fuzz targets (`benchmarks/fuzz.py`). Rows that cannot run print
-``SKIPPED: <reason>``.
+``SKIPPED: <reason>``. T1 with real learning nodes (tiny models, reward curves): `benchmarks/chaos_learning.py`.
 """
 
 from __future__ import annotations
