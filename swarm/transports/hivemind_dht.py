@@ -14,7 +14,9 @@ started, an unreachable swarm only makes collects come back empty.
 Why parts in the DHT rather than libp2p streams for big batches: a record stays readable after its
 publisher dies or goes away mid-window, and every byte that reaches a reader was checked by the
 storing replicas (`SignedRecordValidator`), with no extra RPC surface to rate-limit. The cost is
-replication bytes (num_replicas copies of each part), paid once per publish.
+replication bytes (num_replicas copies of each part), paid once per publish. With ``direct_parts`` the
+publisher also pushes the index and serves its recent parts (`swarm.transports.direct_parts`), so
+receivers usually skip the multi-hop DHT lookups; every part is still checked against its sha256.
 
 The p2pd daemon is a child of this process and shares its process group: a supervisor that kills
 the node should kill the group (``os.killpg``), as `tests/swarm/helpers.py` does.
