@@ -64,7 +64,7 @@ class TransportConfig(BaseModel):
     DHT replicas held by censoring sybils); the DHT copy stays the directory."""
     push_fanout: int = Field(8, ge=1, le=1024)
     """Admitted peers each record is pushed to, chosen at random (keeps a node's cost flat as the swarm grows)."""
-    direct_parts: bool = True
+    direct_parts: bool = False
     """With push_to_peers: also push parts indexes, and serve this node's recent parts over a unary RPC
     (`swarm.transports.direct_parts`), so receivers fetch big batches from their publisher, not the DHT."""
     part_cache_bytes: int = Field(64 * 1024 * 1024, ge=0, le=4 * 1024**3)
