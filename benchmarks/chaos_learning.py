@@ -437,7 +437,7 @@ def plot(base: dict, churn: dict, path: Path = PLOT) -> str:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-    return str(path.relative_to(REPO))
+    return str(path.relative_to(REPO) if path.is_relative_to(REPO) else path)
 
 
 def show(results: dict) -> None:
@@ -473,7 +473,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=None, help="measured duration of each run")
     parser.add_argument("--window", type=float, default=3.0, help="transport.window_seconds")
     parser.add_argument("--runs", default="baseline,churn")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON results; the plot goes next to it (.png)")
     parser.add_argument("--loopback", action="store_true", help="no namespaces even as root (a quick local check)")
     args = parser.parse_args()
     n = args.nodes or (4 if args.quick else 8)
@@ -502,7 +502,7 @@ def main() -> None:
         results["load_avg_end"] = os.getloadavg()
     if {"baseline", "churn"} <= set(results["runs"]):
         results["comparison"] = compare(results["runs"]["baseline"], results["runs"]["churn"])
-        results["plot"] = plot(results["runs"]["baseline"], results["runs"]["churn"])
+        results["plot"] = plot(results["runs"]["baseline"], results["runs"]["churn"], args.out.with_suffix(".png"))
     show(results)
     args.out.write_text(json.dumps(results, indent=1, default=str) + "\n")
     print(f"wall {results['wall_s']} s; namespaces left: {results['left_over_namespaces'] or 'none'}; "
