@@ -36,6 +36,7 @@ from swarm.transports.config import TransportConfig
 from swarm.transports.dht_validator import SignedRecordValidator
 from swarm.transports.direct_parts import DirectParts, PartCache
 from swarm.transports.push import Pusher, _libp2p_id
+from swarm.transports.reconnect import Reconnect
 from swarm.transports.sharded import ShardedTransport
 from swarm.transports.startup import TransportStartupError, start_dht_node
 from swarm.transports.swarm_clock import ClockSync, SwarmClock
@@ -78,6 +79,7 @@ class HivemindTransport(ShardedTransport):
         super().__init__(config, identity, clock=self.swarm_clock)
         self.node: DHTNode | None = None
         self.clock_sync: ClockSync | None = None
+        self.reconnect: Reconnect | None = None
         self.visible_maddrs: list[str] = []
 
     @classmethod
@@ -111,6 +113,10 @@ class HivemindTransport(ShardedTransport):
                 self.direct_parts = DirectParts(self.node.p2p, PartCache(self.clock, self.config.part_cache_bytes),
                                                 timeout=self.config.collect_timeout_s, report=self.inbox.reject)
                 await self.direct_parts.start()
+        initial = [pid for m in self.config.initial_peers if (pid := _libp2p_id((m,))) is not None]
+        self.reconnect = Reconnect(self.node, initial, self._admitted_ids, period_s=max(self.config.window_seconds, 2.0),
+                                   timeout_s=self.config.collect_timeout_s)
+        await self.reconnect.start()
         self.visible_maddrs = [str(m) for m in await self.node.get_visible_maddrs()]
         self.addresses = tuple(self.visible_maddrs)
         mode = "joined through " + ", ".join(self.config.initial_peers) if self.config.initial_peers else "new swarm"
@@ -120,6 +126,8 @@ class HivemindTransport(ShardedTransport):
         node, self.node = self.node, None
         if self.clock_sync is not None:
             await self.clock_sync.stop()
+        if self.reconnect is not None:
+            await self.reconnect.stop()
         if self.pusher is not None:
             await self.pusher.stop()
         for task in list(self._direct_fetches):
@@ -128,10 +136,14 @@ class HivemindTransport(ShardedTransport):
             await node.shutdown()
             logger.info("peer %s left swarm %s", self.peer_id, self.config.swarm_id)
 
+    def _admitted_ids(self) -> list[PeerID]:
+        """libp2p ids of the peers whose signed announcements this node verified."""
+        return [pid for a in self.peers() if (pid := _libp2p_id(a.addresses)) is not None]
+
     def _clock_peers(self) -> list[PeerID]:
         """Whom the swarm clock asks: the DHT routing table and the admitted peers (not keyed by window)."""
         known = list(self.node.protocol.routing_table.peer_id_to_uid) if self.node is not None else []
-        return known + [pid for a in self.peers() if (pid := _libp2p_id(a.addresses)) is not None]
+        return known + self._admitted_ids()
 
 
 __all__ = ["DHTRecordStore", "HivemindTransport", "TransportStartupError"]
