@@ -86,7 +86,11 @@ def prebuild_models(blocks: list[Block]) -> None:
 
 def run_jobs(jobs: list[tuple[str, str, RunSpec]], cache: Path, workers: int, resume: bool) -> dict[str, dict[str, Any]]:
     done = load_runs(cache) if resume else {}
-    todo = [job for job in jobs if spec_key(job[2]) not in done]
+    pending: dict[str, tuple[str, str, RunSpec]] = {}
+    for job in jobs:  # each spec runs once (blocks may share rows), in the order of its first job
+        if spec_key(job[2]) not in done:
+            pending.setdefault(spec_key(job[2]), job)
+    todo = list(pending.values())
     print(f"{len(jobs)} runs, {len(jobs) - len(todo)} already done, {len(todo)} to run on {workers} workers", flush=True)
     with cache.open("a" if resume else "w") as sink, mp.get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
         for row in pool.imap_unordered(_run_one, todo):
