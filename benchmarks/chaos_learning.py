@@ -14,7 +14,8 @@ seeds, so both runs draw the same tasks and generation seeds:
   (b) churn: the same, and every 20 s one random live node's whole process group (node and its p2pd)
       is SIGKILLed, then restarted 10 s later with the same identity and run folder.
 
-D is counted from the moment every node has finished its first round. Measured from each node's
+D is counted from the moment every node has finished its first round; after D there are no more kills
+and the run waits (at most 90 s) for the last restarted node's first round, outside the rates. Measured from each node's
 ``metrics.jsonl`` and process state: crashes of honest nodes (exits we did not cause, tracebacks in
 logs); per restart, the round it resumed at vs the rounds it had completed before the kill (rounds of
 learning lost) and the time to its first round after the restart (and whether that round already
@@ -264,9 +265,18 @@ def run_once(name: str, net: Network, n: int, seconds: float, window_s: float, w
                 pending = None
             _first_rounds(swarm, restarts)
             time.sleep(0.5)
-        result["measured_s"] = round(time.time() - start, 1)
-        _first_rounds(swarm, restarts)
-        result["window"] = (start, time.time())
+        end = time.time()
+        result["measured_s"] = round(end - start, 1)
+        settle = end + 90.0  # no more kills; let the last restart come back so its resume is measured
+        while any(r.resumed_at_round is None for r in restarts) and time.time() < settle:
+            if pending is not None and time.time() >= pending.killed_at + RESTART_AFTER_S:
+                swarm.start(pending.node)
+                pending.restarted_at, pending = time.time(), None
+            swarm.check_exits()
+            _first_rounds(swarm, restarts)
+            time.sleep(0.5)
+        result["settle_s"] = round(time.time() - end, 1)
+        result["window"] = (start, end)
     finally:
         result["leftover_pids"] = swarm.stop()
         result["wall_s"] = round(time.time() - t0, 1)
