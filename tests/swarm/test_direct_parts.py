@@ -9,11 +9,13 @@ copy of the index is never read first.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterator
 
 import pytest
 
-from tests.swarm.helpers import NodeProcess
+from tests.swarm.conftest import SWARM_CONFIG
+from tests.swarm.helpers import NodeProcess, launch_swarm
 from tests.swarm.test_gossip_swarm import collect_until
 
 pytestmark = pytest.mark.swarm
@@ -26,6 +28,14 @@ def wait_for(node: NodeProcess, done: Callable[[dict], bool], deadline: float) -
         if done(counters) or time.time() > deadline:
             return counters
         time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def swarm4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[NodeProcess]]:
+    """This module's 4-node swarm, with direct part fetches on (off by default)."""
+    log_dir: Path = tmp_path_factory.mktemp("direct-parts-logs")
+    with launch_swarm(4, log_dir=log_dir, **SWARM_CONFIG, direct_parts=True) as nodes:
+        yield nodes
 
 
 @pytest.fixture(scope="module")
