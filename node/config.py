@@ -146,6 +146,9 @@ class RoundConfig(_Strict):
     """Before the first round, wait until this many peers are seen (a testnet's nodes start together)."""
     wait_for_peers_s: float = Field(60.0, ge=0.0)
     """Longest wait for `wait_for_peers`; then the node starts with whoever is there."""
+    min_round_s: float = Field(0.0, ge=0.0, le=3600.0)
+    """Shortest round: a node faster than this waits out the rest, so it does not outrun its peers
+    (whose rollouts it learns from) or its publish quota per window. 0: no pacing."""
     seed: int = 0
     """Seed of this node's generation and task draws."""
 

@@ -78,12 +78,22 @@ class Node:
         total = rounds if rounds is not None else self.config.round.rounds
         if self.round == 0:
             await self.wait_for_peers()
+        loop = asyncio.get_running_loop()
         while self.round < total:
+            started = loop.time()
             row = await self.step()
             logger.info("round %d reward %.3f external %d/%d peers %d", row["round"], row["reward_local"],
                         row["external_groups"], self.config.sampler.external_j, row["peers_seen"])
+            if self.round < total:
+                await self._pace(started, loop)
         if self.config.round.checkpoint_every and self.round % self.config.round.checkpoint_every:
             self.checkpoint()  # the last round, so a restart never repeats it
+
+    async def _pace(self, started: float, loop: asyncio.AbstractEventLoop) -> None:
+        """Hold a round that finished early until `round.min_round_s` has passed (a pace, not a wait on an event)."""
+        rest = self.config.round.min_round_s - (loop.time() - started)
+        if rest > 0:
+            await asyncio.sleep(rest)
 
     async def wait_for_peers(self) -> int:
         """Before the first round, wait (bounded) until `round.wait_for_peers` peers are seen."""

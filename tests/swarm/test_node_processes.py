@@ -69,13 +69,15 @@ def test_two_node_processes_exchange_rollouts_over_the_dht(tiny_model_config, tm
     children.append(boot)
     wait_for(lambda: read_addresses(tmp_path / "boot"), 60, "the bootstrap peer", children)
     transport = {**TRANSPORT, "initial_peers": read_addresses(tmp_path / "boot")}
-    config = write_config(tmp_path / "node.yaml", tiny_model_config.cache_dir, 8, transport, wait_for_peers=1)
+    # The tiny model's rounds take ~50 ms: unpaced, one node could finish all its rounds before the
+    # other's first (CI saw it). Paced to 1 s each, 10 rounds overlap by ~9 s.
+    config = write_config(tmp_path / "node.yaml", tiny_model_config.cache_dir, 10, transport, wait_for_peers=1, min_round_s=1.0)
     nodes = [run_node(n, config, tmp_path / n, children) for n in ("a", "b")]
     for node in nodes:
         assert node.popen.wait(timeout=180) == 0, node.log_path.read_text()[-3000:]
     for name, other in (("a", "b"), ("b", "a")):
         rows = read_metrics(tmp_path / name / "metrics.jsonl")
-        assert [r["round"] for r in rows] == list(range(8))
+        assert [r["round"] for r in rows] == list(range(10))
         assert sum(r["batches_received"] for r in rows) >= 1, f"{name} never received {other}'s rollouts"
         assert max(r["peers_seen"] for r in rows) == 1
         assert all(not r["rejections"] for r in rows), rows[-1]["rejections"]
