@@ -38,7 +38,11 @@ PAPER_SPLITS = (ISOLATION, SwarmConfig("12/4 uniform", 12, 4), UNIFORM_88, Swarm
 STRATEGIES = (SwarmConfig("8/8 variance", 8, 8, "variance"), SwarmConfig("8/8 hardest", 8, 8, "hardest"),
               SwarmConfig("adaptive supply (8/8)", 8, 8, adaptive="supply"),
               SwarmConfig("adaptive fill, I=8", 8, 8, adaptive="fill"),
-              SwarmConfig("adaptive fill, I=16", 16, 0, adaptive="fill"))
+              SwarmConfig("adaptive fill, I=16", 16, 0, adaptive="fill"),
+              SwarmConfig("8/8 peer-useful", 8, 8, "peer_useful"),
+              SwarmConfig("8/8 peer-useful positive", 8, 8, "peer_useful", external_advantage="positive"))
+"""Strategies beside uniform. "peer_useful" weights each candidate by its sender's rate of groups that survived
+re-scoring and the zero-advantage filter (node.peer_ledger)."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ def full_blocks(rounds: int = 60, seeds: int = 10) -> list[Block]:
     fill16 = STRATEGIES[4]
     core = (ISOLATION, UNIFORM_88, POSITIVE_88, POSITIVE_84)
     strategies = (ISOLATION, UNIFORM_88, POSITIVE_88, DOUBLE, STRATEGIES[0], STRATEGIES[1], fill16,
-                  *PAPER_SPLITS[1:2], *PAPER_SPLITS[3:4])
+                  *PAPER_SPLITS[1:2], *PAPER_SPLITS[3:4], *STRATEGIES[5:7])
     few = tuple(range(min(seeds, 3)))
     every = dict(priority_seeds=seeds, priority_configs=len(strategies), core_configs=len(strategies))
     return [

@@ -33,6 +33,7 @@ from node.checkpoint import load_checkpoint, save_checkpoint
 from node.config import NodeConfig
 from node.intake import rescore_external
 from node.metrics import MetricsSink, NullMetrics
+from node.peer_ledger import PEER_USEFULNESS, PeerLedger
 from node.sampler import select_groups
 from node.types import Generation, ScoredGroup, Task
 from protocol import Completion, Identity, RolloutBatch, RolloutGroup, now, window_of
@@ -69,6 +70,7 @@ class Node:
         self.sampler_rng = random.Random(config.sampler.seed)  # its own stream, apart from task draws
         self.pool: deque[ScoredGroup] = deque(maxlen=config.sampler.max_external_pool)
         self.intake_rejections: Counter[str] = Counter()
+        self.peer_ledger = PeerLedger.from_options(config.sampler.options)  # whose groups were worth training on
         self._rounds_without_external = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -157,13 +159,15 @@ class Node:
             external, rejected = await asyncio.to_thread(rescore_external, batches, self.tasks, self.reward_fn,
                                                          accept_free_text=cfg.sampler.accept_free_text)
             self.intake_rejections.update(rejected)
+            self.peer_ledger.observe(batches, external)
             received_zero_adv = sum(not g.has_signal for g in external)
             # Groups without signal can never be chosen when the filter is on: don't let them crowd the pool.
             self.pool.extend(g for g in external if g.has_signal or not cfg.sampler.drop_zero_advantage)
         # ===== ALGO LOGIC: SAPO selection (sampler) and the local update (algorithm)
         selection = select_groups(local, list(self.pool), local_i=cfg.sampler.local_i, external_j=cfg.sampler.external_j,
                                   rng=self.sampler_rng, strategy=cfg.sampler.type,
-                                  drop_zero_advantage=cfg.sampler.drop_zero_advantage, options=cfg.sampler.options)
+                                  drop_zero_advantage=cfg.sampler.drop_zero_advantage,
+                                  options={**cfg.sampler.options, PEER_USEFULNESS: self.peer_ledger.snapshot()})
         self._consume(selection.external)
         with timer("train"):
             stats = await self._update([*selection.local, *selection.external])

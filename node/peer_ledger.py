@@ -1,0 +1,126 @@
+"""Per-peer history for SAPO's selection: how often a peer's groups were worth training on.
+
+A group a peer shares can fail twice before it reaches the update: intake rejects it (its task cannot
+be rebuilt), or it survives but carries no signal (every completion got the same reward from *our*
+verifier, so its advantage is zero and the filter drops it). The ledger counts, per sender, groups
+received, groups that survived intake and groups with signal, and scores a peer by its smoothed rate of
+useful groups: (useful + a) / (received + a + b), the posterior mean of a Beta(a, b) prior. Counts
+decay every round, so a peer that stops sharing drifts back to the prior and a peer that improves can
+recover.
+
+    >>> from node.types import ScoredGroup, Task
+    >>> from protocol.messages import Completion, RolloutBatch, RolloutGroup, TaskRef
+    >>> ref = TaskRef("toy", index=0)
+    >>> sent = lambda peer, n: RolloutBatch("s", peer, "m", 0.0, 0, "b", (RolloutGroup(ref, "q", (Completion("x", 1, 0.0),)),) * n)
+    >>> got = lambda peer, *r: ScoredGroup(Task(ref, "q", "a"), ("x",) * len(r), r, peer)
+    >>> ledger = PeerLedger(decay=1.0)
+    >>> ledger.observe([sent("good", 2), sent("bad", 2)], [got("good", 1.0, 0.0), got("good", 0.0, 1.0), got("bad", 1.0, 1.0)])
+    >>> ledger.records["bad"]
+    PeerRecord(received=2.0, survived=1.0, useful=0.0)
+    >>> snap = ledger.snapshot()
+    >>> snap.score("good"), snap.score("bad"), snap.score("never-seen")
+    (0.75, 0.25, 0.5)
+
+The node hands strategies a read-only `PeerUsefulness` snapshot in `select_groups`'s options under the
+key `PEER_USEFULNESS` (strategies stay pure functions of their arguments; those that don't read the
+key are untouched). Ledger settings come from the same options: "peer_decay" (default 0.95 per round),
+"peer_prior_useful" and "peer_prior_useless" (a and b, default 1 and 1).
+
+Reference: Efraimidis and Spirakis, "Weighted random sampling with a reservoir" (2006), for how
+`strategies_extra.peer_useful_strategy` samples with these scores as weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from node.types import ScoredGroup
+from protocol.messages import RolloutBatch
+
+PEER_USEFULNESS = "peer_usefulness"
+"""Key of the sampler options under which the node passes the ledger's `PeerUsefulness` snapshot."""
+
+FORGET_BELOW = 1e-2
+"""A record whose decayed received count falls below this is forgotten (it would score as the prior)."""
+
+
+@dataclass
+class PeerRecord:
+    """Decayed counts of one sender's groups (floats: each round multiplies them by the decay)."""
+
+    received: float = 0.0
+    """Groups the peer sent us (every group of its batches that reached intake)."""
+    survived: float = 0.0
+    """Groups intake accepted (task rebuilt and re-scored by our verifier)."""
+    useful: float = 0.0
+    """Surviving groups with signal: not all of their rewards are equal."""
+
+    def scale(self, factor: float) -> None:
+        self.received, self.survived, self.useful = self.received * factor, self.survived * factor, self.useful * factor
+
+
+@dataclass(frozen=True)
+class PeerUsefulness:
+    """A read-only view of the ledger's scores at one round; an unknown peer scores `prior`."""
+
+    scores: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    prior: float = 0.5
+
+    def score(self, peer: str) -> float:
+        return self.scores.get(peer, self.prior)
+
+
+@dataclass
+class PeerLedger:
+    """Counts per sender, updated once a round by the node (`observe`) and read through `snapshot`."""
+
+    decay: float = 0.95
+    """Factor applied to every count once a round before the new counts are added (1.0: never forget)."""
+    prior_useful: float = 1.0
+    """a of the Beta(a, b) prior: pseudo-counts of useful groups."""
+    prior_useless: float = 1.0
+    """b of the Beta(a, b) prior: pseudo-counts of groups that were rejected or had no signal."""
+    records: dict[str, PeerRecord] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.decay <= 1.0:
+            raise ValueError(f"peer ledger decay must be in (0, 1], got {self.decay}")
+        if self.prior_useful <= 0.0 or self.prior_useless <= 0.0:
+            raise ValueError("peer ledger prior pseudo-counts must be > 0 (a peer's weight must stay positive)")
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> "PeerLedger":
+        """The ledger configured by the sampler options ("peer_decay", "peer_prior_useful", "peer_prior_useless")."""
+        return cls(decay=float(options.get("peer_decay", 0.95)), prior_useful=float(options.get("peer_prior_useful", 1.0)),
+                   prior_useless=float(options.get("peer_prior_useless", 1.0)))
+
+    @property
+    def prior(self) -> float:
+        return self.prior_useful / (self.prior_useful + self.prior_useless)
+
+    def observe(self, batches: Sequence[RolloutBatch], accepted: Iterable[ScoredGroup]) -> None:
+        """One round: decay every count, then add what `batches` sent and which groups intake `accepted`."""
+        for peer in list(self.records):
+            self.records[peer].scale(self.decay)
+            if self.records[peer].received < FORGET_BELOW:
+                del self.records[peer]
+        for batch in batches:
+            self._record(batch.sender).received += len(batch.groups)
+        for group in accepted:
+            record = self._record(group.source)
+            record.survived += 1
+            record.useful += group.has_signal
+
+    def score(self, peer: str) -> float:
+        """Posterior mean of the peer's useful-group rate; the prior mean for a peer never seen."""
+        record = self.records.get(peer, PeerRecord())
+        return (record.useful + self.prior_useful) / (record.received + self.prior_useful + self.prior_useless)
+
+    def snapshot(self) -> PeerUsefulness:
+        return PeerUsefulness(MappingProxyType({peer: self.score(peer) for peer in self.records}), self.prior)
+
+    def _record(self, peer: str) -> PeerRecord:
+        return self.records.setdefault(peer, PeerRecord())
