@@ -1,14 +1,19 @@
 """Coverage-guided fuzzing (atheris/libFuzzer) of everything a peer's bytes reach, with throughput figures.
 
-    python benchmarks/fuzz.py [--seconds 60] [--targets decode,verify,rebuild]
+    python benchmarks/fuzz.py [--seconds 60] [--targets decode,verify,rebuild[,rebuild_any]]
 
 Targets, each run in its own child process for ``--seconds``:
 - ``decode``: `protocol.codec.decode` on raw bytes (seeds: `tests/chaos/corpus/`).
 - ``verify``: `RecordVerifier.verify` with a secret, an allow list and a window clock. Half of the inputs
   are raw records (seeds: the corpus); the other half are fuzzed *bodies* sealed with a valid signature
   and swarm tag, so the decoder behind the signature check is fuzzed too.
-- ``rebuild``: a fuzzed `TaskRef` (any reasoning-gym generator or junk name, a fuzzed config, seed,
-  index, kind), within the codec's bounds, then `TaskSource.rebuild` (question and ground truth).
+- ``rebuild``: a fuzzed `TaskRef` (the node's own generator half of the time, else any reasoning-gym
+  generator or a junk name; a fuzzed config, seed, index, kind), within the codec's bounds, then the
+  rebuild a node runs on a peer's task: `build_task_source(TasksConfig())`, whose default accept list
+  is the node's own families (question and ground truth).
+- ``rebuild_any`` (not in the default set): the same with ``accept_generators: ["*"]``, every reasoning-gym
+  generator rebuilt. It measures reasoning-gym's own generators; their slowest items (seconds each) are
+  why the accept list is closed by default.
 
 Allowed outcomes are the verdicts (`ProtocolError`, a refused `Verdict`, `TaskError`); anything else is a
 crash. Any input slower than 1 s is recorded (with the TaskRef, for rebuild) and fails the target;
@@ -35,6 +40,8 @@ sys.path.insert(0, str(REPO))
 CORPUS = REPO / "tests" / "chaos" / "corpus"
 RESULTS = REPO / "benchmarks" / "results" / "fuzz.json"
 TARGETS = ("decode", "verify", "rebuild")
+"""The default set: what a peer's bytes reach on a node with the default configuration."""
+ALL_TARGETS = (*TARGETS, "rebuild_any")
 SLOW_S = 1.0
 """An input slower than this is a finding (recorded with what it was); libFuzzer's own -timeout=30 catches hangs."""
 
@@ -74,16 +81,18 @@ def target_verify():
     return one
 
 
-def target_rebuild():
+def target_rebuild(accept_generators: list[str] | None = None):
     import atheris
     from reasoning_gym.factory import DATASETS
 
     from node.config import TasksConfig
-    from node.tasks import TaskError, TaskSource
+    from node.tasks import TaskError, build_task_source
     from protocol.messages import TaskRef
 
+    config = TasksConfig(accept_generators=accept_generators)
+    own = [family.name for family in config.families]
     names = sorted(DATASETS) + ["", "no_such_generator", "chain_sum\x00", "../etc/passwd"]
-    source = TaskSource(TasksConfig())
+    source = build_task_source(config)
     keys = ["min_terms", "max_terms", "min_digits", "max_digits", "size", "seed", "difficulty", "max_value", "n", "x y"]
 
     def value(fdp: "atheris.FuzzedDataProvider"):
@@ -100,7 +109,7 @@ def target_rebuild():
 
     def one(data: bytes) -> None:
         fdp = atheris.FuzzedDataProvider(data)
-        generator = names[fdp.ConsumeIntInRange(0, len(names) - 1)]
+        generator = own[fdp.ConsumeIntInRange(0, len(own) - 1)] if fdp.ConsumeBool() else names[fdp.ConsumeIntInRange(0, len(names) - 1)]
         config = {keys[fdp.ConsumeIntInRange(0, len(keys) - 1)]: value(fdp) for _ in range(fdp.ConsumeIntInRange(0, 4))}
         seed = source.config.dataset_seed if fdp.ConsumeBool() else fdp.ConsumeIntInRange(0, 2**40)
         index = fdp.ConsumeIntInRange(0, 2**40) if fdp.ConsumeBool() else fdp.ConsumeIntInRange(0, 2000)
@@ -119,7 +128,8 @@ def child(target: str, seconds: int, workdir: Path) -> None:
     import atheris
 
     with atheris.instrument_imports(include=["protocol", "node.tasks", "swarm.transports"]):
-        one = {"decode": target_decode, "verify": target_verify, "rebuild": target_rebuild}[target]()
+        one = {"decode": target_decode, "verify": target_verify, "rebuild": target_rebuild,
+               "rebuild_any": lambda: target_rebuild(["*"])}[target]()
     slow_log = workdir / "slow.jsonl"
 
     def timed(data: bytes) -> None:
@@ -133,7 +143,7 @@ def child(target: str, seconds: int, workdir: Path) -> None:
             with open(slow_log, "a") as f:
                 f.write(json.dumps({"unit": name, "s": round(took, 2), "what": getattr(one, "last", "")}) + "\n")
 
-    seeds = [str(CORPUS)] if target != "rebuild" else []
+    seeds = [str(CORPUS)] if not target.startswith("rebuild") else []
     argv = [sys.argv[0], str(workdir / "corpus"), *seeds, f"-max_total_time={seconds}", "-timeout=30",
             "-rss_limit_mb=2048", "-print_final_stats=1", f"-artifact_prefix={workdir}/", "-max_len=65536"]
     (workdir / "corpus").mkdir(exist_ok=True)
@@ -185,7 +195,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--targets", default=",".join(TARGETS))
-    parser.add_argument("--child", choices=TARGETS)
+    parser.add_argument("--child", choices=ALL_TARGETS)
     parser.add_argument("--workdir", type=Path)
     args = parser.parse_args()
     if args.child:
