@@ -1073,7 +1073,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, signal.default_int_handler)
     q = args.quick
-    secs = dict(T0=15, T1=180, T2=15, T3=15, T4=15, T6=120, T7=12, T7p=10, T8=60) if q else dict(T0=60, T1=600, T2=30, T3=60, T4=60, T6=600, T7=60, T7p=30, T8=300)
+    secs = dict(T0=15, T1=180, T2=15, T3=15, T4=15, T6=120, T7=12, T7p=10, T8=60) if q else dict(T0=60, T1=600, T2=30, T3=60, T4=60, T6=600, T7=60, T7p=30, T8=120)
     wanted = set(args.phases.split(","))
     rng = random.Random(0)
     log_dir = Path(os.environ.get("CHAOS_LOG_DIR", "/tmp")) / f"sapo-chaos-{os.getpid()}"
