@@ -25,6 +25,7 @@ from protocol.keys import subkey_owner
 from protocol.messages import PeerAnnouncement, RolloutBatch
 from protocol.validation import Received, RecordVerifier, Verdict
 from swarm.transports.base import TransportStats
+from swarm.transports.peer_score import PeerScores
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ class Inbox:
         self._per_peer: dict[int, Counter[str]] = {}
         self._logged: set[tuple[str, str]] = set()
         self.dropped_full = 0
+        self.scores = PeerScores()
+        """Behaviour per peer id, read by flood publishing (`swarm.transports.push`) to rank its targets."""
 
     # ------------------------------------------------------------ checks
 
@@ -94,6 +97,7 @@ class Inbox:
             return None
         if self._per_peer.setdefault(batch.window, Counter())[batch.sender] >= self.max_per_peer_per_window:
             self.reject(batch.sender, "over_quota", f"window {batch.window}")
+            self.scores.refused(batch.sender, batch.window)  # signature verified: no one else can have signed these
             return None
         self._accept(batch, len(data))
         return batch
@@ -114,6 +118,7 @@ class Inbox:
     def _accept(self, batch: RolloutBatch, size: int) -> None:
         self._seen.setdefault(batch.window, {})[(batch.sender, batch.batch_id)] = time.time()
         self._per_peer[batch.window][batch.sender] += 1
+        self.scores.accepted(batch.sender, batch.window)
         self.stats.accepted += 1
         self.stats.bytes_received += size
         if len(self.queue) == self.queue.maxlen:

@@ -8,7 +8,9 @@ direct push. "Admitted peers" are those whose signed announcements this node ver
 A push is one unary call over hivemind's p2p layer carrying the record exactly as the DHT would hold
 it (key, subkey, value, expiration, in a `dht_pb2.StoreRequest`). The receiver treats it like a DHT
 read: the same `_accept` path (signature, secret, allow list, subkey == signer, own shard and window,
-dedup, per-peer quota), once per (key, subkey, expiration) whichever copy comes first. Parts indexes are
+dedup, per-peer quota), once per (key, subkey, expiration) whichever copy comes first. Whatever it refuses
+counts against the pushing connection's peer (`swarm.transports.peer_score`), and a publisher pushes to
+peers with no recent refusal first: admitted keys that flood do not take honest peers' slots. Parts indexes are
 pushed only by a node that serves its parts (`swarm.transports.direct_parts`); the receiver fetches them
 from the pusher, the DHT for any it does not serve. Pushes per remote peer per window are capped.
 
@@ -31,6 +33,7 @@ from hivemind.p2p import P2P, P2PContext, PeerID
 from hivemind.proto import dht_pb2
 
 from swarm.transports.chunks import gather_partial
+from swarm.transports.peer_score import Candidate
 
 if TYPE_CHECKING:
     from swarm.transports.sharded import ShardedTransport
@@ -62,16 +65,24 @@ class Pusher:
     # ------------------------------------------------------------ sending
 
     def push(self, key: str, subkey: str, value: bytes, expiration: float) -> None:
-        """Push one stored record to `push_fanout` random admitted peers, in the background (publish does not wait)."""
+        """Push one stored record to `push_fanout` admitted peers (`targets`), in the background (publish does not wait)."""
         request = dht_pb2.StoreRequest(keys=[key.encode()], subkeys=[subkey.encode()], values=[value],
                                        expiration_time=[expiration], in_cache=[False])
-        targets = [pid for a in self.t.peers() if (pid := _libp2p_id(a.addresses)) is not None] or list(self.fallback_targets())
-        targets = self.t.rng.sample(targets, min(len(targets), self.t.config.push_fanout))
+        targets = self.targets()
         if not targets:
             return
         task = asyncio.create_task(self.call_push(targets, request))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def targets(self) -> list[PeerID]:
+        """Up to `push_fanout` admitted peers: those with no recent refusal first, in random order, then the
+        others best score first (`PeerScores.rank`), so flooding keys cannot take an honest peer's slot."""
+        candidates = [Candidate(pid, (pid.to_base58(), a.peer_id)) for a in self.t.peers() if (pid := _libp2p_id(a.addresses)) is not None]
+        if not candidates:
+            fallback = list(self.fallback_targets())
+            return self.t.rng.sample(fallback, min(len(fallback), self.t.config.push_fanout))
+        return self.t.inbox.scores.rank(candidates, self.t.rng, self.t.config.push_fanout)
 
     async def call_push(self, targets: list[PeerID], request: dht_pb2.StoreRequest) -> None:
         calls = (self.p2p.call_protobuf_handler(pid, PUSH_PROTOCOL, request, dht_pb2.StoreResponse) for pid in targets)
@@ -87,6 +98,16 @@ class Pusher:
         return dht_pb2.StoreResponse(store_ok=ok)
 
     def _receive(self, request: dht_pb2.StoreRequest, i: int, remote: str) -> bool:
+        """Check and offer one pushed record; the pushing connection's peer is scored by the outcome."""
+        refused_before = self.t.stats.rejections.total()
+        ok = self._check_and_offer(request, i, remote)
+        if self.t.stats.rejections.total() > refused_before:
+            self.t.inbox.scores.refused(remote, self.t.window())
+        elif ok:
+            self.t.inbox.scores.accepted(remote, self.t.window())
+        return ok
+
+    def _check_and_offer(self, request: dht_pb2.StoreRequest, i: int, remote: str) -> bool:
         try:
             key, subkey = request.keys[i].decode(), request.subkeys[i].decode()
             value, expiration = request.values[i], request.expiration_time[i]

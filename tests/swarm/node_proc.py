@@ -3,7 +3,8 @@
     python tests/swarm/node_proc.py '{"swarm_id": "t", "initial_peers": [...]}' SEED
 
 Prints ``{"event": "ready", "maddrs": [...], "peer_id": ...}`` (or ``{"event": "error", ...}`` and
-exits 1), then answers one JSON line per command: publish, collect, raw_get, forge, stats, direct, clock, quit.
+exits 1), then answers one JSON line per command: publish, collect, raw_get, forge, stats, push_targets,
+direct, clock, quit.
 Only JSON goes to stdout; logs go to stderr.
 """
 
@@ -120,6 +121,11 @@ class Node:
         return {"published": s.published, "accepted": s.accepted, "bytes_sent": s.bytes_sent,
                 "bytes_received": s.bytes_received, "rejections": dict(s.rejections), "cpu_s": cpu_s(),
                 "peers": [p.peer_id for p in self.t.peers()], "bounds": bounds(self.t)}
+
+    async def push_targets(self, draws: int = 1) -> dict[str, Any]:
+        """libp2p ids the next pushes would go to (`Pusher.targets`), ``draws`` independent draws."""
+        p = self.t.pusher
+        return {"draws": [[pid.to_base58() for pid in p.targets()] for _ in range(draws)] if p else []}
 
     async def direct(self, serve: str = "") -> dict[str, Any]:
         """Parts fetched from their publisher (`swarm.transports.direct_parts`) and part keys read from the DHT
