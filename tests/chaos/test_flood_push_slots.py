@@ -17,7 +17,7 @@ from protocol import Identity
 from tests.chaos.conftest import ATTACKER_SCRIPT, CHAOS_CONFIG, seeds
 from tests.swarm.helpers import NodeProcess, start_node
 
-pytestmark = pytest.mark.swarm
+pytestmark = [pytest.mark.swarm, pytest.mark.slow]
 
 DRAWS = 12
 """Push target draws per honest node: a uniform choice of 2 among 3 keeps the attacker out of all 12
