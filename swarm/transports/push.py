@@ -13,6 +13,8 @@ counts against the pushing connection's peer (`swarm.transports.peer_score`), an
 peers with no recent refusal first: admitted keys that flood do not take honest peers' slots. Parts indexes are
 pushed only by a node that serves its parts (`swarm.transports.direct_parts`); the receiver fetches them
 from the pusher, the DHT for any it does not serve. Pushes per remote peer per window are capped.
+A push that was not answered goes out again every quarter window while its record is in the read range
+(`swarm.transports.push_retry`): after a partition heals, the last windows cross within a window.
 
     pusher = Pusher(transport, p2p)          # HivemindTransport.start does this
     await pusher.start()                     # registers the rpc handler
@@ -34,6 +36,7 @@ from hivemind.proto import dht_pb2
 
 from swarm.transports.chunks import gather_partial
 from swarm.transports.peer_score import Candidate
+from swarm.transports.push_retry import Outgoing, PushLedger
 
 if TYPE_CHECKING:
     from swarm.transports.sharded import ShardedTransport
@@ -54,9 +57,15 @@ class Pusher:
         self.pushed = self.push_failures = 0
         self.fallback_targets: Callable[[], Sequence[PeerID]] = tuple
         """Whom to push to while no peer is admitted (HivemindTransport: peers that answered the time protocol)."""
+        self.ledger = PushLedger(keep_windows=transport.config.windows_per_collect)
+        """Our records still in the read range, and who has them: pushes that were not answered go out again."""
+        self.retry_period_s = max(0.25, transport.config.window_seconds / 4)
+        self.retry_timeout_s = min(transport.config.collect_timeout_s, max(0.5, transport.config.window_seconds / 2))
+        """Shorter than a first push's: a retry that hangs on a dead link must not hold back the next one."""
 
     async def start(self) -> None:
         await self.p2p.add_protobuf_handler(PUSH_PROTOCOL, self.rpc_push, dht_pb2.StoreRequest)
+        self._spawn(self._retry_loop())
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -68,12 +77,31 @@ class Pusher:
         """Push one stored record to `push_fanout` admitted peers (`targets`), in the background (publish does not wait)."""
         request = dht_pb2.StoreRequest(keys=[key.encode()], subkeys=[subkey.encode()], values=[value],
                                        expiration_time=[expiration], in_cache=[False])
+        match = _WINDOW.search(key)
+        out = self.ledger.add(key, subkey, int(match.group(1)) if match else self.t.window(), request)
         targets = self.targets()
-        if not targets:
-            return
-        task = asyncio.create_task(self.call_push(targets, request))
+        if targets:
+            self._send(out, targets, self.t.config.collect_timeout_s)
+
+    def _send(self, out: Outgoing, targets: list[PeerID], timeout_s: float) -> None:
+        self.ledger.sent(out, targets)
+        self._spawn(self.call_push(targets, out.request, out, timeout_s))
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _retry_loop(self) -> None:
+        """Push again what was not answered (a partition, a restarting peer), and fill the fanout with peers
+        admitted since, while the record is in the read range (`PushLedger.due`)."""
+        while True:
+            await asyncio.sleep(self.retry_period_s)
+            try:
+                for out, peers in self.ledger.due(self.t.window(), self.targets(), self.t.config.push_fanout):
+                    self._send(out, peers, self.retry_timeout_s)
+            except Exception:  # never let bookkeeping end the loop; the first pushes still go out
+                logger.exception("push retry failed")
 
     def targets(self) -> list[PeerID]:
         """Up to `push_fanout` admitted peers: those with no recent refusal first, in random order, then the
@@ -84,11 +112,19 @@ class Pusher:
             return self.t.rng.sample(fallback, min(len(fallback), self.t.config.push_fanout))
         return self.t.inbox.scores.rank(candidates, self.t.rng, self.t.config.push_fanout)
 
-    async def call_push(self, targets: list[PeerID], request: dht_pb2.StoreRequest) -> None:
+    async def call_push(self, targets: list[PeerID], request: dht_pb2.StoreRequest, out: Outgoing | None = None,
+                        timeout_s: float | None = None) -> None:
         calls = (self.p2p.call_protobuf_handler(pid, PUSH_PROTOCOL, request, dht_pb2.StoreResponse) for pid in targets)
-        results = await gather_partial(calls, self.t.config.collect_timeout_s)
+        try:
+            results = await gather_partial(calls, timeout_s or self.t.config.collect_timeout_s)
+        except asyncio.CancelledError:
+            if out is not None:
+                self.ledger.answered(out, targets, [None] * len(targets))
+            raise
         self.pushed += sum(r is not None for r in results)
         self.push_failures += sum(r is None for r in results)
+        if out is not None:
+            self.ledger.answered(out, targets, results)
 
     # ------------------------------------------------------------ receiving
 
