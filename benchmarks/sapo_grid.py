@@ -96,11 +96,12 @@ MIXED_MODELS = ("tiny-0.5m", "tiny-0.5m", "tiny-1.5m", "tiny-1.5m")
 def full_blocks(rounds: int = 60, seeds: int = 10) -> list[Block]:
     """Run order (see `Block.tier`): the sparse 4-node core (16/0, 8/8 uniform, 8/8 positive, 8/4 positive) on
     every seed; the dense regime and 8 nodes; the control (32/0) and the strategies on the first three seeds
-    (their block repeats the core rows, which run once: runs are keyed by their spec); heterogeneous swarms."""
-    fill16 = STRATEGIES[4]
+    (their block repeats the core rows, which run once: runs are keyed by their spec); heterogeneous swarms (mixed
+    model sizes also with the peer-useful rows: there peers really differ)."""
+    fill16, peer_useful = STRATEGIES[4], STRATEGIES[5:7]
     core = (ISOLATION, UNIFORM_88, POSITIVE_88, POSITIVE_84)
     strategies = (ISOLATION, UNIFORM_88, POSITIVE_88, DOUBLE, STRATEGIES[0], STRATEGIES[1], fill16,
-                  *PAPER_SPLITS[1:2], *PAPER_SPLITS[3:4], *STRATEGIES[5:7])
+                  *PAPER_SPLITS[1:2], *PAPER_SPLITS[3:4], *peer_useful)
     few = tuple(range(min(seeds, 3)))
     every = dict(priority_seeds=seeds, priority_configs=len(strategies), core_configs=len(strategies))
     return [
@@ -109,8 +110,8 @@ def full_blocks(rounds: int = 60, seeds: int = 10) -> list[Block]:
               priority_seeds=3, priority_configs=3, core_configs=3),
         Block("sparse-8", SPARSE, 8, rounds, few[:2], (ISOLATION, UNIFORM_88, POSITIVE_88), **every),
         Block("sparse-4 control and strategies", SPARSE, 4, rounds, few, strategies, **every),
-        Block("hetero-models-4", SPARSE, 4, rounds, few[:2], (ISOLATION, UNIFORM_88, POSITIVE_88), models=MIXED_MODELS,
-              **every, note="nodes 0-1 tiny-0.5m, nodes 2-3 tiny-1.5m (all warm-started at step 400 on 2-term)"),
+        Block("hetero-models-4", SPARSE, 4, rounds, few[:2], (ISOLATION, UNIFORM_88, POSITIVE_88, *peer_useful),
+              models=MIXED_MODELS, **every, note="nodes 0-1 tiny-0.5m, nodes 2-3 tiny-1.5m (all warm-started at step 400 on 2-term)"),
         Block("hetero-families-4", SPARSE, 4, rounds, few[:1], (ISOLATION, UNIFORM_88, POSITIVE_88),
               rl_families=MIXED_FAMILIES, **every,
               note="nodes 0-1 RL on 3-term chain_sum, nodes 2-3 on 2-term (all warm-started at step 400 on 2-term)"),
