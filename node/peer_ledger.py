@@ -21,17 +21,21 @@ recover.
     >>> snap.score("good"), snap.score("bad"), snap.score("never-seen")
     (0.75, 0.25, 0.5)
 
+`peer_useful_strategy` draws J candidates with probability proportional to their sender's score
+(registered as "peer_useful" by `node.strategies_extra`; importing this module registers nothing).
 The node hands strategies a read-only `PeerUsefulness` snapshot in `select_groups`'s options under the
 key `PEER_USEFULNESS` (strategies stay pure functions of their arguments; those that don't read the
 key are untouched). Ledger settings come from the same options: "peer_decay" (default 0.95 per round),
 "peer_prior_useful" and "peer_prior_useless" (a and b, default 1 and 1).
 
 Reference: Efraimidis and Spirakis, "Weighted random sampling with a reservoir" (2006), for how
-`strategies_extra.peer_useful_strategy` samples with these scores as weights.
+`peer_useful_strategy` samples with these scores as weights.
 """
 
 from __future__ import annotations
 
+import heapq
+import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -124,3 +128,15 @@ class PeerLedger:
 
     def _record(self, peer: str) -> PeerRecord:
         return self.records.setdefault(peer, PeerRecord())
+
+
+def peer_useful_strategy(candidates: Sequence[ScoredGroup], j: int, rng: random.Random,
+                         options: Mapping[str, Any]) -> list[ScoredGroup]:
+    """J without replacement, weighted by the sender's usefulness: the J largest keys u ** (1 / w).
+
+    One `rng.random()` per candidate, in candidate order (Efraimidis-Spirakis), so a seed pins the draw.
+    Weights are > 0 (the ledger's prior keeps them off 0), so every candidate can be drawn.
+    """
+    usefulness: PeerUsefulness = options.get(PEER_USEFULNESS) or PeerUsefulness()
+    keys = [(rng.random() ** (1.0 / usefulness.score(g.source)), i) for i, g in enumerate(candidates)]
+    return [candidates[i] for _, i in heapq.nlargest(j, keys)]

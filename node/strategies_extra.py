@@ -19,7 +19,8 @@
   sender's usefulness (`node.peer_ledger`: the smoothed rate of its groups that survived re-scoring
   and the zero-advantage filter), read from `options[PEER_USEFULNESS]`, which the node fills every
   round. Without that key every peer has the prior and the draw is uniform. A peer whose groups are
-  rarely worth training on is still drawn, less often, so its score can recover.
+  rarely worth training on is still drawn, less often, so its score can recover. The function lives
+  beside its ledger in `node.peer_ledger`; it is registered here with the others.
 
 All are pure functions of (candidates, j, rng, options), as `node.sampler` requires.
 
@@ -38,12 +39,11 @@ Spirakis (2006) for weighted sampling without replacement by keys u ** (1 / w).
 
 from __future__ import annotations
 
-import heapq
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from node.peer_ledger import PEER_USEFULNESS, PeerUsefulness
+from node.peer_ledger import peer_useful_strategy
 from node.sampler import register_strategy
 from node.types import ScoredGroup
 
@@ -60,18 +60,6 @@ def fresh_uniform_strategy(candidates: Sequence[ScoredGroup], j: int, rng: rando
     """J uniformly among the `recent` newest candidates (the pool keeps arrival order)."""
     recent = max(j, int(options.get("recent", 4 * j)))
     return rng.sample(list(candidates)[-recent:], j)
-
-
-def peer_useful_strategy(candidates: Sequence[ScoredGroup], j: int, rng: random.Random,
-                         options: Mapping[str, Any]) -> list[ScoredGroup]:
-    """J without replacement, weighted by the sender's usefulness: the J largest keys u ** (1 / w).
-
-    One `rng.random()` per candidate, in candidate order (Efraimidis-Spirakis), so a seed pins the draw.
-    Weights are > 0 (the ledger's prior keeps them off 0), so every candidate can be drawn.
-    """
-    usefulness: PeerUsefulness = options.get(PEER_USEFULNESS) or PeerUsefulness()
-    keys = [(rng.random() ** (1.0 / usefulness.score(g.source)), i) for i, g in enumerate(candidates)]
-    return [candidates[i] for _, i in heapq.nlargest(j, keys)]
 
 
 register_strategy("hardest", hardest_strategy)

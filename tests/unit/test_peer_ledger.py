@@ -1,5 +1,6 @@
 """Peer usefulness: the ledger's counts, prior and decay; the "peer_useful" strategy's preference,
-determinism and J = 0 silence; the node feeding its ledger from a real peer."""
+determinism and J = 0 silence; the node feeding its ledger from a real peer and handing the strategy
+its snapshot. Nothing here registers into the global strategy registry for longer than one test."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-import node.strategies_extra  # noqa: F401  (registers "peer_useful")
-from node.peer_ledger import PEER_USEFULNESS, PeerLedger, PeerRecord, PeerUsefulness
-from node.sampler import select_groups
+from node.peer_ledger import PEER_USEFULNESS, PeerLedger, PeerRecord, PeerUsefulness, peer_useful_strategy
+from node.sampler import STRATEGIES, register_strategy, select_groups
 from node.types import ScoredGroup, Task
 from protocol.messages import Completion, RolloutBatch, RolloutGroup, TaskRef
 from swarm.transports import MemoryHub
@@ -80,7 +80,8 @@ CANDIDATES = [accepted(peer, 1, 0, index=i) for i, peer in enumerate(["good", "b
 
 def draw(rng: random.Random, j: int, usefulness: PeerUsefulness | None) -> list[ScoredGroup]:
     options = {PEER_USEFULNESS: usefulness} if usefulness is not None else {}
-    return select_groups([], CANDIDATES, local_i=0, external_j=j, rng=rng, strategy="peer_useful", options=options).external
+    return select_groups([], CANDIDATES, local_i=0, external_j=j, rng=rng, strategy=peer_useful_strategy,
+                         options=options).external
 
 
 def test_peer_useful_prefers_the_peer_whose_groups_survive() -> None:
@@ -108,11 +109,25 @@ def test_peer_useful_with_j0_consumes_no_randomness() -> None:
     assert draw(rng, 0, good_and_bad_history()) == [] and rng.getstate() == state
 
 
-def test_node_feeds_its_ledger_from_a_peer(tiny_model_config, tmp_path: Path) -> None:
+def test_node_feeds_its_ledger_and_hands_the_strategy_its_snapshot(tiny_model_config, tmp_path: Path) -> None:
+    snapshots: list[PeerUsefulness] = []
+
+    def spy(candidates, j, rng, options):  # "peer_useful", recording what the node passed
+        snapshots.append(options[PEER_USEFULNESS])
+        return peer_useful_strategy(candidates, j, rng, options)
+
+    # zero-advantage groups stay candidates, so J = 1 always has a choice to make once the peer has published
+    sampler = {"type": "peer_useful_spy", "local_i": 4, "external_j": 1, "completions_l": 6, "drop_zero_advantage": False}
     hub = MemoryHub()
-    useful = {"sampler": {"type": "peer_useful", "local_i": 4, "external_j": 2, "completions_l": 6}}
-    a, b = (make_node(tiny_model_config, n, tmp_path, hub=hub, overrides=useful) for n in ("a", "b"))
-    asyncio.run(_lockstep([a, b], 3))
-    record = a.peer_ledger.records[b.identity.peer_id]
+    a, b = (make_node(tiny_model_config, n, tmp_path, hub=hub, overrides={"sampler": sampler}) for n in ("a", "b"))
+    register_strategy("peer_useful_spy", spy)
+    try:
+        asyncio.run(_lockstep([a, b], 3))
+    finally:
+        STRATEGIES.pop("peer_useful_spy")
+    peer = b.identity.peer_id
+    record = a.peer_ledger.records[peer]
     assert record.received > 0 and record.survived == pytest.approx(record.received)  # an honest peer
     assert 0 <= record.useful <= record.survived and a.identity.peer_id not in a.peer_ledger.records
+    of_a = [snap for snap in snapshots if peer in snap.scores]  # node b's snapshots hold a's score instead
+    assert of_a and of_a[-1].score(peer) == pytest.approx(a.peer_ledger.score(peer)) != a.peer_ledger.prior
