@@ -7,7 +7,10 @@ swarm, with an encrypted body); a part (subkey = 64 hex chars) must hash to its 
 overwrites under someone else's subkey are thus refused by every honest replica, not only by readers.
 Replicas also refuse what every reader would refuse anyway, so it never takes DHT space: a record
 under a slot at or past the per-peer cap (subkey ``<peer id>.<slot>``, slot >= ``max_slots``:
-"over_quota") and, in a closed swarm, a record whose signer is not on the allow list ("not_allowed").
+"over_quota"), in a closed swarm, a record whose signer is not on the allow list ("not_allowed"), and a
+record that expires further ahead of this node's swarm clock than a record published now could
+("future_window"): a node with its clock minutes ahead would otherwise plant records that wait in the
+DHT until their window comes and are then read as current.
 Signature and tag are checked on the body as sent, never decrypted here (`protocol.envelope`).
 Each refusal is reported (peer, reason, detail) to ``report``, normally `Inbox.reject`, so it is
 counted and logged once.
@@ -55,17 +58,28 @@ class SignedRecordValidator(RecordValidatorBase):
         *,
         max_slots: int | None = None,
         allowed_peers: frozenset[str] | None = None,
+        clock: Callable[[], float] | None = None,
+        max_expiration_ahead_s: float | None = None,
     ) -> None:
         """``max_slots``: the per-peer cap of records per window (`TransportConfig.max_records_per_peer_per_window`),
-        None for no cap; ``allowed_peers``: the swarm's allow list, None for an open swarm."""
+        None for no cap; ``allowed_peers``: the swarm's allow list, None for an open swarm; ``clock`` (swarm
+        time) and ``max_expiration_ahead_s``: the latest expiration accepted is ``clock() + max_expiration_ahead_s``
+        (the record TTL plus the tolerated clock skew), None for no limit."""
         self.swarm_secret, self.limits, self.report = swarm_secret, limits, report
         self.max_slots, self.allowed_peers = max_slots, allowed_peers
+        self.clock, self.max_expiration_ahead_s = clock, max_expiration_ahead_s
         self._valid: OrderedDict[bytes, None] = OrderedDict()
         self._refused: OrderedDict[bytes, None] = OrderedDict()
         """Records already refused: refused again without being reported, so each is counted once."""
 
     def validate(self, record: DHTRecord) -> bool:
         """Called by hivemind for each record a peer asks us to store or returns to our get."""
+        if self.clock is not None and self.max_expiration_ahead_s is not None:
+            ahead = record.expiration_time - self.clock()
+            if ahead > self.max_expiration_ahead_s:  # before the caches: they do not key on the expiration
+                owner = _unpack(record.subkey)
+                return self._refuse(subkey_owner(owner) if isinstance(owner, str) else "?", "future_window",
+                                    f"expires {ahead:.0f} s ahead (at most {self.max_expiration_ahead_s:.0f} s)")
         digest = hashlib.blake2b(record.subkey + b"\x00" + record.value, digest_size=16).digest()
         if digest in self._valid:
             self._valid.move_to_end(digest)

@@ -98,8 +98,10 @@ class HivemindTransport(ShardedTransport):
         if self.node is not None:
             return
         allowed = frozenset(self.config.allowed_peers) if self.config.allowed_peers is not None else None
+        ahead = (self.config.record_ttl_windows + 1) * self.config.window_seconds + self.config.max_clock_skew_s
         validator = SignedRecordValidator(self.secret, report=self.inbox.reject,
-                                          max_slots=self.config.max_records_per_peer_per_window, allowed_peers=allowed)
+                                          max_slots=self.config.max_records_per_peer_per_window, allowed_peers=allowed,
+                                          clock=self.clock, max_expiration_ahead_s=ahead)
         self.node = await start_dht_node(self.config, validator)
         self.store = DHTRecordStore(self.node, self.config.beam_size, self.clock)
         self.clock_sync = ClockSync(self.swarm_clock, self.node.p2p, self._clock_peers, timeout=self.config.collect_timeout_s,

@@ -146,3 +146,17 @@ def test_store_side_refuses_clear_bodies_in_a_private_swarm() -> None:
     assert not _store(validator, f"{ATTACKER.peer_id}.1", tagged_clear) and reported[-1] == "not_encrypted"
     assert verifier().verify(tagged_clear, window=WINDOW).reason == "not_encrypted"
     assert _store(SignedRecordValidator(None), f"{ATTACKER.peer_id}.0", clear)  # public swarm: as before
+
+
+def test_store_side_refuses_records_that_expire_beyond_a_skewed_clock() -> None:
+    """A node minutes ahead would plant records that wait in the DHT for their window (T4 +262 s, seen in T7)."""
+    data, subkey = _valid_record()
+    now = 1_000_000.0
+    validator, reported = _store_side(clock=lambda: now, max_expiration_ahead_s=68.0)
+
+    def store(expiration: float) -> bool:
+        return validator.validate(DHTRecord(b"k", msgpack.packb(subkey), msgpack.packb(data, use_bin_type=True), expiration))
+
+    assert store(now + 6.0) and store(now + 68.0)  # a record published now, and one from a clock within tolerance
+    assert not store(now + 262.0 + 6.0) and reported == ["future_window"]
+    assert store(now + 6.0)  # the same bytes with an honest expiration: the cache does not carry the refusal
