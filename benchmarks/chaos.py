@@ -1115,6 +1115,9 @@ def main() -> None:
         results["rss_peak_mb"] = round(max([results["rss_start_mb"]] + [v.get("rss_peak_mb") or 0 for v in _rows(phases)]), 1)
         run("T8", lambda: t8_fuzz(secs["T8"]))
         run("T9", lambda: t9_kills(30 if q else 100))
+    except (KeyboardInterrupt, SystemExit) as exc:  # stopped early: clean up, then report the phases that finished
+        results["interrupted"] = f"{type(exc).__name__} during the run; phases after the last row did not run"
+        print(results["interrupted"], flush=True)
     finally:
         swarm.stop()
         results["left_over"] = net.teardown() if not net.fallback else []
