@@ -25,15 +25,16 @@ class MetricsSink(Protocol):
     def close(self) -> None:
         """Called once when the node stops."""
 
-    def rewind(self, first_round: int) -> None:
-        """Called after resuming from a checkpoint: forget rows of rounds that will be run again."""
+    def rewind(self, first_round: int, last_row: dict[str, Any] | None = None) -> None:
+        """Called after resuming from a checkpoint: forget rows of rounds that will be run again, and
+        write `last_row` (the checkpoint's own round, first_round - 1) if it is missing."""
 
 
 class NullMetrics:
     def log(self, row: dict[str, Any]) -> None:
         pass
 
-    def rewind(self, first_round: int) -> None:
+    def rewind(self, first_round: int, last_row: dict[str, Any] | None = None) -> None:
         pass
 
     def close(self) -> None:
@@ -55,9 +56,12 @@ class JsonlMetrics:
     def close(self) -> None:
         self._file.close()
 
-    def rewind(self, first_round: int) -> None:
-        """Rows of rounds >= `first_round` were written after the checkpoint a restart resumes from."""
+    def rewind(self, first_round: int, last_row: dict[str, Any] | None = None) -> None:
+        """Rows of rounds >= `first_round` were written after the checkpoint a restart resumes from; the
+        checkpoint's own row (`last_row`) is written if the node was killed between checkpoint and line."""
         kept = [row for row in read_metrics(self.path) if row.get("round", 0) < first_round]
+        if last_row is not None and last_row.get("round") == first_round - 1 and not any(r.get("round") == first_round - 1 for r in kept):
+            kept.append(last_row)
         self._file.close()
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         tmp.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in kept), encoding="utf-8")

@@ -72,6 +72,8 @@ class Node:
         self.intake_rejections: Counter[str] = Counter()
         self.peer_ledger = PeerLedger.from_options(config.sampler.options)  # whose groups were worth training on
         self._rounds_without_external = 0
+        self.last_row: dict[str, Any] | None = None
+        """Metrics of the last finished round; checkpointed with it."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -123,8 +125,14 @@ class Node:
         self.sampler_rng.setstate(state["sampler_rng"])
         torch.set_rng_state(state["torch_rng"])
         self.round = state["round"]
+        self.last_row = state.get("last_row")
         logger.info("resumed from %s at round %d", self.checkpoint_dir, self.round)
         return True
+
+    def restore_metrics(self) -> None:
+        """After `restore`: forget metrics of rounds to be run again, and write the checkpointed round's line
+        if the node was killed before writing it."""
+        self.metrics.rewind(self.round, self.last_row)
 
     def checkpoint(self) -> None:
         if self.checkpoint_dir is None:
@@ -136,6 +144,7 @@ class Node:
             "algorithm": self.algorithm.state_dict() if self.algorithm is not None else None,
             "sampler_rng": self.sampler_rng.getstate(),
             "torch_rng": torch.get_rng_state(),
+            "last_row": self.last_row,
         })
 
     # ------------------------------------------------------------------ one round
@@ -175,9 +184,12 @@ class Node:
         self.round += 1
         row = self._metrics_row(r, local, selection, stats, generations, batches, timer)
         row.update(external_received=len(external), zero_adv_external=received_zero_adv)
-        self.metrics.log(row)
+        self.last_row = row
+        # Checkpoint first, then the metrics line: a kill between them loses no work, and the restart
+        # writes the missing line from the checkpoint (`restore_metrics`).
         if cfg.round.checkpoint_every and self.round % cfg.round.checkpoint_every == 0:
             self.checkpoint()
+        self.metrics.log(row)
         return row
 
     async def _generate_local(self, tasks: list[Task], r: int) -> list[list[Generation]]:

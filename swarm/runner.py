@@ -74,7 +74,7 @@ async def run_node(config: RunConfig, out_dir: Path, identity: Identity) -> None
     rejoin = asyncio.create_task(_rejoin(node, pending)) if pending is not None else None
     try:
         if node.restore():
-            node.metrics.rewind(node.round)
+            node.restore_metrics()
         _write_node_info(out_dir, identity, config, transport, node.policy.name)
         await node.run()
     finally:

@@ -1,9 +1,10 @@
 """T9: SIGKILL a writer at random points while it writes checkpoints and its metrics log, as a node does.
 
-A forked child plays a node's bookkeeping: per round it appends the metrics row (`JsonlMetrics.log`)
-and then saves the checkpoint (`save_checkpoint`, a few hundred KiB of tensors tagged with the round).
-The parent kills it after a random delay and restarts the way `swarm.runner` does: load the last
-checkpoint, rewind the metrics to it, continue. After every kill it checks that
+A forked child plays a node's bookkeeping in `Node.step`'s order: per round it saves the checkpoint
+(`save_checkpoint`, a few hundred KiB of tensors tagged with the round, and the round's metrics row) and
+then appends the metrics line (`JsonlMetrics.log`). The parent kills it after a random delay and
+restarts the way `swarm.runner` does: load the last checkpoint, rewind the metrics to it (writing the
+checkpointed row if the kill fell between the two), continue. After every kill it checks that
 
 - the checkpoint is exactly one state that was written (its tensors match its round tag), never an
   older one than before the kill, and no temporary file survives the reload;
@@ -42,13 +43,22 @@ def matches(loaded: dict) -> bool:
 
 
 def writer(directory: str, start: int) -> None:
-    """A node's bookkeeping from round `start` on, until killed: metrics row, then checkpoint."""
+    """A node's bookkeeping from round `start` on, until killed, in `Node.step`'s order: the checkpoint (the
+    next round to run, and this round's metrics row), then the metrics line."""
     metrics = JsonlMetrics(Path(directory) / "metrics.jsonl")
     i = start
     while True:
-        metrics.log({"round": i, "reward_local": i / 1000, "pad": "x" * 2000})  # a row about a real one's size
-        save_checkpoint(directory, state(i + 1))  # the checkpoint holds the next round to run, as Node does
+        row = {"round": i, "reward_local": i / 1000, "pad": "x" * 2000}  # about a real row's size
+        save_checkpoint(directory, {**state(i + 1), "last_row": row})
+        metrics.log(row)
         i += 1
+
+
+def restart_metrics(directory: Path, loaded: dict | None) -> None:
+    """What a restarting node does with its metrics (`Node.restore_metrics`)."""
+    if (directory / "metrics.jsonl").exists():
+        JsonlMetrics(directory / "metrics.jsonl").rewind(0 if loaded is None else loaded["round"],
+                                                        None if loaded is None else loaded.get("last_row"))
 
 
 @dataclass
@@ -80,8 +90,7 @@ def kill_while_writing(directory: Path, kills: int, seed: int = 0, max_delay_s: 
     for k in range(kills):
         loaded = _load_or_none(directory)  # what a restarting node does first (swarm.runner)
         resume = 0 if loaded is None else loaded["round"]
-        if (directory / "metrics.jsonl").exists():
-            JsonlMetrics(directory / "metrics.jsonl").rewind(resume)
+        restart_metrics(directory, loaded)
         child = ctx.Process(target=writer, args=(str(directory), resume), daemon=True)
         child.start()
         try:
@@ -127,7 +136,7 @@ def _check_after_kill(directory: Path, report: KillReport, exitcode: int | None,
         problems.append(f"went back from checkpoint {last} to {now}")
     metrics = directory / "metrics.jsonl"
     if metrics.exists():
-        JsonlMetrics(metrics).rewind(now)
+        restart_metrics(directory, loaded)
         rounds = [row["round"] for row in read_metrics(metrics)]
         if rounds != list(range(now)):
             report.metrics_mismatch += 1
