@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections import Counter
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -59,6 +60,10 @@ class Pusher:
         """Whom to push to while no peer is admitted (HivemindTransport: peers that answered the time protocol)."""
         self.ledger = PushLedger(keep_windows=transport.config.windows_per_collect)
         """Our records still in the read range, and who has them: pushes that were not answered go out again."""
+        self.recently_admitted: dict[PeerID, float] = {}
+        """libp2p id -> when it was last among the admitted peers (monotonic s): retries also go to peers that
+        dropped out of `peers()` lately, as their announcements cannot be read across a partition."""
+        self.remember_s = 120.0
         self.retry_period_s = max(0.25, transport.config.window_seconds / 4)
         self.retry_timeout_s = min(transport.config.collect_timeout_s, max(0.5, transport.config.window_seconds / 2))
         """Shorter than a first push's: a retry that hangs on a dead link must not hold back the next one."""
@@ -92,13 +97,22 @@ class Pusher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def retry_targets(self) -> list[PeerID]:
+        """`targets()`, then peers admitted within `remember_s` that are not admitted now (a partition hides
+        their announcements, not them)."""
+        ranked = self.targets()
+        cutoff = time.monotonic() - self.remember_s
+        for pid in [pid for pid, t in self.recently_admitted.items() if t < cutoff]:
+            del self.recently_admitted[pid]
+        return ranked + [pid for pid in self.recently_admitted if pid not in ranked]
+
     async def _retry_loop(self) -> None:
         """Push again what was not answered (a partition, a restarting peer), and fill the fanout with peers
         admitted since, while the record is in the read range (`PushLedger.due`)."""
         while True:
             await asyncio.sleep(self.retry_period_s)
             try:
-                for out, peers in self.ledger.due(self.t.window(), self.targets(), self.t.config.push_fanout):
+                for out, peers in self.ledger.due(self.t.window(), self.retry_targets(), self.t.config.push_fanout):
                     self._send(out, peers, self.retry_timeout_s)
             except Exception:  # never let bookkeeping end the loop; the first pushes still go out
                 logger.exception("push retry failed")
@@ -107,6 +121,9 @@ class Pusher:
         """Up to `push_fanout` admitted peers: those with no recent refusal first, in random order, then the
         others best score first (`PeerScores.rank`), so flooding keys cannot take an honest peer's slot."""
         candidates = [Candidate(pid, (pid.to_base58(), a.peer_id)) for a in self.t.peers() if (pid := _libp2p_id(a.addresses)) is not None]
+        seen = time.monotonic()
+        for c in candidates:
+            self.recently_admitted[c.target] = seen
         if not candidates:
             fallback = list(self.fallback_targets())
             return self.t.rng.sample(fallback, min(len(fallback), self.t.config.push_fanout))
