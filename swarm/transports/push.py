@@ -58,7 +58,7 @@ class Pusher:
         self.pushed = self.push_failures = 0
         self.fallback_targets: Callable[[], Sequence[PeerID]] = tuple
         """Whom to push to while no peer is admitted (HivemindTransport: peers that answered the time protocol)."""
-        self.ledger = PushLedger(keep_windows=transport.config.windows_per_collect)
+        self.ledger = PushLedger(keep_windows=max(transport.config.windows_per_collect, transport.config.record_ttl_windows) + 1)
         """Our records still in the read range, and who has them: pushes that were not answered go out again."""
         self.recently_admitted: dict[PeerID, float] = {}
         """libp2p id -> when it was last among the admitted peers (monotonic s): retries also go to peers that
