@@ -22,7 +22,7 @@ recover.
     (0.75, 0.25, 0.5)
 
 `peer_useful_strategy` draws J candidates with probability proportional to their sender's score
-(registered as "peer_useful" by `node.strategies_extra`; importing this module registers nothing).
+(registered as "peer_useful" by `node.strategies_extra`, which `node.sampler` imports; importing this module alone registers nothing).
 The node hands strategies a read-only `PeerUsefulness` snapshot in `select_groups`'s options under the
 key `PEER_USEFULNESS` (strategies stay pure functions of their arguments; those that don't read the
 key are untouched). Ledger settings come from the same options: "peer_decay" (default 0.95 per round),

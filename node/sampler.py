@@ -18,6 +18,7 @@ Strategies (registry `STRATEGIES`, extend with `register_strategy`):
 - "uniform": J without replacement, uniformly (the paper's choice).
 - "variance": the J candidates whose rewards vary most (population variance), ties broken at random:
   the sample level of D^3S (Dynamic Dual-Level Down-Sampling), which keeps high-variance groups.
+- "hardest", "fresh_uniform", "peer_useful": built in too, in `node.strategies_extra` (imported below).
 
 References: SAPO (arXiv 2509.08721) section 3; DAPO (arXiv 2503.14476) "dynamic sampling" for the
 zero-advantage filter.
@@ -107,3 +108,8 @@ def _split_signal(groups: list[ScoredGroup], drop: bool) -> tuple[list[ScoredGro
     zero = sum(1 for g in groups if not g.has_signal)
     kept = [g for g in groups if g.has_signal] if drop else groups
     return kept, zero
+
+
+# The built-in strategies beyond uniform and variance live in their own module; importing it here makes
+# every built-in name available wherever the sampler is (a node's `sampler.type`), not only in benchmarks.
+from node import strategies_extra as _builtin_extras  # noqa: E402,F401  ("hardest", "peer_useful")
