@@ -121,12 +121,12 @@ PUSHED_CLASSES = ["random_signature", "other_subkey", "flipped_bit", "moved_wind
                   "oversize_2x", "schema_nan", "wrong_secret", "wrong_swarm", "not_allowed"]
 
 
-@pytest.mark.timeout(40)
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize("kind", PUSHED_CLASSES)
 def test_hostile_records_pushed_directly_are_rejected(chaos_swarm: ChaosSwarm, kind: str) -> None:
     """Flood publishing opens a second way in: records pushed over the p2p rpc meet the same checks."""
     honest, attacker = chaos_swarm.honest, chaos_swarm.attacker
-    deadline = time.time() + 15
+    deadline = time.time() + 30  # a few seconds on a quiet host; a load average of 14 once needed more than 15
     while time.time() < deadline and len(attacker.request("stats")["peers"]) < len(honest):
         attacker.request("collect", max=256)  # the attacker learns the honest peers from their announcements
         time.sleep(0.3)
