@@ -1,7 +1,8 @@
 """Chaos and abuse benchmark: 8 honest transport processes under churn, partitions, bandwidth limits,
 clock skew, hostile records, floods and outsiders, with the figures users feel.
 
-    sudo python benchmarks/chaos.py --quick          # < 12 minutes on 2 cores
+    sudo python benchmarks/chaos.py --quick          # T0, T1 3 min, T5, T7p, T8 1 min/target: < 12 minutes on 2 cores
+    sudo python benchmarks/chaos.py                  # every phase at full length (about 75 minutes)
 
 Honest nodes are real transport processes (`tests/swarm/node_proc.py`: the hivemind DHT transport
 driven by JSON commands; no model, so the gossip is what is measured), each in its own network
@@ -20,7 +21,8 @@ Phases: T0 baseline, T1 SIGKILL/restart churn, T2 partition (blackhole routes): 
 behind a userspace fault proxy (`benchmarks/chaos_proxy.py`: 100±20 ms, then 1 Mbit/s; loss SKIPPED) and
 then one node behind `tc tbf` at 256 kbit/s, T4 clock skew (SAPO_CLOCK_OFFSET +262 s and -262 s, beyond
 the swarm clock's tolerance; +45 s and a +-30 s swing within it), T5 every hostile class from an insider
-attacker, T6 1-4 admitted keys flooding valid, maximum-size and junk records (memory, CPU, bounds), T7 hostile
+attacker (once each, counted per class; forged answers and TaskRefs through a learning node's intake; then
+every class at 10 records/s for 60 s during the honest workload, `tests/chaos/hostile_stream.py`), T6 1-4 admitted keys flooding valid, maximum-size and junk records (memory, CPU, bounds), T7 hostile
 sybils (censoring at 1:1, 2:1, 4:1; stale and forging at 2:1; 4:1 that behave, then all turn to censoring;
 every accepted batch audited; ``--no-push`` for the DHT-only figure), T7p an outsider without the secret, T8 the
 fuzz targets (`benchmarks/fuzz.py`), T9 SIGKILLs while a node's checkpoint and metrics are written (100; 30 in
@@ -60,6 +62,9 @@ SYBIL_SCRIPT = REPO / "tests" / "chaos" / "sybil_proc.py"
 T6_MAX_KEYS = 4
 T6_PLOT = REPO / "benchmarks" / "results" / "chaos_t6_memory.png"
 RESULTS = REPO / "benchmarks" / "results" / "chaos.json"
+ALL_PHASES = "T0,T1,T2,T3,T4,T5,T6,T7,T7p,T8,T9"
+QUICK_PHASES = "T0,T1,T5,T7p,T8"
+"""--quick: T0 short, T1 3 min, T5, T7p, T8 1 min per target (under 12 minutes)."""
 NS_PREFIX = "sapo-chaos"
 SUBNET = "10.77.0"
 CONFIG = dict(swarm_id="chaos-bench", window_seconds=2.0, record_ttl_windows=3, windows_per_collect=2, num_shards=2,
@@ -270,16 +275,20 @@ def request_all(nodes: list[tuple[Slot, dict]], cmd: str, timeout: float = 60) -
     return replies
 
 
-def cycle(swarm: Swarm, phase: Phase, k: int, publish: bool = True, skip: set[int] = frozenset()) -> None:
+def cycle(swarm: Swarm, phase: Phase, k: int, publish: bool = True, skip: set[int] = frozenset(), **collect: Any) -> dict[int, dict]:
+    """One workload cycle: every live node publishes a batch (if `publish`), then every node collects
+    (`collect`: extra arguments of node_proc's collect). Returns the collect replies by node."""
     live = [s for s in swarm.live() if s.index not in skip]
     if publish:
         for i, r in request_all([(s, {"batch_id": f"{phase.name}-{s.index}-{k}", "size": 2000}) for s in live], "publish").items():
             pid = swarm.slots[i].node.peer_id
             phase.published[(pid, f"{phase.name}-{i}-{k}")] = {**r, "slot": i}
-    for i, r in request_all([(s, {"max": 256}) for s in live], "collect").items():
+    replies = request_all([(s, {"max": 256, **collect}) for s in live], "collect")
+    for i, r in replies.items():
         for b in r["batches"]:  # publish-to-accept: when the receiver's inbox accepted it (push or DHT read)
             phase.accepted.setdefault((i, b["sender"], b["batch_id"]), b.get("accepted_at") or r["t1"])
     phase.rss.extend(rss_mb(s.node) for s in live)
+    return replies
 
 
 def run_phase(swarm: Swarm, phase: Phase, seconds: float, drain_s: float = 5.0, on_cycle=None, skip: set[int] = frozenset()) -> Phase:
@@ -640,6 +649,100 @@ def t5_hostile(swarm: Swarm, attacker: NodeProcess, extra_kinds: tuple[str, ...]
                       "other_reasons": dict(other), "error": inj.get("error")}
     phase.notes["end"] = time.time()
     return {"classes": rows, "honest_during_T5": delivery(swarm, phase)}
+
+
+def t5_forged_claims(swarm: Swarm, attacker: NodeProcess) -> dict:
+    """The attacker publishes one batch of each forged-claims class (`tests/chaos/forged_claims.py`): valid
+    records whose content lies. Every honest node collects them through a learning node's intake (re-score
+    with its own verifier, rebuild every TaskRef): per class, nodes that received it, what their intake
+    counted, and the highest reward a receiver gives the forged completions (claimed 1.0; must be 0)."""
+    from tests.chaos.forged_claims import INTAKE_CLASSES
+
+    rows, phase = {}, Phase("T5claims")
+    for k, kind in enumerate(INTAKE_CLASSES):
+        pub = attacker.request("publish_forged", timeout=60, kind=kind, tag=f"c{k}")
+        seen: dict[int, dict] = {}
+        for j in range(4):
+            for i, r in cycle(swarm, phase, 100 * k + j, rescore=True).items():
+                seen.update({i: v for bid, v in r.get("intake", {}).items() if bid == pub["batch_id"]})
+            time.sleep(0.4)
+        counts = [v["counts"] for v in seen.values()]
+        rescored = [v["rescored_max"] for v in seen.values() if v["rescored_max"] is not None]
+        expected = INTAKE_CLASSES[kind]
+        rows[kind] = {"published": pub.get("stored"), "groups": pub.get("groups"), "receivers": len(seen),
+                      "counted_as_expected": sum(c == expected for c in counts), "expected_counts": expected,
+                      "counts_seen": [dict(c) for c in {json.dumps(c, sort_keys=True): c for c in counts}.values()],
+                      "claimed_reward": max((v["claimed_max"] for v in seen.values()), default=None),
+                      "rescored_reward_max": max(rescored, default=None),
+                      "verdict": "PASS" if seen and all(c == expected for c in counts) and max(rescored, default=0.0) == 0.0 else "FAIL"}
+        print(f"  T5 {kind}: received by {len(seen)} honest nodes, intake counted {rows[kind]['counts_seen']}, "
+              f"claimed reward {rows[kind]['claimed_reward']}, re-scored max {rows[kind]['rescored_reward_max']}: {rows[kind]['verdict']}", flush=True)
+    return rows
+
+
+T5_RATE = 10.0
+"""Records per second per hostile class in the sustained T5 (`tests/chaos/hostile_stream.py`)."""
+
+
+def t5_stream(swarm: Swarm, attacker: NodeProcess, seconds: float, rate: float = T5_RATE) -> dict:
+    """Every hostile class at `rate` records/s, all at once, for `seconds`, during the honest workload (T0 load).
+
+    Each record is stored into the DHT, where the honest replicas check it (and count what they refuse);
+    what they keep is read and refused by the receivers. Per reason: records injected under it (summed over
+    its classes), refusals counted by the honest nodes (total, and per node min-max), and how many nodes
+    counted it. A record kept by the replicas sits under the attacker's slot subkey until the attacker's
+    next record overwrites it: a receiver refuses each one it reads, and never sees those overwritten
+    between two of its reads (nothing to refuse, nothing accepted)."""
+    victim = swarm.slots[0].node.peer_id
+    live = swarm.live()
+    before, cpu0 = rejections(swarm), {s.index: group_cpu_s(s.node.pgid) for s in live}
+    t0 = time.time()
+    started = attacker.request("stream", timeout=30, rate=rate, victim=victim, tag="r")
+    phase = run_phase(swarm, Phase("T5rate"), seconds, drain_s=0.0)
+    sent = attacker.request("flood_stop", timeout=60)
+    t1 = time.time()
+    cpu1 = {s.index: group_cpu_s(s.node.pgid) for s in swarm.live()}
+    k = 10**6
+    while time.time() < t1 + 5.0:  # the last honest records, and the last hostile ones still in the DHT
+        cycle(swarm, phase, k, publish=False)
+        k += 1
+        time.sleep(0.5)
+    phase.notes["end"] = time.time()
+    after = rejections(swarm)
+    honest = delivery(swarm, phase)
+    per_node = {i: after[i] - before.get(i, Counter()) for i in after}
+    injected = Counter()
+    for kind, n in sent.get("built", {}).items():
+        injected[CLASSES[kind][0]] += n
+    reasons = {}
+    for reason in sorted(set(injected) | {r for c in per_node.values() for r in c}):
+        counts = [per_node[i][reason] for i in per_node]
+        reasons[reason] = {"injected": injected[reason], "rejected_total": sum(counts), "rejected_min": min(counts, default=0),
+                           "rejected_max": max(counts, default=0), "nodes_counting": sum(c > 0 for c in counts)}
+    hostile_accepted = sum(1 for (_, _, bid) in phase.accepted if bid.startswith("hostile-"))
+    wall = t1 - t0
+    verdicts = {
+        "0 hostile accepted": hostile_accepted == 0,
+        "every injected reason counted": all(reasons[r]["rejected_total"] > 0 for r in injected),
+        "honest delivery 100%": honest["delivery_ratio"] == 1.0,
+        "no honest crash": not swarm.crashes,
+    }
+    row = {
+        **honest,
+        "attack": f"{len(started.get('kinds', []))} classes at {rate:.0f} records/s each for {seconds:.0f} s from one insider key; "
+                  f"achieved {sent.get('rate_achieved_per_class')} records/s/class ({sent.get('sent')} records, "
+                  f"skipped while behind {sent.get('behind')}, stores acknowledged {sent.get('stored')})",
+        "built": sent.get("built"), "hostile_accepted": hostile_accepted, "reasons": reasons,
+        "cpu_cores_max": round(max(((cpu1[i] - cpu0[i]) / wall for i in cpu1 if i in cpu0), default=0.0), 2),
+        "verdicts": ", ".join(f"{k}: {'PASS' if ok else 'FAIL'}" for k, ok in verdicts.items()),
+    }
+    print(f"  T5 at rate: {row['attack']}; honest CPU max {row['cpu_cores_max']} cores/node", flush=True)
+    print(f"  {'reason':<18}{'injected':>9}{'refused (all nodes)':>21}{'per node':>12}{'nodes':>7}")
+    for reason, r in reasons.items():
+        print(f"  {reason:<18}{r['injected']:>9}{r['rejected_total']:>21}{str(r['rejected_min']) + '-' + str(r['rejected_max']):>12}{r['nodes_counting']:>7}")
+    print(f"  hostile accepted {hostile_accepted}; honest delivery {honest['delivery_ratio']} (p99 {honest['latency_p99_s']} s)\n"
+          f"  {row['verdicts']}", flush=True)
+    return row
 
 
 T6_RATE = 100.0
@@ -1047,6 +1150,15 @@ def show(results: dict) -> None:
         for kind, r in results["phases"]["T5"]["classes"].items():
             rej = f"{r['rejected_min']}-{r['rejected_max']}"
             print(f"{kind:<24}{r['reason'][:15]:<16}{r['injected']:>9}{rej:>14}{r['accepted_max']:>9}  {r['other_reasons'] or ''}{r['error'] or ''}")
+        for kind, r in results["phases"]["T5"].get("forged_claims", {}).items():
+            print(f"{kind:<24}{'intake':<16}{1:>9}{'':>14}{0 if r['verdict'] == 'PASS' else '?':>9}  received by {r['receivers']}, "
+                  f"counted {r['counts_seen']}, claimed reward {r['claimed_reward']} re-scored {r['rescored_reward_max']}: {r['verdict']}")
+    for name, row in results["phases"].items():
+        if name.startswith("T5 at rate") and "reasons" in row:
+            print(f"\n{name}: {row['attack']}; hostile accepted {row['hostile_accepted']}; {row['verdicts']}")
+            print(f"{'reason':<18}{'injected':>9}{'refused (all nodes)':>21}{'per node':>12}{'nodes':>7}")
+            for reason, r in row["reasons"].items():
+                print(f"{reason:<18}{r['injected']:>9}{r['rejected_total']:>21}{str(r['rejected_min']) + '-' + str(r['rejected_max']):>12}{r['nodes_counting']:>7}")
     if isinstance(results["phases"].get("T8"), dict) and "skipped" not in results["phases"]["T8"]:
         print(f"\n{'T8 fuzz target':<16}{'execs':>10}{'exec/s':>9}{'crashes':>9}{'>1 s':>6}")
         for t, r in results["phases"]["T8"].items():
@@ -1064,7 +1176,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="short phases (< 12 minutes)")
     parser.add_argument("--nodes", type=int, default=8)
-    parser.add_argument("--phases", default="T0,T1,T2,T3,T4,T5,T6,T7,T7p,T8,T9")
+    parser.add_argument("--phases", help="comma-separated (default: every phase; with --quick the issue's quick set "
+                        f"{QUICK_PHASES})")
     parser.add_argument("--no-push", action="store_true", help="DHT only: no flood publishing to admitted peers")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON written at the end (default {RESULTS.relative_to(REPO)})")
     args = parser.parse_args()
@@ -1073,8 +1186,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, signal.default_int_handler)
     q = args.quick
-    secs = dict(T0=15, T1=180, T2=15, T3=15, T4=15, T6=120, T7=12, T7p=10, T8=60) if q else dict(T0=60, T1=600, T2=30, T3=60, T4=60, T6=600, T7=60, T7p=30, T8=120)
-    wanted = set(args.phases.split(","))
+    secs = dict(T0=15, T1=180, T2=15, T3=15, T4=15, T5=60, T6=120, T7=12, T7p=10, T8=60) if q else dict(T0=60, T1=600, T2=30, T3=60, T4=60, T5=60, T6=600, T7=60, T7p=30, T8=120)
+    wanted = set((args.phases or (QUICK_PHASES if q else ALL_PHASES)).split(","))
     rng = random.Random(0)
     log_dir = Path(os.environ.get("CHAOS_LOG_DIR", "/tmp")) / f"sapo-chaos-{os.getpid()}"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -1103,8 +1216,12 @@ def main() -> None:
         run("T4 clock skew", lambda: t4_skew(swarm, secs["T4"]))
         if "T5" in wanted:
             attacker = swarm.spawn_extra(args.nodes, swarm.config, swarm.attacker_seed, script=ATTACKER_SCRIPT)
-            phases["T5"] = t5_hostile(swarm, attacker, ("flood_over_quota",) if "T6" in wanted else ())
-            attacker.stop()
+            try:
+                phases["T5"] = t5_hostile(swarm, attacker, ("flood_over_quota",) if "T6" in wanted else ())
+                phases["T5"]["forged_claims"] = t5_forged_claims(swarm, attacker)
+                phases[f"T5 at rate ({secs['T5']} s)"] = t5_stream(swarm, attacker, secs["T5"])
+            finally:
+                attacker.stop()
         t6_baseline: dict[int, float] = {}  # per node RSS before the first flood, after T0
         for keys in ((4,) if q else (1, 4)):
             run(f"T6 flood K={keys} ({'quick' if q else 'full'}, {secs['T6']} s)", lambda: t6_flood(swarm, secs["T6"], keys, t6_baseline))

@@ -5,7 +5,9 @@
 Speaks the JSON-lines protocol of `tests/swarm/node_proc.py` (publish, collect, stats, ...) plus
 ``inject``: build the records of one attack class (`tests.chaos.hostile`) and store them, bypassing
 every honest check on this side; ``flood`` / ``flood_stop``: send records far past the quota in the
-background (`tests.chaos.flood`, T6) and report what went out. Only JSON goes to stdout.
+background (`tests.chaos.flood`, T6) and report what went out; ``stream``: every hostile class at a
+rate, in the background (`tests.chaos.hostile_stream`, T5 at rate), stopped by ``flood_stop``.
+Only JSON goes to stdout.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 from tests.chaos.flood import Flood, FloodPlan  # noqa: E402
 from tests.chaos.hostile import AttackContext, build  # noqa: E402
+from tests.chaos.hostile_stream import HostilePlan, HostileStream  # noqa: E402
 from tests.swarm import node_proc  # noqa: E402
 
 
 class Attacker(node_proc.Node):
     flooding: Flood | None = None
+    """The background sender running, a `Flood` or a `HostileStream`."""
 
     async def flood(self, tag: str = "f", **plan: Any) -> dict[str, Any]:
         """Start sending `FloodPlan(**plan)` records in the background; answers at once."""
@@ -34,6 +38,16 @@ class Attacker(node_proc.Node):
         self.flooding = Flood(self.t, FloodPlan(**plan), tag=tag)
         self.flooding.start()
         return {"started": time.time(), "peers": len(self.t.peers())}
+
+    async def stream(self, tag: str = "s", **plan: Any) -> dict[str, Any]:
+        """Start storing every hostile class at `HostilePlan(**plan).rate` records/s each; answers at once."""
+        if self.flooding is not None:
+            await self.flooding.stop()
+        if "kinds" in plan:
+            plan["kinds"] = tuple(plan["kinds"])
+        self.flooding = HostileStream(self.t, HostilePlan(**plan), tag=tag)
+        self.flooding.start()
+        return {"started": time.time(), "kinds": list(self.flooding.hostile.kinds)}
 
     async def flood_stop(self) -> dict[str, Any]:
         """Stop the flood; reply with what it built, stored and pushed, and the rate achieved."""
@@ -59,6 +73,18 @@ class Attacker(node_proc.Node):
             return {"kind": kind, "injected": len(injections), "stored": stored, "error": type(exc).__name__, "t0": t0}
         return {"kind": kind, "injected": len(injections), "stored": stored, "t0": t0, "window": ctx.window}
 
+
+    async def publish_forged(self, kind: str, tag: str = "x") -> dict[str, Any]:
+        """Publish a forged-claims batch (`tests.chaos.forged_claims`) the honest way: it is a valid record."""
+        from node.config import TasksConfig
+        from node.tasks import TaskSource
+        from tests.chaos.forged_claims import forged_batch
+
+        if not hasattr(self, "_tasks"):
+            self._tasks = TaskSource(TasksConfig())
+        batch = forged_batch(kind, self.t.identity, self.t.config.swarm_id, self.t.window(), tag, self._tasks)
+        receipt = await self.t.publish(batch)
+        return {"kind": kind, "batch_id": batch.batch_id, "stored": receipt.stored, "groups": len(batch.groups)}
 
     async def push_inject(self, kind: str, victim: str = "", tag: str = "x", ttl_s: float = 6.0) -> dict[str, Any]:
         """Push every record of attack class `kind` straight to every peer, over the flood-publishing rpc."""

@@ -4,7 +4,8 @@ For each class: the attacker stores its records straight into the DHT; every hon
 collecting until an honest batch published meanwhile has reached it. Then, per honest node: no hostile
 record was accepted, the class's reason was counted once per injected record (store-side refusal or
 read-side rejection, whichever saw it first: both count into `stats.rejections`), no other reason was
-counted, and the honest batch arrived intact.
+counted, and the honest batch arrived intact. Also: the same classes pushed straight to the honest
+nodes, forged answers and TaskRefs through a learning node's intake, and every class at 10 records/s.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Callable
 import pytest
 
 from tests.chaos.conftest import CHAOS_CONFIG, ChaosSwarm
+from tests.chaos.forged_claims import INTAKE_CLASSES
 from tests.chaos.hostile import CLASSES
 from tests.swarm.helpers import NodeProcess, start_node
 from tests.swarm.node_proc import make_batch
@@ -140,3 +142,51 @@ def test_hostile_records_pushed_directly_are_rejected(chaos_swarm: ChaosSwarm, k
         assert delta[reason] == inj["injected"], (kind, dict(delta))
         assert set(delta) <= {reason}, (kind, dict(delta))
         assert node.request("stats")["accepted"] == accepted[node.peer_id], (kind, "a pushed hostile record was accepted")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", list(INTAKE_CLASSES))
+def test_forged_claims_are_not_believed(chaos_swarm: ChaosSwarm, kind: str) -> None:
+    """A forged answer or TaskRef is a valid record (the transport accepts it); a learning node's intake
+    re-scores it with its own verifier and rebuilds each TaskRef: no forged claim is trained on as right."""
+    honest, attacker = chaos_swarm.honest, chaos_swarm.attacker
+    pub = attacker.request("publish_forged", timeout=60, kind=kind, tag=f"claims-{kind}")
+    assert pub["stored"], pub
+    seen: dict[str, dict] = {}
+    deadline = time.time() + 20
+    while time.time() < deadline and len(seen) < len(honest):
+        for node in honest:
+            intake = node.request("collect", timeout=60, max=256, rescore=True).get("intake", {})
+            if pub["batch_id"] in intake:
+                seen[node.peer_id] = intake[pub["batch_id"]]
+        time.sleep(0.3)
+    assert len(seen) == len(honest), (kind, "the forged batch did not reach every honest node", list(seen))
+    for got in seen.values():
+        assert got["counts"] == INTAKE_CLASSES[kind], (kind, got)
+        assert got["claimed_max"] == 1.0 and got["rescored_max"] == 0.0, (kind, got)
+
+
+@pytest.mark.timeout(60)
+def test_every_class_at_rate_accepts_nothing_and_honest_records_arrive(chaos_swarm: ChaosSwarm) -> None:
+    """T5 at rate, short: every hostile class at 10 records/s for 5 s while an honest node publishes."""
+    honest, attacker = chaos_swarm.honest, chaos_swarm.attacker
+    before = {n.peer_id: rejections(n) for n in honest}
+    attacker.request("stream", rate=10, victim=honest[0].peer_id, tag="ci")
+    sent, got = [], {n.peer_id: [] for n in honest}
+    for k in range(5):
+        sent.append(honest[0].request("publish", batch_id=f"h-rate-{k}", size=300))
+        for node in honest:
+            got[node.peer_id] += node.request("collect", max=256)["batches"]
+        time.sleep(1.0)
+    report = attacker.request("flood_stop", timeout=30)
+    for _ in range(6):  # the last honest batch, and hostile records still readable
+        for node in honest:
+            got[node.peer_id] += node.request("collect", max=256)["batches"]
+        time.sleep(0.5)
+    assert report["behind"] == 0 and report["sent"] >= 10 * 4 * len(report["builds"]), report
+    for node in honest:
+        assert not [b for b in got[node.peer_id] if b["batch_id"].startswith("hostile-")], "a hostile record was accepted"
+        assert sum((rejections(node) - before[node.peer_id]).values()) > 0
+        if node is not honest[0]:
+            assert {f"h-rate-{k}" for k in range(5)} <= {b["batch_id"] for b in got[node.peer_id]}, "an honest batch was lost"
+    assert all(n.proc.poll() is None for n in honest), "an honest node crashed"

@@ -4,7 +4,7 @@
 
 Prints ``{"event": "ready", "maddrs": [...], "peer_id": ...}`` (or ``{"event": "error", ...}`` and
 exits 1), then answers one JSON line per command: publish, collect, raw_get, forge, stats, push_targets,
-direct, clock, quit.
+direct, clock, quit (``collect`` with ``rescore`` also runs hostile batches through a learning node's intake).
 Only JSON goes to stdout; logs go to stderr.
 """
 
@@ -76,13 +76,33 @@ class Node:
         return {"t0": t0, "t1": time.time(), "stored": receipt.stored, "parts": receipt.parts,
                 "bytes": receipt.bytes_sent, "digest": digest(batch), "rollouts": batch.num_rollouts}
 
-    async def collect(self, max: int = 64) -> dict[str, Any]:
+    async def collect(self, max: int = 64, rescore: bool = False) -> dict[str, Any]:
+        """Collect; with ``rescore``, also pass the batches whose id starts with "hostile-" through a
+        learning node's intake (`node.intake.rescore_external`, default tasks and rewards) and report it."""
         t0 = time.time()
         got = await self.t.collect(max)
-        return {"t0": t0, "t1": time.time(), "batches": [
+        reply = {"t0": t0, "t1": time.time(), "batches": [
             {"sender": b.sender, "batch_id": b.batch_id, "window": b.window, "digest": digest(b), "rollouts": b.num_rollouts,
              "accepted_at": self.t.inbox.accepted_at(b.sender, b.batch_id, b.window)}
             for b in got]}
+        if rescore:
+            reply["intake"] = self._intake([b for b in got if b.batch_id.startswith("hostile-")])
+        return reply
+
+    def _intake(self, batches: list[RolloutBatch]) -> dict[str, Any]:
+        from node.config import RewardsConfig, TasksConfig
+        from node.intake import rescore_external
+        from node.rewards import build_reward_fn
+        from node.tasks import TaskSource
+
+        if not hasattr(self, "_tasks"):
+            self._tasks, self._reward_fn = TaskSource(TasksConfig()), build_reward_fn(RewardsConfig())
+        out = {}
+        for b in batches:
+            kept, counts = rescore_external([b], self._tasks, self._reward_fn)
+            out[b.batch_id] = {"counts": dict(counts), "kept": len(kept), "claimed_max": max(c.sender_reward for g in b.groups for c in g.completions),
+                               "rescored_max": max((r for g in kept for r in g.rewards), default=None)}
+        return out
 
     async def raw_get(self, peer: str) -> dict[str, Any]:
         cfg = self.t.config
