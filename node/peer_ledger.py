@@ -6,7 +6,7 @@ verifier, so its advantage is zero and the filter drops it). The ledger counts, 
 received, groups that survived intake and groups with signal, and scores a peer by its smoothed rate of
 useful groups: (useful + a) / (received + a + b), the posterior mean of a Beta(a, b) prior. Counts
 decay every round, so a peer that stops sharing drifts back to the prior and a peer that improves can
-recover.
+recover. The node checkpoints the counts with its round (`state_dict`), so a restart keeps what it learned.
 
     >>> from node.types import ScoredGroup, Task
     >>> from protocol.messages import Completion, RolloutBatch, RolloutGroup, TaskRef
@@ -125,6 +125,14 @@ class PeerLedger:
 
     def snapshot(self) -> PeerUsefulness:
         return PeerUsefulness(MappingProxyType({peer: self.score(peer) for peer in self.records}), self.prior)
+
+    def state_dict(self) -> dict[str, tuple[float, float, float]]:
+        """The counts, for a checkpoint: peer -> (received, survived, useful)."""
+        return {peer: (r.received, r.survived, r.useful) for peer, r in self.records.items()}
+
+    def load_state_dict(self, state: Mapping[str, Sequence[float]]) -> None:
+        """Counts from `state_dict` (the settings stay those of this ledger's config)."""
+        self.records = {peer: PeerRecord(*map(float, counts)) for peer, counts in state.items()}
 
     def _record(self, peer: str) -> PeerRecord:
         return self.records.setdefault(peer, PeerRecord())

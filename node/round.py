@@ -126,6 +126,7 @@ class Node:
         torch.set_rng_state(state["torch_rng"])
         self.round = state["round"]
         self.last_row = state.get("last_row")
+        self.peer_ledger.load_state_dict(state.get("peer_ledger") or {})  # absent from checkpoints before it existed
         logger.info("resumed from %s at round %d", self.checkpoint_dir, self.round)
         return True
 
@@ -145,6 +146,7 @@ class Node:
             "sampler_rng": self.sampler_rng.getstate(),
             "torch_rng": torch.get_rng_state(),
             "last_row": self.last_row,
+            "peer_ledger": self.peer_ledger.state_dict(),
         })
 
     # ------------------------------------------------------------------ one round

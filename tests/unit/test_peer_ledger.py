@@ -131,3 +131,17 @@ def test_node_feeds_its_ledger_and_hands_the_strategy_its_snapshot(tiny_model_co
     assert 0 <= record.useful <= record.survived and a.identity.peer_id not in a.peer_ledger.records
     of_a = [snap for snap in snapshots if peer in snap.scores]  # node b's snapshots hold a's score instead
     assert of_a and of_a[-1].score(peer) == pytest.approx(a.peer_ledger.score(peer)) != a.peer_ledger.prior
+
+
+def test_a_restarted_node_keeps_its_peer_ledger(tiny_model_config, tmp_path: Path) -> None:
+    """The ledger is checkpointed with the round: a node restarted from its checkpoint scores its peers as
+    before the kill, instead of starting again from the prior."""
+    hub = MemoryHub()
+    a = make_node(tiny_model_config, "a", tmp_path, hub=hub, checkpoint=True)
+    b = make_node(tiny_model_config, "b", tmp_path, hub=hub)
+    asyncio.run(_lockstep([a, b], 3))
+    assert b.identity.peer_id in a.peer_ledger.records
+    restarted = make_node(tiny_model_config, "a", tmp_path, hub=MemoryHub(), checkpoint=True)
+    assert restarted.restore() and restarted.round == 3
+    assert restarted.peer_ledger.state_dict() == a.peer_ledger.state_dict()
+    assert restarted.peer_ledger.score(b.identity.peer_id) == a.peer_ledger.score(b.identity.peer_id) != a.peer_ledger.prior
