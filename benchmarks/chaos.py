@@ -2,7 +2,7 @@
 clock skew, hostile records, floods and outsiders, with the figures users feel.
 
     sudo python benchmarks/chaos.py --quick          # T0, T1 3 min, T5, T7p, T8 1 min/target: < 12 minutes on 2 cores
-    sudo python benchmarks/chaos.py                  # every phase at full length (about 75 minutes)
+    sudo python benchmarks/chaos.py                  # every phase at full length (63 minutes measured)
 
 Honest nodes are real transport processes (`tests/swarm/node_proc.py`: the hivemind DHT transport
 driven by JSON commands; no model, so the gossip is what is measured), each in its own network
