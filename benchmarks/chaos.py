@@ -737,12 +737,19 @@ def t5_stream(swarm: Swarm, attacker: NodeProcess, seconds: float, rate: float =
         "verdicts": ", ".join(f"{k}: {'PASS' if ok else 'FAIL'}" for k, ok in verdicts.items()),
     }
     print(f"  T5 at rate: {row['attack']}; honest CPU max {row['cpu_cores_max']} cores/node", flush=True)
-    print(f"  {'reason':<18}{'injected':>9}{'refused (all nodes)':>21}{'per node':>12}{'nodes':>7}")
-    for reason, r in reasons.items():
-        print(f"  {reason:<18}{r['injected']:>9}{r['rejected_total']:>21}{str(r['rejected_min']) + '-' + str(r['rejected_max']):>12}{r['nodes_counting']:>7}")
+    print("\n".join(f"  {line}" for line in reason_table(reasons)))
     print(f"  hostile accepted {hostile_accepted}; honest delivery {honest['delivery_ratio']} (p99 {honest['latency_p99_s']} s)\n"
           f"  {row['verdicts']}", flush=True)
     return row
+
+
+def reason_table(reasons: dict[str, dict]) -> list[str]:
+    """T5 at rate, per reason: records injected, refusals over all honest nodes, per node min-max, nodes counting."""
+    lines = [f"{'reason':<18}{'injected':>9}{'refused (all nodes)':>21}{'per node':>12}{'nodes':>7}"]
+    for reason, r in reasons.items():
+        per_node = f"{r['rejected_min']}-{r['rejected_max']}"
+        lines.append(f"{reason:<18}{r['injected']:>9}{r['rejected_total']:>21}{per_node:>12}{r['nodes_counting']:>7}")
+    return lines
 
 
 T6_RATE = 100.0
@@ -1156,9 +1163,7 @@ def show(results: dict) -> None:
     for name, row in results["phases"].items():
         if name.startswith("T5 at rate") and "reasons" in row:
             print(f"\n{name}: {row['attack']}; hostile accepted {row['hostile_accepted']}; {row['verdicts']}")
-            print(f"{'reason':<18}{'injected':>9}{'refused (all nodes)':>21}{'per node':>12}{'nodes':>7}")
-            for reason, r in row["reasons"].items():
-                print(f"{reason:<18}{r['injected']:>9}{r['rejected_total']:>21}{str(r['rejected_min']) + '-' + str(r['rejected_max']):>12}{r['nodes_counting']:>7}")
+            print("\n".join(reason_table(row["reasons"])))
     if isinstance(results["phases"].get("T8"), dict) and "skipped" not in results["phases"]["T8"]:
         print(f"\n{'T8 fuzz target':<16}{'execs':>10}{'exec/s':>9}{'crashes':>9}{'>1 s':>6}")
         for t, r in results["phases"]["T8"].items():
