@@ -95,7 +95,7 @@ MIXED_MODELS = ("tiny-0.5m", "tiny-0.5m", "tiny-1.5m", "tiny-1.5m")
 
 def full_blocks(rounds: int = 60, seeds: int = 10) -> list[Block]:
     """Run order (see `Block.tier`): the sparse 4-node core (16/0, 8/8 uniform, 8/8 positive, 8/4 positive) on
-    every seed; the dense regime (3 seeds) and 8 nodes (5 seeds); the control (32/0) and the strategies on the first six seeds
+    every seed; the dense regime (6 seeds) and 8 nodes (5 seeds); the control (32/0) and the strategies on the first six seeds
     (their block repeats the core rows, which run once: runs are keyed by their spec); heterogeneous swarms (mixed
     model sizes also with the peer-useful rows: there peers really differ)."""
     fill16, peer_useful = STRATEGIES[4], STRATEGIES[5:7]
@@ -106,7 +106,7 @@ def full_blocks(rounds: int = 60, seeds: int = 10) -> list[Block]:
     every = dict(priority_seeds=seeds, priority_configs=len(strategies), core_configs=len(strategies))
     return [
         Block("sparse-4", SPARSE, 4, rounds, tuple(range(seeds)), core, **every),
-        Block("dense-4", DENSE, 4, rounds, few, (ISOLATION, UNIFORM_88, POSITIVE_88, SwarmConfig("4/12 uniform", 4, 12)),
+        Block("dense-4", DENSE, 4, rounds, more, (ISOLATION, UNIFORM_88, POSITIVE_88, SwarmConfig("4/12 uniform", 4, 12)),
               priority_seeds=3, priority_configs=3, core_configs=3),
         Block("sparse-8", SPARSE, 8, rounds, tuple(range(min(seeds, 5))), (ISOLATION, UNIFORM_88, POSITIVE_88), **every),
         Block("sparse-4 control and strategies", SPARSE, 4, rounds, more, strategies, **every),
