@@ -5,7 +5,8 @@ node's intake (`node.intake.rescore_external`) must not believe them:
 
 - ``forged_answer``: a real task with a wrong completion claimed right (reward 1.0): re-scored 0;
 - ``forged_taskref``: one group each with an unknown generator, an index out of range, and a question
-  whose ground truth is not the generator's ("1 + 1 =" answered 2): the first two are dropped and counted,
+  whose ground truth is not the generator's ("1 + 1 =" answered 2, or "2 + 2 =" answered 4 when the real answer
+  is 2): the first two are dropped and counted,
   the third is counted and trained on the rebuilt question (its completion scored against the real answer).
 
     tasks = TaskSource(TasksConfig())
@@ -38,16 +39,18 @@ def _wrong(answer: str) -> str:
 def forged_batch(kind: str, ident: Identity, swarm_id: str, window: int, tag: str, tasks: TaskSource) -> RolloutBatch:
     """The batch of class `kind` (see `INTAKE_CLASSES`), signed by nobody yet: seal it to send it."""
     refs = tasks.draw_refs(ident.peer_id, window, 2)
-    task = tasks.rebuild(refs[0])
+    task, other = tasks.rebuild(refs[0]), tasks.rebuild(refs[1])
     if kind == "forged_answer":
         lie = _answer(_wrong(task.answer))
         groups = (RolloutGroup(refs[0], task.question, (Completion(lie, 3, 1.0), Completion(lie, 3, 1.0))),)
     elif kind == "forged_taskref":
         claimed_right = (Completion(_answer("2"), 3, 1.0),)
+        # the sender's question and its answer, never the rebuilt task's answer (else re-scoring would find it right)
+        fake_question, fake_answer = ("1 + 1 =", "2") if other.answer != "2" else ("2 + 2 =", "4")
         groups = (
             RolloutGroup(replace(refs[0], generator="no_such_generator"), "q", claimed_right),
             RolloutGroup(replace(refs[0], index=tasks.config.dataset_size + 5), "q", claimed_right),
-            RolloutGroup(refs[1], "1 + 1 =", claimed_right),
+            RolloutGroup(refs[1], fake_question, (Completion(_answer(fake_answer), 3, 1.0),)),
         )
     else:
         raise KeyError(kind)
