@@ -36,6 +36,7 @@ from swarm.transports.config import TransportConfig
 from swarm.transports.dht_validator import SignedRecordValidator
 from swarm.transports.direct_parts import DirectParts, PartCache
 from swarm.transports.push import Pusher, _libp2p_id
+from swarm.transports.reachability import Reachability
 from swarm.transports.reconnect import Reconnect
 from swarm.transports.sharded import ShardedTransport
 from swarm.transports.startup import TransportStartupError, start_dht_node
@@ -71,6 +72,25 @@ class DHTRecordStore:
         }
 
 
+def hold_dht_calls(protocol: Any, reach: Reachability) -> None:
+    """Route hivemind's outgoing DHT calls (ping, store, find) through `reach`: a call to a held peer returns
+    None at once, as hivemind reports a peer that did not answer, and every other call's outcome counts
+    toward holding or releasing its peer. Lookups meet peers across a partition through other nodes'
+    routing tables; without this each such meeting is one more failed dial in libp2p's backoff. The calls
+    are wrapped on this node's protocol instance: hivemind builds the protocol inside `DHTNode.create`."""
+    for name in ("call_ping", "call_store", "call_find"):
+        call = getattr(protocol, name)
+
+        async def held_or_call(peer: PeerID, *args: Any, _call: Callable = call, **kwargs: Any) -> Any:
+            if reach.held(peer):
+                return None
+            answer = await _call(peer, *args, **kwargs)
+            reach.result(peer, answer is not None)
+            return answer
+
+        setattr(protocol, name, held_or_call)
+
+
 class HivemindTransport(ShardedTransport):
     """`ShardedTransport` over hivemind's DHT; build with `create` or construct then `start`."""
 
@@ -80,6 +100,8 @@ class HivemindTransport(ShardedTransport):
         self.node: DHTNode | None = None
         self.clock_sync: ClockSync | None = None
         self.reconnect: Reconnect | None = None
+        self.reach = Reachability(probe_period_s=min(0.5, config.window_seconds / 4), probe_timeout_s=min(1.0, config.window_seconds / 4))
+        """Peers not to dial until a TCP probe answers, shared by pushes, routing-table pings and clock queries."""
         self.visible_maddrs: list[str] = []
 
     @classmethod
@@ -103,12 +125,17 @@ class HivemindTransport(ShardedTransport):
                                           max_slots=self.config.max_records_per_peer_per_window, allowed_peers=allowed,
                                           clock=self.clock, max_expiration_ahead_s=ahead)
         self.node = await start_dht_node(self.config, validator)
+        hold_dht_calls(self.node.protocol, self.reach)
         self.store = DHTRecordStore(self.node, self.config.beam_size, self.clock)
+        for maddr in self.config.initial_peers:
+            if (pid := _libp2p_id((maddr,))) is not None:
+                self.reach.learn(pid, (maddr,))
+        await self.reach.start()
         self.clock_sync = ClockSync(self.swarm_clock, self.node.p2p, self._clock_peers, timeout=self.config.collect_timeout_s,
                                     refresh_s=max(self.config.window_seconds, 5.0))
         await self.clock_sync.start()
         if self.config.push_to_peers:
-            self.pusher = Pusher(self, self.node.p2p)
+            self.pusher = Pusher(self, self.node.p2p, reach=self.reach)
             self.pusher.fallback_targets = lambda: self.clock_sync.responders if self.clock_sync else ()
             await self.pusher.start()
             if self.config.direct_parts:
@@ -117,7 +144,7 @@ class HivemindTransport(ShardedTransport):
                 await self.direct_parts.start()
         initial = [pid for m in self.config.initial_peers if (pid := _libp2p_id((m,))) is not None]
         self.reconnect = Reconnect(self.node, initial, self._admitted_ids, period_s=max(self.config.window_seconds, 2.0),
-                                   timeout_s=self.config.collect_timeout_s)
+                                   timeout_s=self.config.collect_timeout_s, reach=self.reach)
         await self.reconnect.start()
         self.visible_maddrs = [str(m) for m in await self.node.get_visible_maddrs()]
         self.addresses = tuple(self.visible_maddrs)
@@ -130,6 +157,7 @@ class HivemindTransport(ShardedTransport):
             await self.clock_sync.stop()
         if self.reconnect is not None:
             await self.reconnect.stop()
+        await self.reach.stop()
         if self.pusher is not None:
             await self.pusher.stop()
         for task in list(self._direct_fetches):
@@ -140,12 +168,17 @@ class HivemindTransport(ShardedTransport):
 
     def _admitted_ids(self) -> list[PeerID]:
         """libp2p ids of the peers whose signed announcements this node verified."""
-        return [pid for a in self.peers() if (pid := _libp2p_id(a.addresses)) is not None]
+        ids = []
+        for a in self.peers():
+            if (pid := _libp2p_id(a.addresses)) is not None:
+                self.reach.learn(pid, a.addresses)
+                ids.append(pid)
+        return ids
 
     def _clock_peers(self) -> list[PeerID]:
-        """Whom the swarm clock asks: the DHT routing table and the admitted peers (not keyed by window)."""
+        """Whom the swarm clock asks: the DHT routing table and the admitted peers (not keyed by window), not held."""
         known = list(self.node.protocol.routing_table.peer_id_to_uid) if self.node is not None else []
-        return known + self._admitted_ids()
+        return [pid for pid in known + self._admitted_ids() if not self.reach.held(pid)]
 
 
 __all__ = ["DHTRecordStore", "HivemindTransport", "TransportStartupError"]

@@ -14,7 +14,9 @@ peers with no recent refusal first: admitted keys that flood do not take honest 
 pushed only by a node that serves its parts (`swarm.transports.direct_parts`); the receiver fetches them
 from the pusher, the DHT for any it does not serve. Pushes per remote peer per window are capped.
 A push that was not answered goes out again every quarter window while its record is in the read range
-(`swarm.transports.push_retry`): after a partition heals, the last windows cross within a window.
+(`swarm.transports.push_retry`): after a partition heals, the last windows cross within a window. A peer
+whose pushes keep failing is not dialed again until a TCP probe of its address answers
+(`swarm.transports.reachability`), so libp2p's dial backoff does not outlast the partition.
 
     pusher = Pusher(transport, p2p)          # HivemindTransport.start does this
     await pusher.start()                     # registers the rpc handler
@@ -26,6 +28,7 @@ Reference: libp2p gossipsub v1.1 spec, "Flood Publishing".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -38,6 +41,7 @@ from hivemind.proto import dht_pb2
 from swarm.transports.chunks import gather_partial
 from swarm.transports.peer_score import Candidate
 from swarm.transports.push_retry import Outgoing, PushLedger
+from swarm.transports.reachability import Reachability
 
 if TYPE_CHECKING:
     from swarm.transports.sharded import ShardedTransport
@@ -50,8 +54,13 @@ _P2P_ID = re.compile(r"/p2p/(\w+)$")
 
 
 class Pusher:
-    def __init__(self, transport: "ShardedTransport", p2p: P2P, max_per_peer_per_window: int | None = None) -> None:
+    def __init__(self, transport: "ShardedTransport", p2p: P2P, max_per_peer_per_window: int | None = None,
+                 reach: Reachability | None = None) -> None:
         self.t, self.p2p = transport, p2p
+        self.reach = reach or Reachability()
+        """Peers that keep failing are held (not dialed) until a TCP probe says they are back: see reachability."""
+        self._wake = asyncio.Event()
+        self.reach.on_back = lambda peer: self._wake.set()
         self.cap = max_per_peer_per_window or 4 * transport.config.max_records_per_peer_per_window
         self._received: dict[int, Counter[str]] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -100,7 +109,7 @@ class Pusher:
     def retry_targets(self) -> list[PeerID]:
         """`targets()`, then peers admitted within `remember_s` that are not admitted now (a partition hides
         their announcements, not them)."""
-        ranked = self.targets()
+        ranked = self.targets(held_too=True)
         cutoff = time.monotonic() - self.remember_s
         for pid in [pid for pid, t in self.recently_admitted.items() if t < cutoff]:
             del self.recently_admitted[pid]
@@ -108,24 +117,35 @@ class Pusher:
 
     async def _retry_loop(self) -> None:
         """Push again what was not answered (a partition, a restarting peer), and fill the fanout with peers
-        admitted since, while the record is in the read range (`PushLedger.due`)."""
+        admitted since, while the record is in the read range (`PushLedger.due`). Held peers wait for their
+        probe; one that answers it wakes this loop at once."""
         while True:
-            await asyncio.sleep(self.retry_period_s)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.retry_period_s)
+            self._wake.clear()
             try:
-                for out, peers in self.ledger.due(self.t.window(), self.retry_targets(), self.t.config.push_fanout):
+                held = set(self.reach.held_peers())
+                for out, peers in self.ledger.due(self.t.window(), self.retry_targets(), self.t.config.push_fanout, skip=held):
                     self._send(out, peers, self.retry_timeout_s)
             except Exception:  # never let bookkeeping end the loop; the first pushes still go out
                 logger.exception("push retry failed")
 
-    def targets(self) -> list[PeerID]:
+    def targets(self, held_too: bool = False) -> list[PeerID]:
         """Up to `push_fanout` admitted peers: those with no recent refusal first, in random order, then the
-        others best score first (`PeerScores.rank`), so flooding keys cannot take an honest peer's slot."""
-        candidates = [Candidate(pid, (pid.to_base58(), a.peer_id)) for a in self.t.peers() if (pid := _libp2p_id(a.addresses)) is not None]
+        others best score first (`PeerScores.rank`), so flooding keys cannot take an honest peer's slot.
+        Held peers (`Reachability`) are left out unless `held_too`."""
+        candidates, admitted = [], 0
         seen = time.monotonic()
-        for c in candidates:
-            self.recently_admitted[c.target] = seen
-        if not candidates:
-            fallback = list(self.fallback_targets())
+        for a in self.t.peers():
+            if (pid := _libp2p_id(a.addresses)) is None:
+                continue
+            admitted += 1
+            self.reach.learn(pid, a.addresses)
+            self.recently_admitted[pid] = seen
+            if held_too or not self.reach.held(pid):
+                candidates.append(Candidate(pid, (pid.to_base58(), a.peer_id)))
+        if not admitted:
+            fallback = [pid for pid in self.fallback_targets() if not self.reach.held(pid)]
             return self.t.rng.sample(fallback, min(len(fallback), self.t.config.push_fanout))
         return self.t.inbox.scores.rank(candidates, self.t.rng, self.t.config.push_fanout)
 
@@ -138,6 +158,8 @@ class Pusher:
             if out is not None:
                 self.ledger.answered(out, targets, [None] * len(targets))
             raise
+        for pid, r in zip(targets, results):
+            self.reach.result(pid, r is not None)
         self.pushed += sum(r is not None for r in results)
         self.push_failures += sum(r is None for r in results)
         if out is not None:
@@ -147,6 +169,7 @@ class Pusher:
 
     async def rpc_push(self, request: dht_pb2.StoreRequest, context: P2PContext) -> dht_pb2.StoreResponse:
         """Called by hivemind when a peer pushes records; each goes through the transport's DHT-read checks."""
+        self.reach.result(context.remote_id, True)  # it reached us, so the path is up: push to it again
         ok = [self._receive(request, i, context.remote_id.to_base58()) for i in range(min(len(request.keys), 1))]
         return dht_pb2.StoreResponse(store_ok=ok)
 

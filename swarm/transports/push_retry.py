@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Iterable, Sequence
+from typing import Any, Collection, Hashable, Iterable, Sequence
 
 
 @dataclass
@@ -68,9 +68,11 @@ class PushLedger:
                 out.delivered.add(peer)
                 out.failed.discard(peer)
 
-    def due(self, now_window: int, admitted: Sequence[Hashable], fanout: int) -> list[tuple[Outgoing, list[Hashable]]]:
+    def due(self, now_window: int, admitted: Sequence[Hashable], fanout: int,
+            skip: Collection[Hashable] = ()) -> list[tuple[Outgoing, list[Hashable]]]:
         """Records still in the read range, each with the peers to push it to now: those that failed, then
-        admitted peers not tried yet while fewer than `fanout` have it. Forgets records out of range."""
+        admitted peers not tried yet while fewer than `fanout` have it; never a peer in `skip` (held: it
+        keeps its place among the failed). Forgets records out of range."""
         oldest = now_window - self.keep_windows + 1
         for name in [name for name, out in self.records.items() if out.window < oldest]:
             del self.records[name]
@@ -79,9 +81,10 @@ class PushLedger:
             if out.window > now_window:
                 continue
             busy = out.delivered | out.in_flight
-            peers = [p for p in out.failed if p not in busy]
-            room = fanout - len(out.delivered) - len(out.in_flight) - len(peers)
-            peers += [p for p in admitted if p not in busy and p not in out.failed][:max(0, room)]
+            waiting = [p for p in out.failed if p not in busy]
+            room = fanout - len(out.delivered) - len(out.in_flight) - len(waiting)
+            waiting += [p for p in admitted if p not in busy and p not in out.failed][:max(0, room)]
+            peers = [p for p in waiting if p not in skip]
             if peers:
                 plan.append((out, peers))
                 self.retried += len(peers)

@@ -6,9 +6,11 @@ among itself: lookups never reach the replicas on the other side, and records pu
 invisible (measured: 77% delivery after healing a 4/4 split in benchmarks/chaos.py T2). Every
 ``period_s`` this loop pings the initial peers and the peers it has seen announced (libp2p ids, kept
 for ``remember`` entries) that are missing from the routing table; a ping that is answered puts the
-peer back, and the answering peer adds us to its table too.
+peer back, and the answering peer adds us to its table too. Peers held by `Reachability` (their calls kept
+failing, `hivemind_dht.hold_dht_calls` counts them) are not pinged until their TCP probe answers: a ping
+is a dial, and each failed dial lengthens libp2p's backoff.
 
-    rejoin = Reconnect(node, initial_ids, admitted=lambda: ids, period_s=10)
+    rejoin = Reconnect(node, initial_ids, admitted=lambda: ids, period_s=10, reach=reachability)
     await rejoin.start(); ...; await rejoin.stop()
 
 Reference: Kademlia (Maymounkov & Mazieres 2002) section 2.3, bucket refresh.
@@ -26,14 +28,16 @@ from hivemind.dht.node import DHTNode
 from hivemind.p2p import PeerID
 
 from swarm.transports.chunks import gather_partial
+from swarm.transports.reachability import Reachability
 
 logger = logging.getLogger(__name__)
 
 
 class Reconnect:
     def __init__(self, node: DHTNode, initial: Iterable[PeerID], admitted: Callable[[], Iterable[PeerID]], *,
-                 period_s: float, timeout_s: float, remember: int = 256) -> None:
+                 period_s: float, timeout_s: float, remember: int = 256, reach: Reachability | None = None) -> None:
         self.node, self.admitted, self.period_s, self.timeout_s = node, admitted, period_s, timeout_s
+        self.reach = reach or Reachability()
         self.known: OrderedDict[PeerID, None] = OrderedDict((pid, None) for pid in initial)
         self.initial = frozenset(self.known)
         self.remember = remember
@@ -50,7 +54,7 @@ class Reconnect:
                 await self._task
 
     def missing(self) -> list[PeerID]:
-        """Known peers (initial ones and every admitted one seen lately) not in the routing table."""
+        """Known peers (initial ones and every admitted one seen lately) not in the routing table, nor held."""
         for pid in self.admitted():
             self.known[pid] = None
             self.known.move_to_end(pid)
@@ -58,7 +62,7 @@ class Reconnect:
             oldest = next(pid for pid in self.known if pid not in self.initial)
             del self.known[oldest]
         table = self.node.protocol.routing_table.peer_id_to_uid
-        return [pid for pid in self.known if pid != self.node.peer_id and pid not in table]
+        return [pid for pid in self.known if pid != self.node.peer_id and pid not in table and not self.reach.held(pid)]
 
     async def heal_once(self) -> int:
         """Ping the missing peers at once; returns how many answered (and are back in the table)."""

@@ -140,7 +140,11 @@ class Node:
         s = self.t.stats
         return {"published": s.published, "accepted": s.accepted, "bytes_sent": s.bytes_sent,
                 "bytes_received": s.bytes_received, "rejections": dict(s.rejections), "cpu_s": cpu_s(),
-                "peers": [p.peer_id for p in self.t.peers()], "bounds": bounds(self.t)}
+                "peers": [p.peer_id for p in self.t.peers()], "bounds": bounds(self.t),
+                "pushed": self.t.pusher.pushed if self.t.pusher else 0,
+                "push_failures": self.t.pusher.push_failures if self.t.pusher else 0,
+                "reach": {"holds": self.t.reach.holds, "releases": self.t.reach.releases, "probes": self.t.reach.probes,
+                          "held": [str(p) for p in self.t.reach.held_peers()]}}
 
     async def push_targets(self, draws: int = 1) -> dict[str, Any]:
         """libp2p ids the next pushes would go to (`Pusher.targets`), ``draws`` independent draws."""

@@ -44,3 +44,16 @@ def test_the_ledger_is_bounded() -> None:
     for i in range(10):
         ledger.add("k", f"s{i}", window=1, request=i)
     assert [o.subkey for o in ledger.records.values()] == ["s6", "s7", "s8", "s9"]
+
+
+def test_a_held_peer_keeps_its_place_but_is_not_pushed_to() -> None:
+    ledger = PushLedger(keep_windows=2)
+    out = ledger.add("k", "s0", window=5, request="req")
+    ledger.sent(out, ["a", "b"])
+    ledger.answered(out, ["a", "b"], [None, None])
+    (_, peers), = ledger.due(5, ["a", "b", "c"], fanout=2, skip={"a"})
+    assert peers == ["b"]  # "a" still counts against the fanout: "c" does not take its slot
+    ledger.sent(out, ["b"])
+    ledger.answered(out, ["b"], ["ok"])
+    (_, peers), = ledger.due(5, ["a", "b", "c"], fanout=2)  # released: its turn again
+    assert peers == ["a"]

@@ -1,0 +1,124 @@
+"""Reachability: hold a peer whose calls keep failing, and let it go when a TCP probe answers
+(swarm/transports/reachability.py). The probes connect to real sockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from swarm.transports.reachability import Reachability, tcp_address
+
+
+def test_tcp_address_takes_the_first_tcp_multiaddr() -> None:
+    assert tcp_address(["/ip4/10.0.0.2/udp/9/quic", "/ip4/10.0.0.2/tcp/4001/p2p/12D3Koo"]) == ("10.0.0.2", 4001)
+    assert tcp_address(["/ip6/::1/tcp/7/p2p/x"]) == ("::1", 7)
+    assert tcp_address(["/dns4/example.org/tcp/1", "/p2p-circuit"]) is None
+
+
+def test_a_peer_is_held_after_failures_in_a_row_and_released_by_a_success() -> None:
+    reach, back = Reachability(fail_threshold=2), []
+    reach.on_back = back.append
+    reach.learn("p", ["/ip4/127.0.0.1/tcp/9"])
+    reach.result("p", False)
+    reach.result("p", True)  # an answer in between: the count starts again
+    reach.result("p", False)
+    assert not reach.held("p")
+    reach.result("p", False)
+    assert reach.held("p") and reach.holds == 1
+    reach.result("p", True)
+    assert not reach.held("p") and back == ["p"]
+
+
+def test_a_peer_without_a_tcp_address_is_never_held() -> None:
+    reach = Reachability(fail_threshold=1)
+    reach.result("q", False)
+    reach.learn("r", ["/ip4/1.2.3.4/udp/5/quic"])
+    reach.result("r", False)
+    assert reach.held_peers() == []
+
+
+def test_a_held_peer_announced_at_a_new_address_is_released() -> None:
+    reach = Reachability(fail_threshold=1)
+    reach.learn("p", ["/ip4/127.0.0.1/tcp/9"])
+    reach.result("p", False)
+    reach.learn("p", ["/ip4/127.0.0.1/tcp/9"])
+    assert reach.held("p")
+    reach.learn("p", ["/ip4/127.0.0.1/tcp/10"])  # restarted on another port
+    assert not reach.held("p")
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_probe_releases_a_peer_once_its_port_accepts() -> None:
+    async def main() -> None:
+        reach, back = Reachability(fail_threshold=1, probe_timeout_s=1.0), []
+        reach.on_back = back.append
+        port = _closed_port()
+        reach.learn("p", [f"/ip4/127.0.0.1/tcp/{port}"])
+        reach.result("p", False)
+        assert await reach.probe_held() == 0 and reach.held("p")  # nothing listens: still held
+        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", port)
+        async with server:
+            assert await reach.probe_held() == 1
+        assert not reach.held("p") and back == ["p"] and reach.probes == 2
+
+    asyncio.run(asyncio.wait_for(main(), 10))
+
+
+def test_the_probe_loop_runs_in_the_background() -> None:
+    async def main() -> None:
+        reach = Reachability(fail_threshold=1, probe_period_s=0.05)
+        released = asyncio.Event()
+        reach.on_back = lambda peer: released.set()
+        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            reach.learn("p", [f"/ip4/127.0.0.1/tcp/{port}"])
+            reach.result("p", False)
+            await reach.start()
+            await asyncio.wait_for(released.wait(), 5)
+            await reach.stop()
+        assert not reach.held("p")
+
+    asyncio.run(asyncio.wait_for(main(), 10))
+
+
+def test_a_peer_held_too_long_is_let_go_without_a_probe_answer() -> None:
+    async def main() -> None:
+        reach = Reachability(fail_threshold=1, forget_s=0.0)
+        reach.learn("p", [f"/ip4/127.0.0.1/tcp/{_closed_port()}"])
+        reach.result("p", False)
+        await asyncio.sleep(0.01)
+        await reach.probe_held()
+        assert not reach.held("p") and reach.failures == {}
+
+    asyncio.run(asyncio.wait_for(main(), 10))
+
+
+def test_dht_calls_to_a_held_peer_fail_at_once_and_others_count() -> None:
+    from swarm.transports.hivemind_dht import hold_dht_calls
+
+    class Protocol:  # the three calls of hivemind's DHTProtocol that dial a peer
+        def __init__(self) -> None:
+            self.called: list[str] = []
+
+        async def call_ping(self, peer, *args, **kwargs):
+            self.called.append(peer)
+            return None if peer == "dead" else "id"
+
+        call_store = call_find = call_ping
+
+    async def main() -> None:
+        protocol, reach = Protocol(), Reachability(fail_threshold=2)
+        reach.learn("dead", ["/ip4/127.0.0.1/tcp/9"])
+        hold_dht_calls(protocol, reach)
+        assert await protocol.call_find("dead", ["k"]) is None and await protocol.call_store("dead", ["k"], ["v"], 1.0) is None
+        assert reach.held("dead") and protocol.called == ["dead", "dead"]
+        assert await protocol.call_ping("dead") is None and protocol.called == ["dead", "dead"]  # held: no dial
+        assert await protocol.call_ping("alive", validate=True) == "id" and not reach.held("alive")
+
+    asyncio.run(asyncio.wait_for(main(), 10))
