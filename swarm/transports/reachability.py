@@ -2,9 +2,9 @@
 
 go-libp2p backs a peer off after each failed dial (5 s + 1 s x tries^2, up to 5 minutes), and the p2p
 daemon offers no way to clear it. A partition therefore lasts longer than the network fault: every push,
-ping and clock query to a peer on the far side is one more failed dial, and after a 60 s isolation the
-backoff kept both sides apart for another 14 s (measured in benchmarks/chaos.py T2: "failed to dial: all
-dials failed" within 0.01 s, then every peer back at once).
+ping, clock query and DHT lookup that reaches for a peer on the far side is one more failed dial. After
+a 60 s isolation the backoff kept both sides apart for another 14 s (measured in benchmarks/chaos.py T2:
+"failed to dial: all dials failed" within 0.01 s, then every peer back at once).
 
 So a peer whose calls failed `fail_threshold` times in a row is *held*: no libp2p call goes to it. Every
 `probe_period_s` a plain TCP connect to its announced address (closed at once: no libp2p dial, so no
@@ -37,9 +37,10 @@ _TCP = re.compile(r"^/ip([46])/([^/]+)/tcp/(\d+)")
 
 
 def tcp_address(maddrs: Iterable[str]) -> tuple[str, int] | None:
-    """The first ``/ip4|ip6/<host>/tcp/<port>`` of a peer's multiaddrs, or None (QUIC, relays, DNS)."""
+    """The first ``/ip4|ip6/<host>/tcp/<port>`` of a peer's multiaddrs, or None (QUIC, DNS). A relayed address
+    is skipped: it starts with the relay's address, and the relay answering says nothing about the peer."""
     for maddr in maddrs:
-        match = _TCP.match(maddr)
+        match = _TCP.match(maddr) if "/p2p-circuit" not in maddr else None
         if match:
             return match.group(2), int(match.group(3))
     return None

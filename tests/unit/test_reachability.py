@@ -12,7 +12,7 @@ from swarm.transports.reachability import Reachability, tcp_address
 def test_tcp_address_takes_the_first_tcp_multiaddr() -> None:
     assert tcp_address(["/ip4/10.0.0.2/udp/9/quic", "/ip4/10.0.0.2/tcp/4001/p2p/12D3Koo"]) == ("10.0.0.2", 4001)
     assert tcp_address(["/ip6/::1/tcp/7/p2p/x"]) == ("::1", 7)
-    assert tcp_address(["/dns4/example.org/tcp/1", "/p2p-circuit"]) is None
+    assert tcp_address(["/dns4/example.org/tcp/1", "/ip4/9.9.9.9/tcp/4001/p2p/QmRelay/p2p-circuit/p2p/QmPeer"]) is None
 
 
 def test_a_peer_is_held_after_failures_in_a_row_and_released_by_a_success() -> None:
