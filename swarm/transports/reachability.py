@@ -6,17 +6,20 @@ ping, clock query and DHT lookup that reaches for a peer on the far side is one 
 a 60 s isolation the backoff kept both sides apart for another 14 s (measured in benchmarks/chaos.py T2:
 "failed to dial: all dials failed" within 0.01 s, then every peer back at once).
 
-So a peer whose calls failed `fail_threshold` times in a row is *held*: no libp2p call goes to it. Every
-`probe_period_s` a plain TCP connect to its announced address (closed at once: no libp2p dial, so no
-backoff) asks whether the path is back; when it answers, the hold is lifted and `on_back` is called, so
-pending pushes go out at once. A peer announced at a new address (it restarted) is released too. A peer
-without a known TCP address is never held: nothing could tell when to try again.
+So a peer whose calls failed `fail_threshold` times in a row is *suspect*, and the next probe round tries a
+plain TCP connect to its announced address (closed at once: no libp2p dial, so no backoff). Accepted: the
+path is up and the failures were load or a restart, nothing changes. Not accepted: the peer is *held*, and
+no libp2p call goes to it; every `probe_period_s` the probe asks again, and when it is accepted the hold
+is lifted and `on_back` is called, so pending pushes go out at once. A peer announced at a new address
+(it restarted) is released too. A peer without a known TCP address is never held: nothing could tell
+when to try again.
 
     reach = Reachability(fail_threshold=2, probe_period_s=0.5, probe_timeout_s=1.0)
+    await reach.start()                           # a probe round every probe_period_s (or: await reach.probe_due())
     reach.learn(pid, announcement.addresses)      # announcements and initial peers
     reach.result(pid, ok)                         # after every call to pid
     targets = [p for p in peers if not reach.held(p)]
-    await reach.start(); ...; await reach.stop()
+    ...; await reach.stop()
 
 Reference: go-libp2p `p2p/net/swarm/dial_backoff.go` (BackoffBase 5 s, BackoffCoef 1 s, BackoffMax 5 min);
 the probe is Kubernetes' tcpSocket probe: a connect that is accepted means the path and the listener are up.
@@ -55,8 +58,10 @@ class Reachability:
         self.failures: dict[Hashable, int] = {}
         self._held: dict[Hashable, float] = {}
         """peer -> when it was held (monotonic s)."""
+        self._suspects: set[Hashable] = set()
+        """Peers whose calls failed `fail_threshold` times in a row, for the next probe round to judge."""
         self.on_back: Callable[[Hashable], None] = lambda peer: None
-        self.holds = self.releases = self.probes = 0
+        self.holds = self.releases = self.probes = self.cleared = 0
         self._task: asyncio.Task | None = None
         self._probing: dict[Hashable, asyncio.Task] = {}
 
@@ -81,10 +86,13 @@ class Reachability:
             return
         self.failures[peer] = self.failures.get(peer, 0) + 1
         if self.failures[peer] >= self.fail_threshold and peer in self.addresses and peer not in self._held:
-            self._held[peer] = time.monotonic()
-            self.holds += 1
-            logger.info("peer %s failed %d calls in a row: no more dials until %s:%d answers", peer,
-                        self.failures[peer], *self.addresses[peer])
+            self._suspects.add(peer)
+
+    def _hold(self, peer: Hashable) -> None:
+        self._held[peer] = time.monotonic()
+        self.holds += 1
+        logger.info("peer %s failed %d calls in a row and its address %s:%d does not accept: no more dials until it does",
+                    peer, self.failures.get(peer, 0), *self.addresses[peer])
 
     def held(self, peer: Hashable) -> bool:
         return peer in self._held
@@ -94,6 +102,7 @@ class Reachability:
 
     def _release(self, peer: Hashable) -> None:
         self._held.pop(peer, None)
+        self._suspects.discard(peer)
         self.failures.pop(peer, None)
         self.releases += 1
         self.on_back(peer)
@@ -113,30 +122,41 @@ class Reachability:
             await writer.wait_closed()
         return True
 
-    async def probe_held(self) -> int:
-        """Probe every held peer not being probed already (oldest hold first, at most `max_probes` at once) and
-        wait for the answers; returns how many came back. A peer held longer than `forget_s` is let go first:
-        the next call to it dials again."""
+    async def probe_due(self) -> int:
+        """One probe round, awaited: suspects are held or cleared, held peers released if their address accepts.
+        Returns how many held peers came back. A peer held longer than `forget_s` is let go first: the next
+        call to it dials again."""
         answers = await asyncio.gather(*self._start_probes())
         return sum(answers)
 
     def _start_probes(self) -> list[asyncio.Task]:
+        """Start a probe of each suspect and held peer that has none in flight (at most `max_probes` at once)."""
         now = time.monotonic()
         for peer in [p for p, since in self._held.items() if now - since > self.forget_s]:
             self._held.pop(peer, None)
             self.failures.pop(peer, None)
+        due = [p for p in self._suspects if p not in self._held] + sorted(self._held, key=self._held.get)
         room = self.max_probes - len(self._probing)
-        peers = [p for p in sorted(self._held, key=self._held.get) if p not in self._probing][:max(0, room)]
         tasks = []
-        for peer in peers:
-            task = asyncio.create_task(self._probe_and_release(peer))
+        for peer in [p for p in dict.fromkeys(due) if p not in self._probing][:max(0, room)]:
+            task = asyncio.create_task(self._probe_and_judge(peer))
             self._probing[peer] = task
             task.add_done_callback(lambda _, p=peer: self._probing.pop(p, None))
             tasks.append(task)
         return tasks
 
-    async def _probe_and_release(self, peer: Hashable) -> bool:
-        if not await self.probe(peer) or peer not in self._held:
+    async def _probe_and_judge(self, peer: Hashable) -> bool:
+        """True if a held peer came back."""
+        accepted = await self.probe(peer)
+        if peer in self._suspects and peer not in self._held:
+            self._suspects.discard(peer)
+            if accepted:  # reachable: the failures were load or a restart, not the path
+                self.failures.pop(peer, None)
+                self.cleared += 1
+            else:
+                self._hold(peer)
+            return False
+        if not accepted or peer not in self._held:
             return False
         logger.info("peer %s answers at %s:%d again", peer, *self.addresses[peer])
         self._release(peer)
@@ -154,8 +174,8 @@ class Reachability:
                 await task
 
     async def _loop(self) -> None:
-        """Every `probe_period_s`, start a probe of each held peer that has none in flight: a probe that hangs
-        on a dead path (up to `probe_timeout_s`) does not delay the others, nor the next round."""
+        """Every `probe_period_s`, start a probe of each suspect and held peer that has none in flight: a probe
+        that hangs on a dead path (up to `probe_timeout_s`) does not delay the others, nor the next round."""
         while True:
             await asyncio.sleep(self.probe_period_s)
             try:

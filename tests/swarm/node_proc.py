@@ -144,6 +144,7 @@ class Node:
                 "pushed": self.t.pusher.pushed if self.t.pusher else 0,
                 "push_failures": self.t.pusher.push_failures if self.t.pusher else 0,
                 "reach": {"holds": self.t.reach.holds, "releases": self.t.reach.releases, "probes": self.t.reach.probes,
+                          "cleared": self.t.reach.cleared,
                           "held": [str(p) for p in self.t.reach.held_peers()]}}
 
     async def push_targets(self, draws: int = 1) -> dict[str, Any]:
