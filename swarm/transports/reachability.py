@@ -81,6 +81,7 @@ class Reachability:
         """One call to `peer` answered (ok) or failed: a timeout, a reset, a dial error."""
         if ok:
             self.failures.pop(peer, None)
+            self._suspects.discard(peer)
             if peer in self._held:
                 self._release(peer)
             return

@@ -31,6 +31,12 @@ def test_failures_in_a_row_make_a_suspect_that_a_refused_probe_holds_and_a_succe
         assert reach.held("p") and reach.holds == 1
         reach.result("p", True)
         assert not reach.held("p") and back == ["p"]
+        reach.result("p", False)
+        reach.result("p", False)
+        reach.result("p", True)  # a suspect that answers before its probe is no longer one
+        probes = reach.probes
+        await reach.probe_due()
+        assert not reach.held("p") and reach.probes == probes
 
     asyncio.run(asyncio.wait_for(main(), 10))
 
