@@ -101,7 +101,7 @@ class HivemindTransport(ShardedTransport):
         self.clock_sync: ClockSync | None = None
         self.reconnect: Reconnect | None = None
         self.reach = Reachability(probe_period_s=min(0.5, config.window_seconds / 4), probe_timeout_s=min(1.0, config.window_seconds / 4))
-        """Peers not to dial until a TCP probe answers, shared by pushes, routing-table pings and clock queries."""
+        """Peers not to dial until a TCP probe answers, shared by pushes, routing-table pings, clock queries and DHT calls."""
         self.visible_maddrs: list[str] = []
 
     @classmethod
@@ -127,9 +127,11 @@ class HivemindTransport(ShardedTransport):
         self.node = await start_dht_node(self.config, validator)
         hold_dht_calls(self.node.protocol, self.reach)
         self.store = DHTRecordStore(self.node, self.config.beam_size, self.clock)
+        initial = []
         for maddr in self.config.initial_peers:
             if (pid := _libp2p_id((maddr,))) is not None:
                 self.reach.learn(pid, (maddr,))
+                initial.append(pid)
         await self.reach.start()
         self.clock_sync = ClockSync(self.swarm_clock, self.node.p2p, self._clock_peers, timeout=self.config.collect_timeout_s,
                                     refresh_s=max(self.config.window_seconds, 5.0))
@@ -142,7 +144,6 @@ class HivemindTransport(ShardedTransport):
                 self.direct_parts = DirectParts(self.node.p2p, PartCache(self.clock, self.config.part_cache_bytes),
                                                 timeout=self.config.collect_timeout_s, report=self.inbox.reject)
                 await self.direct_parts.start()
-        initial = [pid for m in self.config.initial_peers if (pid := _libp2p_id((m,))) is not None]
         self.reconnect = Reconnect(self.node, initial, self._admitted_ids, period_s=max(self.config.window_seconds, 2.0),
                                    timeout_s=self.config.collect_timeout_s, reach=self.reach)
         await self.reconnect.start()
