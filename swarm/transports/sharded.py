@@ -3,7 +3,8 @@
 Records sit under ``record_key(swarm_id, window, shard)`` with the publisher's peer id as subkey,
 window = floor(DHT time / window_seconds) and shard = sha256(peer id) mod num_shards. A collect reads
 ``shards_per_collect`` random shards of each of the last ``windows_per_collect`` windows at once
-(one more shard when they come back thin), so no key is hot and per-node cost stays flat as the
+(and of every window since the previous collect while its records live; one more shard when they
+come back thin), so no key is hot and per-node cost stays flat as the
 swarm grows; SAPO samples peers uniformly anyway. Announcements sit under ``announce_key(window)``.
 
     transport = MemoryTransport(config, identity, hub)      # or HivemindTransport.create(...)
@@ -67,6 +68,8 @@ class ShardedTransport(Transport):
         """Records published per window: each gets its own subkey slot, up to the per-peer cap."""
         self._first_publish_window: int | None = None
         """Window current at this process's first publish: slots used up to it are read from the store."""
+        self._last_collect_window: int | None = None
+        """Window of the previous collect: the next one reads every window since (within the record lifetime)."""
         self._complete: dict[int, set[str]] = {}
         """Keys of closed windows read once after closing: nothing new can appear there."""
         self.pusher: Any = None
@@ -106,10 +109,10 @@ class ShardedTransport(Transport):
             )
             sealed, bytes_sent = index, bytes_sent + len(index)
         subkey = record_subkey(self.peer_id, slot)
-        (stored,) = await gather_partial([self.store.store(key, subkey, sealed, expiration)], timeout)
         if self.pusher is not None and (not split or self.direct_parts is not None):  # an index only if we serve its parts
-            self.pusher.push(key, subkey, sealed, expiration)
-        await self._announce()
+            self.pusher.push(key, subkey, sealed, expiration)  # first: delivery does not wait for the slowest replica
+        (stored,), _ = await asyncio.gather(gather_partial([self.store.store(key, subkey, sealed, expiration)], timeout),
+                                            self._announce())
         receipt = PublishReceipt(key, bool(stored) and parts_ok, bytes_sent, parts)
         self.stats.published += 1
         self.stats.bytes_sent += bytes_sent
@@ -166,12 +169,21 @@ class ShardedTransport(Transport):
             extra = self._one_more_shard(window, {key for key, _ in plan})
             await self._read(extra, budget=max_batches - len(self.inbox.queue))
         await self._announce()
+        self._last_collect_window = window
         return self.inbox.take(max_batches)
 
+    def _windows_to_read(self, window: int) -> range:
+        """The `windows_per_collect` most recent windows, and every earlier one since the previous collect
+        whose records are still alive: a node that collects less often than that skips no window."""
+        first = window - self.config.windows_per_collect + 1
+        if self._last_collect_window is not None:
+            first = min(first, max(self._last_collect_window, window - self.config.record_ttl_windows))
+        return range(first, window + 1)
+
     def _plan(self, window: int) -> list[tuple[str, int]]:
-        """Random shards of each recent window, skipping keys already read after their window closed."""
+        """Random shards of each window to read, skipping keys already read after their window closed."""
         cfg, plan = self.config, []
-        for w in range(window - cfg.windows_per_collect + 1, window + 1):
+        for w in self._windows_to_read(window):
             keys = [record_key(cfg.swarm_id, w, s) for s in range(cfg.num_shards)]
             open_keys = [k for k in keys if k not in self._complete.get(w, ())]
             plan += [(k, w) for k in self.rng.sample(open_keys, min(cfg.shards_per_collect, len(open_keys)))]
@@ -185,7 +197,7 @@ class ShardedTransport(Transport):
         cfg = self.config
         unread = [
             (record_key(cfg.swarm_id, w, s), w)
-            for w in range(window - cfg.windows_per_collect + 1, window + 1)
+            for w in self._windows_to_read(window)
             for s in range(cfg.num_shards)
             if record_key(cfg.swarm_id, w, s) not in read | self._complete.get(w, set())
         ]

@@ -148,6 +148,53 @@ def test_stale_window_and_log_once(swarm, caplog):
     assert sum("wrong_window" in r.message for r in caplog.records) == 1
 
 
+def test_a_rare_collect_reads_every_window_since_the_previous_one(swarm):
+    """windows_per_collect=2, record_ttl_windows=3: a collect 3 windows after the last one still reads the
+    window in between, whose records live on, not only the last two."""
+    clock, hub, cfg, (a, b, _) = swarm
+    run(b.collect(8))  # the previous collect, in window w
+    clock.t += cfg.window_seconds
+    run(a.publish(make_batch(a.identity, a.window(), "skipped")))  # window w + 1
+    clock.t += 2 * cfg.window_seconds  # the next collect is in w + 3: the last two windows are w + 2 and w + 3
+    assert [x.batch_id for x in run(b.collect(8))] == ["skipped"]
+    assert list(b._windows_to_read(b.window())) == [b.window() - 1, b.window()]
+    clock.t += 10 * cfg.window_seconds  # a long gap: back only as far as records live
+    w = b.window()
+    assert list(b._windows_to_read(w)) == list(range(w - cfg.record_ttl_windows, w + 1))
+
+
+class HangingStore(MemoryHub):
+    """A store whose replicas never answer."""
+
+    def __init__(self, clock) -> None:
+        super().__init__(clock)
+        self.stores_begun = 0
+
+    async def store(self, key: str, subkey: str, value: bytes, expiration: float) -> bool:
+        self.stores_begun += 1
+        await asyncio.sleep(3600)
+        return True
+
+
+class RecordingPusher:
+    def __init__(self, store: HangingStore) -> None:
+        self.store, self.pushed = store, []
+
+    def push(self, key: str, subkey: str, value: bytes, expiration: float) -> None:
+        self.pushed.append((subkey, self.store.stores_begun))
+
+
+def test_publish_pushes_before_it_waits_for_the_store():
+    clock = Clock()
+    cfg = TransportConfig(type="memory", num_shards=1, collect_timeout_s=0.05)
+    store = HangingStore(clock)
+    a = MemoryTransport(cfg, Identity.from_seed(b"a"), store)
+    a.pusher = RecordingPusher(store)
+    receipt = run(a.publish(make_batch(a.identity, a.window())))
+    assert a.pusher.pushed == [(record_subkey(a.peer_id, 0), 0)]  # pushed before any store began
+    assert not receipt.stored  # the store timed out
+
+
 def test_inbox_is_bounded():
     clock = Clock()
     hub = MemoryHub(clock)
