@@ -340,6 +340,7 @@ def delivery(swarm: Swarm, phase: Phase, eligible=None) -> dict[str, Any]:
             "delivery_ratio": round(delivered / expected, 4) if expected else None,
             "latency_p50_s": round(pct(lat, 0.5), 2), "latency_p99_s": round(pct(lat, 0.99), 2),
             "latency_max_s": round(max(lat), 2) if lat else None, "missed": lost[:10],
+            "missed_by_receiver": dict(sorted(Counter(m.rsplit("->", 1)[1] for m in lost).items())),
             "rss_peak_mb": round(max(phase.rss), 1) if phase.rss else None}
 
 
@@ -1184,6 +1185,7 @@ def main() -> None:
     parser.add_argument("--phases", help="comma-separated (default: every phase; with --quick the issue's quick set "
                         f"{QUICK_PHASES})")
     parser.add_argument("--no-push", action="store_true", help="DHT only: no flood publishing to admitted peers")
+    parser.add_argument("--t6-keys", help="comma-separated attacker key counts of T6 (default: 1,4; quick: 4)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON written at the end (default {RESULTS.relative_to(REPO)})")
     args = parser.parse_args()
     # Namespaces and node processes are removed in `finally`: let SIGTERM and SIGINT (ignored in a
@@ -1228,7 +1230,7 @@ def main() -> None:
             finally:
                 attacker.stop()
         t6_baseline: dict[int, float] = {}  # per node RSS before the first flood, after T0
-        for keys in ((4,) if q else (1, 4)):
+        for keys in (tuple(int(k) for k in args.t6_keys.split(",")) if args.t6_keys else (4,) if q else (1, 4)):
             run(f"T6 flood K={keys} ({'quick' if q else 'full'}, {secs['T6']} s)", lambda: t6_flood(swarm, secs["T6"], keys, t6_baseline))
         if t6_rows := {k: v for k, v in phases.items() if k.startswith("T6 flood")}:
             results["t6_plot"] = plot_t6_memory(t6_rows)
