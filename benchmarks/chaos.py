@@ -151,12 +151,15 @@ class Proc(NodeProcess):
         self.info: dict[str, Any] = {}
 
 
-def rss_mb(node: NodeProcess) -> float:
+def rss_mb(node: NodeProcess, only: str | None = None) -> float:
+    """Resident memory of the node's process group (node + p2pd), or of its processes named `only`."""
     total = 0
     for pid in group_members(node.pgid):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmRSS"))
-            total += int(line.split()[1])
+        with contextlib.suppress(OSError, ValueError, IndexError, StopIteration):
+            status = Path(f"/proc/{pid}/status").read_text().splitlines()
+            if only is not None and status[0].split()[-1] != only:
+                continue
+            total += int(next(x for x in status if x.startswith("VmRSS")).split()[1])
     return total / 1024
 
 
@@ -794,12 +797,14 @@ def t6_flood(swarm: Swarm, seconds: float, keys: int, baseline: dict[int, float]
         att_cpu0, t0 = sum(group_cpu_s(a.pgid) for a in attackers), time.time()
         started = [a.request("flood", timeout=30, rate=rate, tag=f"k{keys}a{j}", seed=j) for j, a in enumerate(attackers)]
         samples: list[tuple[float, dict[int, float]]] = []
+        daemon_rss: list[dict[int, float]] = []  # the p2pd share of each sample
         table_max: Counter = Counter()
 
         def sample(k: int) -> None:
             if samples and time.time() - t0 - samples[-1][0] < T6_SAMPLE_S:
                 return
             samples.append((time.time() - t0, {s.index: rss_mb(s.node) for s in swarm.live()}))
+            daemon_rss.append({s.index: rss_mb(s.node, only="p2pd") for s in swarm.live()})
             for r in request_all([(s, {}) for s in swarm.live()], "stats").values():
                 for name, size in r.get("bounds", {}).items():
                     table_max[name] = max(table_max[name], size)
@@ -841,6 +846,7 @@ def t6_flood(swarm: Swarm, seconds: float, keys: int, baseline: dict[int, float]
             "inbox_dropped_full": final.get(i, {}).get("inbox_dropped_full"),
         }
         series[f"h{i}"] = [round(x[1].get(i, float("nan")), 1) for x in samples]
+        series[f"h{i} p2pd"] = [round(x.get(i, float("nan")), 1) for x in daemon_rss]
     n = nodes.values()
     sent = sum(f.get("sent", 0) for f in floods)
     verdicts = {
@@ -887,12 +893,12 @@ def plot_t6_memory(rows: dict[str, dict], path: Path = T6_PLOT) -> str:
     for ax, (name, row) in zip(axes[0], rows.items()):
         s = row["rss_series"]
         for node, ys in s.items():
-            if node != "t":
-                ax.plot(s["t"], ys, label=node, linewidth=1.2)
+            if node != "t":  # the p2pd share dashed, below its node's total
+                ax.plot(s["t"], ys, label=node, linewidth=1.2 if "p2pd" not in node else 0.8, linestyle="--" if "p2pd" in node else "-")
         ax.set_title(f"{name}\n{row['attack'][:60]}…", fontsize=9)
         ax.set_xlabel("seconds into the flood")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("RSS per honest node, node + p2pd (MiB)")
+    axes[0][0].set_ylabel("RSS per honest node, node + p2pd (MiB; dashed: p2pd)")
     axes[0][-1].legend(fontsize=7, ncol=2)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

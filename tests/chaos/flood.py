@@ -146,7 +146,8 @@ class Flood:
             if window != peers_window:  # learn the admitted peers once per window (announcements)
                 peers_window = window
                 await self.t.collect(0)
-                self._targets = [(a.peer_id, pid) for a in self.t.peers() if (pid := _libp2p_id(a.addresses)) is not None]
+                fresh = [(a.peer_id, pid) for a in self.t.peers() if (pid := _libp2p_id(a.addresses)) is not None]
+                self._targets = fresh or self._targets  # its own flood may starve its reads: keep pushing to whom it knew
             due = int((loop.time() - t0) * self.plan.rate) - due_done
             if due > 0:
                 due_done += due
