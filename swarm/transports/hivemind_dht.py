@@ -132,7 +132,7 @@ class HivemindTransport(ShardedTransport):
             if (pid := _libp2p_id((maddr,))) is not None:
                 self.reach.learn(pid, (maddr,))
                 initial.append(pid)
-        self.reach.disconnect = self._drop_connection
+        self.reach.reconnect = self._drop_connection
         await self.reach.start()
         self.clock_sync = ClockSync(self.swarm_clock, self.node.p2p, self._clock_peers, timeout=self.config.collect_timeout_s,
                                     refresh_s=max(self.config.window_seconds, 5.0))

@@ -10,11 +10,10 @@ So a peer whose calls failed `fail_threshold` times in a row is *suspect*, and t
 plain TCP connect to its announced address (closed at once: no libp2p dial, so no backoff). Accepted: the
 path is up and the failures were load or a restart, nothing changes. Not accepted: the peer is *held*, and
 no libp2p call goes to it; every `probe_period_s` the probe asks again, and when it is accepted the hold
-is lifted and `on_back` is called, so pending pushes go out at once. When a peer is held, `disconnect`
-closes its libp2p connection: data sent into the fault would otherwise still be retransmitted on it
-after the heal with TCP's exponential backoff (seconds apart by then), every new stream queued behind
-it; the first call after the release dials a fresh one. (Closing at release instead races: the side
-released second closes the connection the first one just dialed.) A peer announced at a new address
+is lifted and `on_back` is called, so pending pushes go out at once. Before that, `reconnect` closes the
+peer's old libp2p connection: data sent into the fault is still being retransmitted on it with TCP's
+exponential backoff (seconds apart by then), and every new stream would queue behind it; the next call
+dials a fresh one. A peer announced at a new address
 (it restarted) is released too. A peer without a known TCP address is never held: nothing could tell
 when to try again.
 
@@ -65,8 +64,8 @@ class Reachability:
         self._suspects: set[Hashable] = set()
         """Peers whose calls failed `fail_threshold` times in a row, for the next probe round to judge."""
         self.on_back: Callable[[Hashable], None] = lambda peer: None
-        self.disconnect: Callable[[Hashable], Awaitable[None]] | None = None
-        """Awaited when a peer is held: close its connection, so the first call after the release dials afresh."""
+        self.reconnect: Callable[[Hashable], Awaitable[None]] | None = None
+        """Awaited when a held peer's probe is accepted, before the hold is lifted: drop its old connection."""
         self.holds = self.releases = self.probes = self.cleared = 0
         self._task: asyncio.Task | None = None
         self._probing: dict[Hashable, asyncio.Task] = {}
@@ -100,14 +99,6 @@ class Reachability:
         self.holds += 1
         logger.info("peer %s failed %d calls in a row and its address %s:%d does not accept: no more dials until it does",
                     peer, self.failures.get(peer, 0), *self.addresses[peer])
-
-    async def _disconnect(self, peer: Hashable) -> None:
-        if self.disconnect is None:
-            return
-        try:
-            await asyncio.wait_for(self.disconnect(peer), self.probe_timeout_s)
-        except Exception:  # noqa: BLE001 - the old connection stays; calls to the peer wait for the release anyway
-            logger.debug("closing the connection to held peer %s failed", peer, exc_info=True)
 
     def held(self, peer: Hashable) -> bool:
         return peer in self._held
@@ -170,11 +161,17 @@ class Reachability:
                 self.cleared += 1
             else:
                 self._hold(peer)
-                await self._disconnect(peer)
             return False
         if not accepted or peer not in self._held:
             return False
         logger.info("peer %s answers at %s:%d again", peer, *self.addresses[peer])
+        if self.reconnect is not None:
+            try:
+                await asyncio.wait_for(self.reconnect(peer), self.probe_timeout_s)
+            except Exception:  # noqa: BLE001 - a failed disconnect leaves the old connection; the call still goes out
+                logger.debug("closing the old connection to %s failed", peer, exc_info=True)
+        if peer not in self._held:  # released meanwhile (a call answered)
+            return False
         self._release(peer)
         return True
 

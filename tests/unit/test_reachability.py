@@ -45,10 +45,10 @@ def test_a_suspect_whose_address_accepts_is_not_held() -> None:
     async def main() -> None:
         reach, dropped = Reachability(fail_threshold=1), []
 
-        async def disconnect(peer: str) -> None:
+        async def reconnect(peer: str) -> None:
             dropped.append(peer)
 
-        reach.disconnect = disconnect
+        reach.reconnect = reconnect
         server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
         async with server:
             reach.learn("busy", [f"/ip4/127.0.0.1/tcp/{server.sockets[0].getsockname()[1]}"])
@@ -58,15 +58,15 @@ def test_a_suspect_whose_address_accepts_is_not_held() -> None:
         assert dropped == []  # a loaded peer keeps its connection
 
 
-def test_a_failing_disconnect_still_holds_and_releases_the_peer() -> None:
+def test_a_failing_reconnect_still_releases_the_peer() -> None:
     async def main() -> None:
         reach, back = Reachability(fail_threshold=1, probe_timeout_s=0.5), []
         reach.on_back = back.append
 
-        async def disconnect(peer: str) -> None:
+        async def reconnect(peer: str) -> None:
             raise RuntimeError("no connection to close")
 
-        reach.disconnect = disconnect
+        reach.reconnect = reconnect
         port = _closed_port()
         reach.learn("p", [f"/ip4/127.0.0.1/tcp/{port}"])
         reach.result("p", False)
@@ -116,11 +116,11 @@ def test_the_probe_releases_a_peer_once_its_port_accepts() -> None:
         reach, events = Reachability(fail_threshold=1, probe_timeout_s=1.0), []
         reach.on_back = lambda peer: events.append(("back", peer))
 
-        async def disconnect(peer: str) -> None:
+        async def reconnect(peer: str) -> None:
             await asyncio.sleep(0)
-            events.append(("disconnect", peer, reach.held(peer)))
+            events.append(("reconnect", peer, reach.held(peer)))
 
-        reach.disconnect = disconnect
+        reach.reconnect = reconnect
         port = _closed_port()
         reach.learn("p", [f"/ip4/127.0.0.1/tcp/{port}"])
         reach.result("p", False)
@@ -129,8 +129,8 @@ def test_the_probe_releases_a_peer_once_its_port_accepts() -> None:
         server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", port)
         async with server:
             assert await reach.probe_due() == 1
-        # its connection is dropped once, when it is held; at the release pushes wake
-        assert not reach.held("p") and events == [("disconnect", "p", True), ("back", "p")] and reach.probes == 3
+        # the old connection is dropped while the peer is still held, then pushes wake
+        assert not reach.held("p") and events == [("reconnect", "p", True), ("back", "p")] and reach.probes == 3
 
     asyncio.run(asyncio.wait_for(main(), 10))
 
