@@ -132,7 +132,6 @@ class HivemindTransport(ShardedTransport):
             if (pid := _libp2p_id((maddr,))) is not None:
                 self.reach.learn(pid, (maddr,))
                 initial.append(pid)
-        self.reach.reconnect = self._drop_connection
         await self.reach.start()
         self.clock_sync = ClockSync(self.swarm_clock, self.node.p2p, self._clock_peers, timeout=self.config.collect_timeout_s,
                                     refresh_s=max(self.config.window_seconds, 5.0))
@@ -167,12 +166,6 @@ class HivemindTransport(ShardedTransport):
         if node is not None:
             await node.shutdown()
             logger.info("peer %s left swarm %s", self.peer_id, self.config.swarm_id)
-
-    async def _drop_connection(self, peer: PeerID) -> None:
-        """Close our libp2p connection to `peer` (if any), so the next call dials a fresh one (see `Reachability`).
-        hivemind's `P2P` has no public disconnect; the daemon client's is the p2pd DISCONNECT request."""
-        if self.node is not None:
-            await self.node.p2p._client.disconnect(peer)
 
     def _admitted_ids(self) -> list[PeerID]:
         """libp2p ids of the peers whose signed announcements this node verified."""

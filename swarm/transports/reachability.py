@@ -10,10 +10,7 @@ So a peer whose calls failed `fail_threshold` times in a row is *suspect*, and t
 plain TCP connect to its announced address (closed at once: no libp2p dial, so no backoff). Accepted: the
 path is up and the failures were load or a restart, nothing changes. Not accepted: the peer is *held*, and
 no libp2p call goes to it; every `probe_period_s` the probe asks again, and when it is accepted the hold
-is lifted and `on_back` is called, so pending pushes go out at once. Before that, `reconnect` closes the
-peer's old libp2p connection: data sent into the fault is still being retransmitted on it with TCP's
-exponential backoff (seconds apart by then), and every new stream would queue behind it; the next call
-dials a fresh one. A peer announced at a new address
+is lifted and `on_back` is called, so pending pushes go out at once. A peer announced at a new address
 (it restarted) is released too. A peer without a known TCP address is never held: nothing could tell
 when to try again.
 
@@ -35,7 +32,7 @@ import contextlib
 import logging
 import re
 import time
-from typing import Awaitable, Callable, Hashable, Iterable
+from typing import Callable, Hashable, Iterable
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +61,6 @@ class Reachability:
         self._suspects: set[Hashable] = set()
         """Peers whose calls failed `fail_threshold` times in a row, for the next probe round to judge."""
         self.on_back: Callable[[Hashable], None] = lambda peer: None
-        self.reconnect: Callable[[Hashable], Awaitable[None]] | None = None
-        """Awaited when a held peer's probe is accepted, before the hold is lifted: drop its old connection."""
         self.holds = self.releases = self.probes = self.cleared = 0
         self._task: asyncio.Task | None = None
         self._probing: dict[Hashable, asyncio.Task] = {}
@@ -165,13 +160,6 @@ class Reachability:
         if not accepted or peer not in self._held:
             return False
         logger.info("peer %s answers at %s:%d again", peer, *self.addresses[peer])
-        if self.reconnect is not None:
-            try:
-                await asyncio.wait_for(self.reconnect(peer), self.probe_timeout_s)
-            except Exception:  # noqa: BLE001 - a failed disconnect leaves the old connection; the call still goes out
-                logger.debug("closing the old connection to %s failed", peer, exc_info=True)
-        if peer not in self._held:  # released meanwhile (a call answered)
-            return False
         self._release(peer)
         return True
 

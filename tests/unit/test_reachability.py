@@ -43,39 +43,13 @@ def test_failures_in_a_row_make_a_suspect_that_a_refused_probe_holds_and_a_succe
 
 def test_a_suspect_whose_address_accepts_is_not_held() -> None:
     async def main() -> None:
-        reach, dropped = Reachability(fail_threshold=1), []
-
-        async def reconnect(peer: str) -> None:
-            dropped.append(peer)
-
-        reach.reconnect = reconnect
+        reach = Reachability(fail_threshold=1)
         server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
         async with server:
             reach.learn("busy", [f"/ip4/127.0.0.1/tcp/{server.sockets[0].getsockname()[1]}"])
             reach.result("busy", False)  # e.g. a timeout under load: the path is fine
             await reach.probe_due()
         assert not reach.held("busy") and reach.cleared == 1 and reach.failures == {}
-        assert dropped == []  # a loaded peer keeps its connection
-
-
-def test_a_failing_reconnect_still_releases_the_peer() -> None:
-    async def main() -> None:
-        reach, back = Reachability(fail_threshold=1, probe_timeout_s=0.5), []
-        reach.on_back = back.append
-
-        async def reconnect(peer: str) -> None:
-            raise RuntimeError("no connection to close")
-
-        reach.reconnect = reconnect
-        port = _closed_port()
-        reach.learn("p", [f"/ip4/127.0.0.1/tcp/{port}"])
-        reach.result("p", False)
-        await reach.probe_due()
-        assert reach.held("p")
-        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", port)
-        async with server:
-            assert await reach.probe_due() == 1
-        assert not reach.held("p") and back == ["p"]
 
     asyncio.run(asyncio.wait_for(main(), 10))
 
@@ -113,14 +87,8 @@ def _closed_port() -> int:
 
 def test_the_probe_releases_a_peer_once_its_port_accepts() -> None:
     async def main() -> None:
-        reach, events = Reachability(fail_threshold=1, probe_timeout_s=1.0), []
-        reach.on_back = lambda peer: events.append(("back", peer))
-
-        async def reconnect(peer: str) -> None:
-            await asyncio.sleep(0)
-            events.append(("reconnect", peer, reach.held(peer)))
-
-        reach.reconnect = reconnect
+        reach, back = Reachability(fail_threshold=1, probe_timeout_s=1.0), []
+        reach.on_back = back.append
         port = _closed_port()
         reach.learn("p", [f"/ip4/127.0.0.1/tcp/{port}"])
         reach.result("p", False)
@@ -129,8 +97,7 @@ def test_the_probe_releases_a_peer_once_its_port_accepts() -> None:
         server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", port)
         async with server:
             assert await reach.probe_due() == 1
-        # the old connection is dropped while the peer is still held, then pushes wake
-        assert not reach.held("p") and events == [("reconnect", "p", True), ("back", "p")] and reach.probes == 3
+        assert not reach.held("p") and back == ["p"] and reach.probes == 3
 
     asyncio.run(asyncio.wait_for(main(), 10))
 
