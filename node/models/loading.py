@@ -41,7 +41,7 @@ def pick_device(name: str) -> torch.device:
 
 
 def pick_dtype(name: str, device: torch.device) -> torch.dtype:
-    """auto: bfloat16 on cuda, float32 elsewhere (CPU bf16 matmuls are slow and lossy)."""
+    """Compute dtype. auto: bfloat16 on cuda, float32 elsewhere (CPU bf16 matmuls are slow and lossy)."""
     if name == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     return getattr(torch, name)

@@ -79,14 +79,15 @@ def test_token_logprobs_match_manual_computation(tiny_policy):
     batch = tiny_policy.build_batch([group(QUESTIONS[0], ("3", "-12"), (1.0, 0.0))])
     logp = tiny_policy.token_logprobs(batch)
     assert logp.shape == batch.input_ids.shape and logp.requires_grad
-    assert torch.equal(logp[:, 0], torch.zeros(2))
-    with torch.no_grad():
+    assert torch.equal(logp[:, 0], torch.zeros(2, device=logp.device))
+    tolerance = 1e-5 if tiny_policy.compute_dtype == torch.float32 else 2e-2  # bfloat16 on cuda
+    with torch.no_grad(), tiny_policy.autocast():
         for b in range(2):
             n = int(batch.attention_mask[b].sum())
-            logits = tiny_policy.model(batch.input_ids[b : b + 1, :n]).logits[0]
+            logits = tiny_policy.model(batch.input_ids[b : b + 1, :n]).logits[0].float()
             for t in range(1, n):
                 manual = torch.log_softmax(logits[t - 1], -1)[batch.input_ids[b, t]]
-                assert torch.allclose(logp[b, t], manual, atol=1e-5)
+                assert torch.allclose(logp[b, t], manual, atol=tolerance)
     (logp * batch.completion_mask).sum().backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in tiny_policy.parameters())
 
@@ -125,3 +126,49 @@ def test_device_and_dtype_choice():
     assert pick_dtype("auto", torch.device("cpu")) == torch.float32
     assert pick_dtype("auto", torch.device("cuda")) == torch.bfloat16
     assert pick_dtype("float16", torch.device("cpu")) == torch.float16
+
+
+def test_bfloat16_compute_keeps_float32_weights_so_small_updates_land(tiny_model_config):
+    """Adam steps of bfloat16 weights round away at small learning rates (1.6% of weights moved at lr
+    1e-6); with float32 weights and bfloat16 autocast every weight moves."""
+    from node.algorithms import build_algorithm
+    from node.config import AlgorithmConfig
+
+    policy = Policy.load(tiny_model_config.model_copy(update={"dtype": "bfloat16", "device": "cpu"}))
+    assert policy.compute_dtype == torch.bfloat16
+    assert {p.dtype for p in policy.parameters()} == {torch.float32}
+    before = [p.detach().clone() for p in policy.parameters()]
+    groups = [group(q, ("1", "2", "3", "4"), (1.0, 0.0, 0.0, 1.0)) for q in QUESTIONS]
+    build_algorithm(AlgorithmConfig(lr=1e-6), policy).update(groups)
+    moved = sum(int((p.detach() != b).sum()) for p, b in zip(policy.parameters(), before))
+    assert moved / sum(b.numel() for b in before) > 0.99
+    with policy.autocast():
+        logits = policy.model(input_ids=torch.tensor([[1, 2, 3]])).logits
+    assert logits.dtype == torch.bfloat16
+
+
+def test_sampling_copy_in_bfloat16_follows_every_weight_change(tiny_model_config):
+    from node.algorithms import build_algorithm
+    from node.config import AlgorithmConfig
+
+    policy = Policy.load(tiny_model_config.model_copy(update={"dtype": "bfloat16", "device": "cpu"}))
+    assert len(policy.generate(QUESTIONS[:1], num_completions=2, seed=3)[0]) == 2
+    sampler = policy.sampling_model()
+    assert {p.dtype for p in sampler.parameters()} == {torch.bfloat16}
+    assert all(not p.requires_grad for p in sampler.parameters())
+
+    def in_step() -> bool:
+        return all(torch.equal(s, p.detach().to(torch.bfloat16))
+                   for s, p in zip(policy.sampling_model().parameters(), policy.parameters()))
+
+    assert in_step()
+    old = [p.clone() for p in sampler.parameters()]
+    groups = [group(q, ("1", "2", "3", "4"), (1.0, 0.0, 0.0, 1.0)) for q in QUESTIONS]
+    build_algorithm(AlgorithmConfig(lr=1e-2), policy).update(groups)
+    assert policy.sampling_model() is sampler and in_step()  # refreshed in place after the optimizer step
+    assert not all(torch.equal(a, b) for a, b in zip(old, sampler.parameters()))
+    fresh = Policy.load(tiny_model_config.model_copy(update={"dtype": "bfloat16", "device": "cpu"}))
+    policy.load_state_dict(fresh.state_dict())
+    assert in_step()
+    float32 = Policy.load(tiny_model_config.model_copy(update={"dtype": "float32"}))
+    assert float32.sampling_model() is float32.model
