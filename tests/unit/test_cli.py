@@ -296,6 +296,14 @@ def test_node_config_applies_profiles_round_robin() -> None:
     assert all(c.transport.initial_peers == peers and c.transport.swarm_secret == "secret" for c in configs)
     assert configs[0].transport.allowed_peers == ["a", "b"]
     assert configs[0].node.model.threads == base.testnet.threads_per_node
+    assert configs[0].node.round.wait_for_peers == 3  # the shipped 4 nodes wait for the other 3
+
+
+def test_a_smaller_testnet_waits_only_for_the_nodes_it_has() -> None:
+    base = load_config("configs/testnet.yaml")
+    for nodes, want in ((1, 0), (2, 1), (4, 3), (8, 3)):
+        sized = base.model_copy(update={"testnet": base.testnet.model_copy(update={"nodes": nodes})})
+        assert node_config(sized, 0, [], "secret", None).node.round.wait_for_peers == want
 
 
 def test_metrics_tail_reads_only_complete_lines(tmp_path: Path) -> None:
