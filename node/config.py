@@ -31,7 +31,8 @@ class ModelConfig(_Strict):
     """auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Dtype forward passes compute in (torch.autocast); auto is bfloat16 on cuda and float32 elsewhere.
-    Weights and optimizer state stay float32, so small learning-rate updates are not rounded away."""
+    Weights and optimizer state stay float32, so small learning-rate updates are not rounded away.
+    float16 has no loss scaling here: train in bfloat16."""
     allow_download: bool = False
     """Allow fetching a hub id from the network. Presets and local folders never download."""
     cache_dir: str | None = None

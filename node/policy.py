@@ -174,7 +174,7 @@ class Policy:
         done = torch.zeros(len(prompts), dtype=torch.bool, device=self.device)
         cache = {self._cache_kwarg(): DynamicCache(config=model.config)}  # filled in place by each forward
         out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                         logits_to_keep=1, **cache)
+                    logits_to_keep=1, **cache)
         position = positions[:, -1:]
         sampled = []
         for step in range(uniforms.shape[1]):
@@ -187,7 +187,7 @@ class Policy:
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
             position = position + 1
             out = model(input_ids=token[:, None], attention_mask=mask, position_ids=position,
-                             use_cache=True, **cache)
+                        use_cache=True, **cache)
         return torch.stack(sampled, dim=1)
 
     def _cache_kwarg(self) -> str:
