@@ -29,9 +29,11 @@ async def open_bootstrap(config: TransportConfig) -> AsyncIterator[list[str]]:
     """A started DHT node with the nodes' own record validator; yields its multiaddrs."""
     from swarm.transports.dht_validator import SignedRecordValidator
     from swarm.transports.startup import start_dht_node
+    from swarm.transports.storage_budget import budget_dht_storage
 
     secret = config.swarm_secret.encode() if config.swarm_secret else None
     node = await start_dht_node(config, SignedRecordValidator(secret))
+    budget_dht_storage(node.protocol, config.max_dht_storage_bytes)
     try:
         yield [str(m) for m in await node.get_visible_maddrs()]
     finally:

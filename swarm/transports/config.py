@@ -69,3 +69,6 @@ class TransportConfig(BaseModel):
     (`swarm.transports.direct_parts`), so receivers fetch big batches from their publisher, not the DHT."""
     part_cache_bytes: int = Field(64 * 1024 * 1024, ge=0, le=4 * 1024**3)
     """Bytes of own recent parts kept in memory for direct fetches (oldest dropped first)."""
+    max_dht_storage_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024, le=64 * 1024**3)
+    """Bytes of values this node holds as a DHT replica (and as much again in its DHT cache); stores past
+    it are refused and counted as "storage_full" (`swarm.transports.storage_budget`)."""

@@ -40,6 +40,7 @@ from swarm.transports.reachability import Reachability
 from swarm.transports.reconnect import Reconnect
 from swarm.transports.sharded import ShardedTransport
 from swarm.transports.startup import TransportStartupError, start_dht_node
+from swarm.transports.storage_budget import budget_dht_storage
 from swarm.transports.swarm_clock import ClockSync, SwarmClock
 
 logger = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ class HivemindTransport(ShardedTransport):
                                           max_slots=self.config.max_records_per_peer_per_window, allowed_peers=allowed,
                                           clock=self.clock, max_expiration_ahead_s=ahead)
         self.node = await start_dht_node(self.config, validator)
+        budget_dht_storage(self.node.protocol, self.config.max_dht_storage_bytes, report=self.inbox.reject)
         hold_dht_calls(self.node.protocol, self.reach)
         self.store = DHTRecordStore(self.node, self.config.beam_size, self.clock)
         initial = []

@@ -4,7 +4,8 @@
 
 Speaks the JSON-lines protocol of `tests/swarm/node_proc.py` (publish, collect, stats, ...) plus
 ``inject``: build the records of one attack class (`tests.chaos.hostile`) and store them, bypassing
-every honest check on this side; ``flood`` / ``flood_stop``: send records far past the quota in the
+every honest check on this side; ``store_parts``: content-addressed parts under keys of their own;
+``flood`` / ``flood_stop``: send records far past the quota in the
 background (`tests.chaos.flood`, T6) and report what went out; ``stream``: every hostile class at a
 rate, in the background (`tests.chaos.hostile_stream`, T5 at rate), stopped by ``flood_stop``.
 Only JSON goes to stdout.
@@ -13,6 +14,7 @@ Only JSON goes to stdout.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import sys
@@ -85,6 +87,17 @@ class Attacker(node_proc.Node):
         batch = forged_batch(kind, self.t.identity, self.t.config.swarm_id, self.t.window(), tag, self._tasks)
         receipt = await self.t.publish(batch)
         return {"kind": kind, "batch_id": batch.batch_id, "stored": receipt.stored, "groups": len(batch.groups)}
+
+    async def store_parts(self, count: int, size: int, ttl_s: float = 6.0) -> dict[str, Any]:
+        """Store ``count`` content-addressed parts of ``size`` random bytes, each under a key of its own. A
+        part needs no signature or secret, only bytes that hash to its subkey: a replica's byte budget is
+        what stops them (`swarm.transports.storage_budget`)."""
+        blobs = [os.urandom(size) for _ in range(count)]
+        subkeys = [hashlib.sha256(blob).hexdigest() for blob in blobs]
+        async with asyncio.timeout(20):
+            ok = await self.t.node.store_many([f"parts-{s[:16]}" for s in subkeys], blobs, self.t.store.time() + ttl_s,
+                                              subkeys=subkeys)
+        return {"stored": sum(bool(v) for v in ok.values()), "bytes": count * size}
 
     async def push_inject(self, kind: str, victim: str = "", tag: str = "x", ttl_s: float = 6.0) -> dict[str, Any]:
         """Push every record of attack class `kind` straight to every peer, over the flood-publishing rpc."""

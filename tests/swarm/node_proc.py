@@ -62,7 +62,8 @@ def bounds(t: HivemindTransport) -> dict[str, int]:
             "seen": sum(map(len, inbox._seen.values())), "logged": len(inbox._logged),
             "processed": sum(map(len, t._processed.values())), "peers": len(t._peers),
             "push_windows": len(pusher._received) if pusher else 0, "push_tasks": len(pusher._tasks) if pusher else 0,
-            "dht_storage": len(proto.storage) if proto else 0, "dht_cache": len(proto.cache) if proto else 0}
+            "dht_storage": len(proto.storage) if proto else 0, "dht_cache": len(proto.cache) if proto else 0,
+            "dht_storage_bytes": proto.storage.held_bytes() if proto else 0}
 
 
 class Node:
