@@ -15,6 +15,7 @@ as "storage_full". `budget_dht_storage` puts one in place of a protocol's storag
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 from hivemind.dht.routing import DHTID
@@ -29,10 +30,14 @@ Report = Callable[[str, str, str], None]
 class BudgetedStorage(DHTLocalStorage):
     """`DHTLocalStorage` holding at most ``max_bytes`` of values (expired ones do not count)."""
 
+    RECOUNT_S = 1.0
+    """Longest the running total goes between exact counts (it only over-counts: expiries and overwrites)."""
+
     def __init__(self, max_bytes: int, report: Report | None = None, maxsize: int | None = None) -> None:
         super().__init__(maxsize=maxsize)
         self.max_bytes, self.report = max_bytes, report
         self.refused = 0
+        self._held, self._counted_at = 0, float("-inf")
 
     def held_bytes(self) -> int:
         """Bytes of the unexpired values held now (a dictionary value counts its subkeys' values)."""
@@ -54,12 +59,18 @@ class BudgetedStorage(DHTLocalStorage):
         return self._fits(len(value), owner) and super().store_subkey(key, subkey, value, expiration_time)
 
     def _fits(self, size: int, owner: str) -> bool:
-        held = self.held_bytes()
-        if held + size <= self.max_bytes:
+        """Whether ``size`` more bytes fit. A refusal rests on an exact count at most 0.1 s old plus what was
+        stored since (under a flood, one count per 0.1 s); otherwise the total is counted again every second."""
+        now = time.monotonic()
+        stale = now - self._counted_at > (self.RECOUNT_S if self._held + size <= self.max_bytes else 0.1)
+        if stale:
+            self._held, self._counted_at = self.held_bytes(), now
+        if self._held + size <= self.max_bytes:
+            self._held += size
             return True
         self.refused += 1
         if self.report is not None:
-            self.report(owner, "storage_full", f"{size} more bytes; this replica holds {held} of {self.max_bytes}")
+            self.report(owner, "storage_full", f"{size} more bytes; this replica holds {self._held} of {self.max_bytes}")
         return False
 
 
