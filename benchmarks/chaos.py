@@ -54,6 +54,7 @@ sys.path.insert(0, str(REPO))
 
 from protocol import Identity  # noqa: E402
 from swarm.procs import group_members  # noqa: E402
+from swarm.transports.config import TransportConfig  # noqa: E402
 from tests.chaos.hostile import CLASSES  # noqa: E402
 from tests.swarm.helpers import BASE_CONFIG, NODE_SCRIPT, NodeProcess  # noqa: E402
 
@@ -856,6 +857,8 @@ def t6_flood(swarm: Swarm, seconds: float, keys: int, baseline: dict[int, float]
         "honest delivery 100%": honest["delivery_ratio"] == 1.0,
         "over quota dropped and counted": all(v["over_quota"] > 0 for v in n),
         "inbox bounded": table_max["inbox_queued"] <= table_max["inbox_max"],
+        "DHT storage within its budget": table_max["dht_storage_bytes"] <= swarm.config.get(
+            "max_dht_storage_bytes", TransportConfig.model_fields["max_dht_storage_bytes"].default),
     }
     row = {
         **honest,
