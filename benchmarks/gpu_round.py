@@ -192,11 +192,11 @@ def main() -> None:
     short.generate(questions[:1], 2, seed=0)
     policy.generate(questions, args.completions, seed=1)  # the first full-size batch pays CUDA's warm-up (~10 s)
     hf_generate(baseline, policy, questions[:1], 2, 4)
-    ours_s, groups = timed(lambda: policy.generate(questions, args.completions, seed=0), device, 2)
+    ours_s, groups = timed(lambda: policy.generate(questions, args.completions, seed=0), device, args.repeats)
     ours_tokens = sum(g.token_count for group in groups for g in group)
-    hf_s, hf_tokens = timed(lambda: hf_generate(baseline, policy, questions, args.completions, args.new_tokens), device, 2)
+    hf_s, hf_tokens = timed(lambda: hf_generate(baseline, policy, questions, args.completions, args.new_tokens), device, args.repeats)
     autocast_generate(policy, questions[:1], 2)
-    autocast_s, autocast_tokens = timed(lambda: autocast_generate(policy, questions, args.completions), device, 2)
+    autocast_s, autocast_tokens = timed(lambda: autocast_generate(policy, questions, args.completions), device, args.repeats)
     result["generation"] = {
         "ours": {"seconds": ours_s, "tokens": ours_tokens, "tokens_per_s": ours_tokens / ours_s},
         "hf_generate_bf16": {"seconds": hf_s, "tokens": hf_tokens, "tokens_per_s": hf_tokens / hf_s},
