@@ -760,7 +760,7 @@ def reason_table(reasons: dict[str, dict]) -> list[str]:
 T6_RATE = 100.0
 """Records per second per attacker key: 100x the honest rate (one batch per node per cycle of ~1 s)."""
 T6_SAMPLE_S = 5.0
-T6_REASONS = ("over_quota", "malformed", "schema", "duplicate")
+T6_REASONS = ("over_quota", "too_large", "malformed", "schema", "duplicate")
 
 
 def group_cpu_s(pgid: int) -> float:

@@ -9,6 +9,10 @@ from dataclasses import dataclass
 class Limits:
     max_record_bytes: int = 8 * 1024 * 1024
     """Bytes of one encoded record (a whole batch, before chunking)."""
+    max_inline_record_bytes: int = 64 * 1024
+    """Bytes of one record stored or pushed whole, under a record key. A bigger batch travels as
+    content-addressed parts plus a small signed index (`protocol.parts`), so a read of a record key or a
+    push carries at most this per record, whatever an admitted peer sends."""
     max_groups: int = 256
     """Rollout groups per batch."""
     max_completions: int = 64

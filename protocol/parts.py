@@ -57,6 +57,13 @@ class PartsIndex:
     version: tuple[int, int] = PROTOCOL_VERSION
 
 
+def check_inline(value: bytes, limits: Limits = DEFAULT_LIMITS) -> None:
+    """`ProtocolError("too_large")` for a record stored or pushed whole that should have travelled as parts."""
+    if len(value) > limits.max_inline_record_bytes:
+        raise ProtocolError("too_large", f"{len(value)} bytes stored whole (over {limits.max_inline_record_bytes}: "
+                                         "a bigger record travels as parts)")
+
+
 def part_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

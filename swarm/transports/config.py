@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from protocol.limits import DEFAULT_LIMITS
+
 
 class TransportConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
@@ -51,8 +53,9 @@ class TransportConfig(BaseModel):
     """libp2p auto relay (off in tests and on loopback)."""
     collect_timeout_s: float = Field(3.0, gt=0.0, le=600.0)
     """Deadline of the gather phase of one collect; keys still in flight are treated as empty."""
-    part_threshold_bytes: int = Field(16 * 1024, ge=1024, le=4 * 1024 * 1024)
-    """Sealed batches larger than this are split into content-addressed parts plus a signed index."""
+    part_threshold_bytes: int = Field(16 * 1024, ge=1024, le=DEFAULT_LIMITS.max_inline_record_bytes)
+    """Sealed batches larger than this are split into content-addressed parts plus a signed index
+    (receivers refuse a record stored whole over `Limits.max_inline_record_bytes`)."""
     part_bytes: int = Field(1024 * 1024, ge=1024, le=1024 * 1024)
     """Size of one part (at most 1 MiB: big DHT values replicate slowly, over ~4 MiB not at all)."""
     inbox_size: int = Field(256, ge=1, le=65536)

@@ -7,10 +7,12 @@ swarm, with an encrypted body); a part (subkey = 64 hex chars) must hash to its 
 overwrites under someone else's subkey are thus refused by every honest replica, not only by readers.
 Replicas also refuse what every reader would refuse anyway, so it never takes DHT space: a record
 under a slot at or past the per-peer cap (subkey ``<peer id>.<slot>``, slot >= ``max_slots``:
-"over_quota"), in a closed swarm, a record whose signer is not on the allow list ("not_allowed"), and a
-record that expires further ahead of this node's swarm clock than a record published now could
-("future_window"): a node with its clock minutes ahead would otherwise plant records that wait in the
-DHT until their window comes and are then read as current.
+"over_quota"), in a closed swarm, a record whose signer is not on the allow list ("not_allowed"), a
+record stored whole over `Limits.max_inline_record_bytes` ("too_large": bigger ones travel as parts, so
+a read of a record key stays small, whatever an admitted peer stores), and a record that expires
+further ahead of this node's swarm clock than a record published now could ("future_window"): a node
+with its clock minutes ahead would otherwise plant records that wait in the DHT until their window
+comes and are then read as current.
 Signature and tag are checked on the body as sent, never decrypted here (`protocol.envelope`).
 Each refusal is reported (peer, reason, detail) to ``report``, normally `Inbox.reject`, so it is
 counted and logged once.
@@ -100,6 +102,8 @@ class SignedRecordValidator(RecordValidatorBase):
         if len(subkey) == 64 and set(subkey) <= _HEX:
             ok = hashlib.sha256(value).hexdigest() == subkey
             return ok or self._refuse("?", "incomplete", f"part content does not hash to {subkey[:12]}")
+        if len(value) > self.limits.max_inline_record_bytes:  # bulk travels as parts: a read of a record key stays small
+            return self._refuse(subkey_owner(subkey), "too_large", f"{len(value)} bytes stored whole under {subkey[-16:]}")
         try:
             envelope = open_envelope(value, self.limits)
         except ProtocolError as exc:

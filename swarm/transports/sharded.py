@@ -27,7 +27,7 @@ from protocol.errors import ProtocolError
 from protocol.identity import Identity
 from protocol.keys import announce_key, record_key, record_subkey, shard_of, subkey_owner, subkey_slot, window_of
 from protocol.messages import PeerAnnouncement, RolloutBatch
-from protocol.parts import PartsIndex, body_type, join_parts, read_index
+from protocol.parts import PartsIndex, body_type, check_inline, join_parts, read_index
 from protocol.validation import RecordVerifier
 from swarm.transports.base import PublishReceipt, Transport, TransportStats
 from swarm.transports.chunks import RecordStore, Records, fetch_part_values, fetch_parts, gather_partial, store_parts
@@ -250,6 +250,7 @@ class ShardedTransport(Transport):
                 self._peers[announcement.peer_id] = announcement
             return
         try:
+            check_inline(value, self.inbox.verifier.limits)
             envelope = open_envelope(value, self.inbox.verifier.limits)
             kind = self._body_type(envelope, subkey, window)
             if kind is None:
@@ -272,6 +273,7 @@ class ShardedTransport(Transport):
         if self._processed.get(window, {}).get((key, subkey)) == expiration:
             return True  # the DHT copy was read first
         try:
+            check_inline(value, self.inbox.verifier.limits)
             envelope = open_envelope(value, self.inbox.verifier.limits)
             kind = self._body_type(envelope, subkey, window)
             if kind is None:

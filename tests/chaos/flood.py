@@ -7,8 +7,10 @@ admitted peer over the push rpc (receivers refuse pushes past their per-peer-per
 records past the per-peer quota). The stream mixes three kinds, by weight:
 
 - ``small``: valid sealed batches (distinct batch ids), like an honest record;
-- ``big``: valid sealed batches of ``big_bytes``, the largest value one DHT store or push carries
-  (hivemind's unary payload limit is 2 MiB; the 8 MiB record cap only travels as parts + index);
+- ``big``: valid sealed batches of ``big_bytes``, stored and pushed whole: the largest value one DHT
+  store or push carries (hivemind's unary payload limit is 2 MiB). Honest replicas and receivers refuse
+  them as too_large (a record over 64 KiB travels only as parts + index, `Limits.max_inline_record_bytes`),
+  but each still crosses the wire and the receiver's p2p daemon;
 - ``junk``: random bytes and truncated sealed records.
 
     flood = Flood(transport, FloodPlan(rate=100))

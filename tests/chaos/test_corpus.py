@@ -122,6 +122,28 @@ def test_store_side_refuses_slots_at_or_past_the_per_peer_cap() -> None:
     assert _store(SignedRecordValidator(SETTINGS["secret"].encode()), f"{owner}.10", data)  # no cap given: none applied
 
 
+def test_store_side_refuses_a_record_stored_whole_over_the_inline_cap() -> None:
+    """A record over 64 KiB travels as parts plus an index; stored whole under a record key, every read of
+    that key would carry it (T6: admitted keys storing 1.9 MB records made the DHT's answers megabytes)."""
+    import random
+
+    from protocol.envelope import seal
+    from protocol.limits import DEFAULT_LIMITS
+    from tests.chaos.flood import big_batch
+    from tests.chaos.make_corpus import ATTACKER, VERIFIER, WINDOW
+
+    def sealed(chars: int) -> bytes:
+        batch = big_batch(ATTACKER, VERIFIER["swarm_id"], WINDOW, f"b{chars}", chars, random.Random(0))
+        return seal(batch, ATTACKER, SETTINGS["secret"].encode())
+
+    small, whole = sealed(30_000), sealed(100_000)
+    assert len(small) < DEFAULT_LIMITS.max_inline_record_bytes < len(whole) < DEFAULT_LIMITS.max_record_bytes
+    assert verifier().verify(whole, subkey=f"{ATTACKER.peer_id}.0", window=WINDOW).accepted  # valid once joined from parts
+    validator, reported = _store_side()
+    assert _store(validator, f"{ATTACKER.peer_id}.0", small) and reported == []
+    assert not _store(validator, f"{ATTACKER.peer_id}.1", whole) and reported == ["too_large"]
+
+
 def test_store_side_refuses_signers_off_the_allow_list() -> None:
     data, subkey = _valid_record()
     validator, reported = _store_side(allowed_peers=frozenset({"sw-someone-else"}))

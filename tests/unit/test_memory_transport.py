@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 import pytest
 
@@ -134,6 +135,29 @@ def test_big_batch_in_parts_and_missing_part(swarm):
     del hub.data[part]
     assert run(c.collect(8)) == []
     assert c.stats.rejections["incomplete"] == 1
+
+
+def test_a_record_stored_or_pushed_whole_over_the_inline_cap_is_refused(swarm):
+    """Bulk travels as parts: a valid 96 KiB batch under a record key is refused as too_large, read or pushed."""
+    clock, hub, cfg, (a, b, c) = swarm
+    w = a.window()
+    texts = tuple(Completion(str(i) * 32_000, 2, 1.0) for i in range(3))
+    batch = RolloutBatch("testnet", a.peer_id, "tiny", T0, w, "whole", (RolloutGroup(TaskRef("chain_sum", {}, 1, 0), "q", texts),))
+    whole = seal(batch, a.identity)
+    assert 64 * 1024 < len(whole) < 8 * 2**20
+    key = record_key(cfg.swarm_id, w, shard_of(a.peer_id, cfg.num_shards))
+    hub.tamper(key, record_subkey(a.peer_id, 0), whole, clock.t + 30)
+    assert run(b.collect(8)) == [] and b.stats.rejections["too_large"] == 1
+    assert not c.accept_pushed(key, w, record_subkey(a.peer_id, 0), whole, clock.t + 30)
+    assert c.stats.rejections["too_large"] == 1
+    publisher = MemoryTransport(cfg.model_copy(update={"part_bytes": 16 * 1024}), a.identity, hub)
+    run(publisher.publish(replace(batch, batch_id="parts")))  # the same batch published: parts plus an index
+    assert [x.batch_id for x in run(c.collect(8))] == ["parts"]
+
+
+def test_part_threshold_cannot_exceed_the_inline_cap():
+    with pytest.raises(ValueError, match="part_threshold_bytes"):
+        TransportConfig(part_threshold_bytes=128 * 1024)
 
 
 def test_stale_window_and_log_once(swarm, caplog):
