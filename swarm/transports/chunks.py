@@ -17,7 +17,7 @@ from typing import Awaitable, Callable, Iterable, Protocol, TypeVar
 from protocol.errors import ProtocolError
 from protocol.identity import Identity
 from protocol.messages import RolloutBatch
-from protocol.parts import PartsIndex, join_parts, part_hash, seal_index, split_record
+from protocol.parts import MAX_PARTS, PartsIndex, join_parts, part_hash, seal_index, split_record
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ async def store_parts(
 ) -> tuple[bytes, int, bool]:
     """Store the parts of ``sealed``, then return (sealed index, number of parts, all parts stored).
     ``keep(parts by digest, expiration)``: also hand them to the publisher's `direct_parts.PartCache`."""
-    parts = split_record(sealed, part_bytes)
+    parts = split_record(sealed, max(part_bytes, -(-len(sealed) // MAX_PARTS)))  # receivers read at most MAX_PARTS
     digests = [part_hash(p) for p in parts]
     unique = dict(zip(digests, parts))  # identical parts share one record
     if keep is not None:

@@ -57,7 +57,8 @@ class TransportConfig(BaseModel):
     """Sealed batches larger than this are split into content-addressed parts plus a signed index
     (receivers refuse a record stored whole over `Limits.max_inline_record_bytes`)."""
     part_bytes: int = Field(1024 * 1024, ge=1024, le=1024 * 1024)
-    """Size of one part (at most 1 MiB: big DHT values replicate slowly, over ~4 MiB not at all)."""
+    """Size of one part (at most 1 MiB: big DHT values replicate slowly, over ~4 MiB not at all); a record
+    that would need more than `protocol.parts.MAX_PARTS` (64) parts is cut into 64 bigger ones."""
     inbox_size: int = Field(256, ge=1, le=65536)
     """Verified batches held for the node between collects; the oldest are dropped beyond it."""
     num_replicas: int = Field(5, ge=1, le=20)

@@ -13,6 +13,7 @@ import pytest
 
 from protocol import Completion, Identity, RolloutBatch, RolloutGroup, TaskRef, seal
 from protocol.keys import record_key, record_subkey, shard_of
+from protocol.parts import MAX_PARTS
 from swarm.transports import MemoryHub, MemoryTransport, NullTransport, TransportConfig, build_transport
 from swarm.transports.chunks import part_key
 
@@ -150,9 +151,9 @@ def test_a_record_stored_or_pushed_whole_over_the_inline_cap_is_refused(swarm):
     assert run(b.collect(8)) == [] and b.stats.rejections["too_large"] == 1
     assert not c.accept_pushed(key, w, record_subkey(a.peer_id, 0), whole, clock.t + 30)
     assert c.stats.rejections["too_large"] == 1
-    publisher = MemoryTransport(cfg.model_copy(update={"part_bytes": 16 * 1024}), a.identity, hub)
-    run(publisher.publish(replace(batch, batch_id="parts")))  # the same batch published: parts plus an index
+    receipt = run(a.publish(replace(batch, batch_id="parts")))  # the same batch published: parts plus an index
     assert [x.batch_id for x in run(c.collect(8))] == ["parts"]
+    assert receipt.parts <= MAX_PARTS < len(whole) // cfg.part_bytes  # parts grow past part_bytes to stay readable
 
 
 def test_part_threshold_cannot_exceed_the_inline_cap():
