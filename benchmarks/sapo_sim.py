@@ -56,6 +56,9 @@ T0 = 1_700_000_000.0
 
 CHAIN_SUM_2 = {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1}
 CHAIN_SUM_3 = {"min_terms": 3, "max_terms": 3, "min_digits": 1, "max_digits": 1}
+CHAIN_SUM_3_WIDE = {"min_terms": 3, "max_terms": 3, "min_digits": 1, "max_digits": 2}
+"""Three terms of one or two digits: after the 2-term warm start, a base reward of about 0.03 per node-round
+(the paper's rewards are about 0.035) and about 1.6 informative groups of 16 per update."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,8 @@ class Regime:
 
 DENSE = Regime("dense", 250, (("chain_sum", CHAIN_SUM_2),), (("chain_sum", CHAIN_SUM_2),))
 SPARSE = Regime("sparse", 400, (("chain_sum", CHAIN_SUM_2),), (("chain_sum", CHAIN_SUM_3),))
-REGIMES = {r.name: r for r in (DENSE, SPARSE)}
+SPARSER = Regime("sparser", 400, (("chain_sum", CHAIN_SUM_2),), (("chain_sum", CHAIN_SUM_3_WIDE),))
+REGIMES = {r.name: r for r in (DENSE, SPARSE, SPARSER)}
 
 
 @dataclass(frozen=True)
