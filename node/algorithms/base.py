@@ -32,6 +32,12 @@ logger = logging.getLogger(__name__)
 class Algorithm(ABC):
     """A local update rule. Owns its Adam optimizer over `policy.parameters()`."""
 
+    zero_advantage_rows_are_inert: bool = False
+    """True when a row with advantage 0 adds exactly 0 to the loss and its gradient, given beta = 0 (no KL
+    against a reference, no per-row bonus). `update` then skips those rows' forward and backward passes and
+    the step is the same. Peers' failures under `external_advantage: positive` are such rows: in a sparse
+    regime most of an external group's 16 rows. A plug-in with per-row terms leaves this False."""
+
     def __init__(self, config: AlgorithmConfig, policy: Any) -> None:
         self.config = config
         self.policy = policy
@@ -62,24 +68,36 @@ class Algorithm(ABC):
         if self.config.external_advantage == "positive":
             advantages = positive_for_external(advantages, groups, batch.group_index)
         rows = int(batch.input_ids.shape[0])
+        active = self.rows_with_gradient(advantages)
         self.optimizer.zero_grad(set_to_none=True)
         total_loss, metric_sums = 0.0, {}
-        for start in range(0, rows, self.config.micro_batch):
-            part = slice(start, min(rows, start + self.config.micro_batch))
+        for start in range(0, len(active), self.config.micro_batch):
+            part = active[start:start + self.config.micro_batch]
             micro = _rows(batch, part)
             logp = self.policy.token_logprobs(micro)
             per_sequence, metrics = self.sequence_loss(logp, logp.detach(), self._reference_logprobs(micro),
                                                        advantages[part], micro.completion_mask.to(logp.dtype))
-            loss = per_sequence.sum() / rows  # sums over micro-batches to the mean over all sequences
+            # sums over micro-batches to the mean over all sequences (skipped rows add exactly 0)
+            loss = per_sequence.sum() / rows
             loss.backward()
             total_loss += float(loss.detach())
-            for name, value in metrics.items():
-                metric_sums[name] = metric_sums.get(name, 0.0) + float(value) * (part.stop - part.start) / rows
+            for name, value in metrics.items():  # a skipped row's clip fraction and KL are 0
+                metric_sums[name] = metric_sums.get(name, 0.0) + float(value) * len(part) / rows
         grad_norm = torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], self.config.max_grad_norm)
         self.optimizer.step()
         extra = {"grad_norm": float(grad_norm), "reward_mean": float(rewards.mean()),
-                 "advantage_abs_mean": float(advantages.abs().mean()), **metric_sums}
+                 "advantage_abs_mean": float(advantages.abs().mean()), "inert_rows_skipped": float(rows - len(active)),
+                 **metric_sums}
         return UpdateStats(loss=total_loss, num_sequences=rows, num_tokens=int(batch.completion_mask.sum()), extra=extra)
+
+    def rows_with_gradient(self, advantages: Tensor) -> Tensor:
+        """Indices of the rows that need a forward and backward pass: all of them, unless this algorithm's
+        zero-advantage rows are inert (`zero_advantage_rows_are_inert` and no reference policy)."""
+        if self.zero_advantage_rows_are_inert and self.reference is None:
+            active = torch.nonzero(advantages != 0).flatten()
+            if len(active):
+                return active
+        return torch.arange(len(advantages), device=advantages.device)
 
     def _reference_logprobs(self, micro: TokenBatch) -> Tensor | None:
         if self.reference is None:
@@ -129,7 +147,7 @@ def masked_mean(values: Tensor, mask: Tensor, dim: int | None = None) -> Tensor:
     return (values * mask).sum(dim) / mask.sum(dim).clamp(min=1)
 
 
-def _rows(batch: TokenBatch, part: slice) -> TokenBatch:
+def _rows(batch: TokenBatch, part: Tensor) -> TokenBatch:
     return TokenBatch(batch.input_ids[part], batch.attention_mask[part], batch.completion_mask[part],
                       batch.group_index[part], batch.rewards[part])
 

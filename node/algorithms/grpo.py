@@ -31,6 +31,8 @@ from node.config import AlgorithmConfig
 class GRPOAlgorithm(Algorithm):
     """Group Relative Policy Optimization with the clipped surrogate of PPO."""
 
+    zero_advantage_rows_are_inert = True  # the surrogate is -A * ratio: 0 for A = 0, clipped or not
+
     def __init__(self, config: AlgorithmConfig, policy: object) -> None:
         super().__init__(config, policy)
         self.std_eps = float(config.options.get("std_eps", 1e-4))

@@ -19,6 +19,8 @@ from node.algorithms.base import Algorithm, group_mean_std, masked_mean
 class ReinforceAlgorithm(Algorithm):
     """REINFORCE with a leave-one-out group baseline."""
 
+    zero_advantage_rows_are_inert = True  # -A * sum_t log pi: 0 for A = 0
+
     def advantages(self, rewards: Tensor, group_index: Tensor) -> Tensor:
         mean, _ = group_mean_std(rewards, group_index)
         size = (group_index.unsqueeze(0) == group_index.unsqueeze(1)).sum(dim=1).to(rewards.dtype)

@@ -123,6 +123,42 @@ def test_micro_batches_accumulate_to_the_full_batch(name: str) -> None:
     assert torch.allclose(params[0], params[1], atol=1e-6)
 
 
+class CountingCharPolicy(CharPolicy):
+    """Counts the rows that get a forward pass."""
+
+    forwarded = 0
+
+    def token_logprobs(self, batch: TokenBatch) -> torch.Tensor:
+        self.forwarded += int(batch.input_ids.shape[0])
+        return super().token_logprobs(batch)
+
+
+# a peer's group learnt from its successes only: its failures' advantages are clamped to 0
+PEER_GROUP = ScoredGroup(Task(TaskRef("toy", index=3), "q", "1"), ("1", "0", "0", "a"), (1.0, 0.0, 0.0, 0.0), source="peer")
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_inert_zero_advantage_rows_are_skipped_and_the_step_is_unchanged(name: str) -> None:
+    groups = [*GROUPS, PEER_GROUP]  # GROUPS[1] is all-equal (advantage 0); PEER_GROUP has 3 clamped failures
+    params, forwarded = {}, {}
+    for skip in (True, False):
+        policy = CountingCharPolicy()
+        algorithm = build_algorithm(AlgorithmConfig(type=name, lr=1e-2, external_advantage="positive"), policy)
+        algorithm.zero_advantage_rows_are_inert = skip
+        stats = algorithm.update(groups)
+        params[skip] = torch.cat([p.detach().flatten() for p in policy.parameters()])
+        forwarded[skip] = policy.forwarded
+        assert stats.num_sequences == 12 and stats.extra["inert_rows_skipped"] == 12 - forwarded[skip]
+    assert forwarded == {True: 7, False: 12}
+    assert torch.allclose(params[True], params[False], atol=1e-7)
+
+
+def test_no_row_is_skipped_when_a_kl_term_makes_it_count() -> None:
+    policy = CountingCharPolicy()
+    build_algorithm(AlgorithmConfig(beta=0.1, external_advantage="positive"), policy).update([*GROUPS, PEER_GROUP])
+    assert policy.forwarded == 12
+
+
 def test_state_dict_round_trip_and_empty_update() -> None:
     algorithm = build_algorithm(AlgorithmConfig(), CharPolicy())
     algorithm.update(GROUPS)
