@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from benchmarks.sapo_sim import CHAIN_SUM_2, CHAIN_SUM_3, DENSE, SPARSE, SPARSER, Regime, RunSpec
+from benchmarks.sapo_sim import CHAIN_SUM_2, CHAIN_SUM_3, DENSE, SPARSE, SPARSER, SPARSEST, Regime, RunSpec
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,9 @@ POSITIVE_84 = SwarmConfig("8/4 positive", 8, 4, external_advantage="positive")
 """About isolation's CPU (see EQUAL_CPU), learning from peers' successes."""
 EQUAL_CPU = SwarmConfig("8/4 uniform", 8, 4)
 """About the CPU of 16/0 here: training a kept group costs ~2.7x generating one, and 8/4 keeps ~5.8."""
+FILL_POSITIVE = SwarmConfig("adaptive fill positive, I=16", 16, 0, adaptive="fill", external_advantage="positive")
+"""Isolation's generation (16 local groups); the slots the zero-advantage filter empties are filled with peers'
+informative groups, learnt from their successes only: about 16 informative groups per update."""
 PAPER_SPLITS = (ISOLATION, SwarmConfig("12/4 uniform", 12, 4), UNIFORM_88, SwarmConfig("4/12 uniform", 4, 12), DOUBLE)
 STRATEGIES = (SwarmConfig("8/8 variance", 8, 8, "variance"), SwarmConfig("8/8 hardest", 8, 8, "hardest"),
               SwarmConfig("adaptive supply (8/8)", 8, 8, adaptive="supply"),
@@ -56,6 +59,7 @@ class Block:
     models: tuple[str, ...] = ()
     rl_families: tuple = ()
     note: str = ""
+    lr: float = 3e-4
     priority_seeds: int = 1
     priority_configs: int = 2
     core_configs: int = 2
@@ -74,7 +78,7 @@ class Block:
         return [RunSpec(regime=self.regime, n_nodes=self.n_nodes, local_i=c.local_i, external_j=c.external_j,
                         rounds=self.rounds, seed=seed, strategy=c.strategy, adaptive=c.adaptive,
                         external_advantage=c.external_advantage,
-                        models=self.models, rl_families=self.rl_families) for c in self.configs]
+                        models=self.models, rl_families=self.rl_families, lr=self.lr) for c in self.configs]
 
 
 def quick_blocks(rounds: int = 50, seeds: int = 2) -> list[Block]:
@@ -117,11 +121,25 @@ def full_blocks(rounds: int = 60, seeds: int = 10) -> list[Block]:
         Block("hetero-families-4", SPARSE, 4, rounds, every_seed, (ISOLATION, UNIFORM_88, POSITIVE_88),
               rl_families=MIXED_FAMILIES, **every,
               note="nodes 0-1 RL on 3-term chain_sum, nodes 2-3 on 2-term (all warm-started at step 400 on 2-term)"),
-        Block("sparser-8", SPARSER, 8, rounds, every_seed, (ISOLATION, UNIFORM_88, POSITIVE_88), **every,
+        Block("sparser-8", SPARSER, 8, rounds, every_seed, (ISOLATION, UNIFORM_88, POSITIVE_88, FILL_POSITIVE), **every,
               note="RL on 3-term chain_sum of 1-2 digit numbers: base reward ~0.03 per node-round, as in the paper"),
-        Block("sparser-4", SPARSER, 4, rounds, every_seed, (ISOLATION, UNIFORM_88, POSITIVE_88), **every,
+        Block("sparser-4", SPARSER, 4, rounds, every_seed, (ISOLATION, UNIFORM_88, POSITIVE_88, FILL_POSITIVE), **every,
               note="RL on 3-term chain_sum of 1-2 digit numbers: base reward ~0.03 per node-round, as in the paper"),
     ]
+
+
+def pilot_blocks(rounds: int = 60) -> list[Block]:
+    """Two-seed pilots of ideas that did not make the table (the note of issue 9 has their figures): selection
+    by reward variance and filling the update at I = 8, both learning from peers' successes; twice the
+    learning rate; a regime sparser than `SPARSER`. Their runs share the table's run log."""
+    pair = dict(seeds=(0, 1), priority_seeds=2, priority_configs=5, core_configs=5)
+    return [Block("sparser-8 pilots", SPARSER, 8, rounds, configs=(
+                ISOLATION, POSITIVE_88, SwarmConfig("8/8 variance positive", 8, 8, "variance", external_advantage="positive"),
+                SwarmConfig("adaptive fill positive, I=8", 8, 8, adaptive="fill", external_advantage="positive"),
+                FILL_POSITIVE), **pair),
+            Block("sparser-8, lr 6e-4", SPARSER, 8, rounds, configs=(ISOLATION, FILL_POSITIVE), lr=6e-4, **pair),
+            Block("sparsest-8", SPARSEST, 8, rounds, configs=(ISOLATION, UNIFORM_88, POSITIVE_88), **pair,
+                  note="RL on 2-term sums of 2-digit numbers: base reward ~0.012")]
 
 
 def with_seeds(block: Block, seeds: tuple[int, ...]) -> Block:

@@ -3,6 +3,7 @@
     python benchmarks/sapo_table.py --quick        # sparse, 4 nodes, 16/0 vs 8/8, 2 seeds (< 5 min, 2 cores)
     python benchmarks/sapo_table.py                # every block of sapo_grid.full_blocks (resumable)
     python benchmarks/sapo_table.py --report-only  # rebuild table, JSON and PNG from finished runs
+    python benchmarks/sapo_table.py --pilot        # the 2-seed pilots that did not make the table
 
 What it measures, per configuration (one row of the paper's table): cumulative reward summed over
 nodes and rounds (reward = mean over a node's own local completions), its paired ratio over
@@ -30,9 +31,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.sapo_grid import Block, full_blocks, quick_blocks, tiny_blocks  # noqa: E402
+from benchmarks.sapo_grid import Block, full_blocks, pilot_blocks, quick_blocks, tiny_blocks  # noqa: E402
 from benchmarks.sapo_report import build_report, write_outputs  # noqa: E402
 from benchmarks.sapo_sim import RunSpec, run_swarm  # noqa: E402
+from node.algorithms import GRPOAlgorithm  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 
@@ -50,7 +52,8 @@ def _run_one(job: tuple[str, str, RunSpec]) -> dict[str, Any]:
     return {"key": spec_key(spec), "block": block, "label": label, "seed": spec.seed,
             "rewards": result.rewards, "common": result.common, "kept": result.kept, "kept_local": result.kept_local,
             "external_candidates": result.external_candidates, "local_i": result.local_i, "cpu": result.cpu,
-            "rejections": result.rejections, "cpu_s": result.cpu_s, "process_cpu_s": time.process_time() - start_cpu,
+            "rejections": result.rejections, "skips_inert_rows": GRPOAlgorithm.zero_advantage_rows_are_inert,
+            "cpu_s": result.cpu_s, "process_cpu_s": time.process_time() - start_cpu,
             "wall_s": time.time() - start_wall}
 
 
@@ -105,6 +108,7 @@ def run_jobs(jobs: list[tuple[str, str, RunSpec]], cache: Path, workers: int, re
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="sparse, 4 nodes, 16/0 vs 8/8, 2 seeds")
+    parser.add_argument("--pilot", action="store_true", help="the 2-seed pilots of sapo_grid.pilot_blocks")
     parser.add_argument("--tiny", action="store_true", help="2 nodes, 3 rounds, 1 seed (the smoke test)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds per run (default 60; quick 50)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds of the main block (default 10; quick 2)")
@@ -118,7 +122,10 @@ def main() -> None:
     if args.dht:
         return dht_main(args)
 
-    if args.tiny:
+    runs_stem = None
+    if args.pilot:
+        blocks, stem, runs_stem = pilot_blocks(args.rounds or 60), "sapo_table.pilot", "sapo_table"
+    elif args.tiny:
         blocks, stem = tiny_blocks(), "sapo_table.tiny"
     elif args.quick:
         blocks, stem = quick_blocks(args.rounds or 50, args.seeds or 2), "sapo_table.quick"
@@ -127,7 +134,7 @@ def main() -> None:
     if args.blocks:
         blocks = [b for b in blocks if b.name in args.blocks]
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    cache = args.out_dir / f"{stem}.runs.jsonl"
+    cache = args.out_dir / f"{runs_stem or stem}.runs.jsonl"
     start_wall, start_cpu = time.time(), _cpu_all()
     if args.report_only:
         runs = load_runs(cache)
