@@ -131,7 +131,7 @@ def full_blocks(rounds: int = 60, seeds: int = 10) -> list[Block]:
 def pilot_blocks(rounds: int = 60) -> list[Block]:
     """Two-seed pilots of ideas that did not make the table (the note of issue 9 has their figures): selection
     by reward variance and filling the update at I = 8, both learning from peers' successes; twice the
-    learning rate; a regime sparser than `SPARSER`. Their runs share the table's run log."""
+    learning rate; a regime sparser than `SPARSER`; 150 rounds. Their runs share the table's run log."""
     pair = dict(seeds=(0, 1), priority_seeds=2, priority_configs=5, core_configs=5)
     return [Block("sparser-8 pilots", SPARSER, 8, rounds, configs=(
                 ISOLATION, POSITIVE_88, SwarmConfig("8/8 variance positive", 8, 8, "variance", external_advantage="positive"),
@@ -139,7 +139,8 @@ def pilot_blocks(rounds: int = 60) -> list[Block]:
                 FILL_POSITIVE), **pair),
             Block("sparser-8, lr 6e-4", SPARSER, 8, rounds, configs=(ISOLATION, FILL_POSITIVE), lr=6e-4, **pair),
             Block("sparsest-8", SPARSEST, 8, rounds, configs=(ISOLATION, UNIFORM_88, POSITIVE_88), **pair,
-                  note="RL on 2-term sums of 2-digit numbers: base reward ~0.012")]
+                  note="RL on 2-term sums of 2-digit numbers: base reward ~0.012"),
+            Block("sparser-8, 150 rounds", SPARSER, 8, 150, configs=(ISOLATION, FILL_POSITIVE), **pair)]
 
 
 def with_seeds(block: Block, seeds: tuple[int, ...]) -> Block:

@@ -19,7 +19,8 @@ Pairing: node k of seed s has peer id from `Identity.from_seed(f"sapo-{s}-{k}")`
 stream (TaskSource.draw is a pure function of peer id, round and position i, hence prefix-stable)
 and its generation seeds are the same in every configuration; configurations differ only in how
 many of the stream's first questions they use and in what they take from peers. External sampling
-has its own RNG (SamplerConfig.seed).
+has its own RNG (SamplerConfig.seed), and so does each transport's choice of shards and records, so a run is
+reproducible.
 
 Lockstep order: nodes step 0..N-1 each round; node k reads round r of nodes < k and round r - 1 of
 nodes > k (the lag a real asynchronous swarm has), each batch exactly once.
@@ -30,6 +31,7 @@ Reference: SAPO (arXiv 2509.08721) section 4, the controlled experiment.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -230,6 +232,8 @@ def build_nodes(spec: RunSpec, clock: SimClock) -> list[Node]:
         identity = peer_identity(spec.seed, k)
         policy = Policy.load(cfg.model, seed=0, families=spec.regime.warm_families)
         transport = build_transport(transport_config(), identity, memory_hub=hub) if sharing else None
+        if transport is not None:
+            transport.rng = random.Random(f"sapo-transport-{spec.seed}-{k}")  # which records a collect verifies first
         nodes.append(Node(cfg, identity, policy, build_task_source(cfg.tasks), build_reward_fn(cfg.rewards),
                           build_algorithm(cfg.algorithm, policy), transport, swarm_id="sapo-table",
                           window_seconds=WINDOW_S))
