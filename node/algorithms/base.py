@@ -36,7 +36,14 @@ class Algorithm(ABC):
     """True when a row with advantage 0 adds exactly 0 to the loss and its gradient, given beta = 0 (no KL
     against a reference, no per-row bonus). `update` then skips those rows' forward and backward passes and
     the step is the same. Peers' failures under `external_advantage: positive` are such rows: in a sparse
-    regime most of an external group's 16 rows. A plug-in with per-row terms leaves this False."""
+    regime most of an external group's 16 rows. A plug-in with per-row terms leaves this False; a subclass that
+    overrides `sequence_loss` or `reduce_tokens` gets False unless it sets the flag itself."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        changes_loss = "sequence_loss" in cls.__dict__ or "reduce_tokens" in cls.__dict__
+        if changes_loss and "zero_advantage_rows_are_inert" not in cls.__dict__:
+            cls.zero_advantage_rows_are_inert = False
 
     def __init__(self, config: AlgorithmConfig, policy: Any) -> None:
         self.config = config

@@ -26,6 +26,7 @@ class DrGRPOAlgorithm(GRPOAlgorithm):
     """GRPO with unnormalised group advantages and a constant token normaliser."""
 
     token_constant: float = 1.0
+    zero_advantage_rows_are_inert = True  # a zero token loss sums to 0 over any constant
 
     def begin_update(self, batch: TokenBatch) -> None:
         fixed = self.config.options.get("max_completion_tokens")

@@ -153,6 +153,22 @@ def test_inert_zero_advantage_rows_are_skipped_and_the_step_is_unchanged(name: s
     assert torch.allclose(params[True], params[False], atol=1e-7)
 
 
+def test_a_subclass_that_changes_the_loss_skips_nothing_unless_it_says_so() -> None:
+    class EntropyBonus(GRPOAlgorithm):  # a per-row term: zero-advantage rows are no longer inert
+        def sequence_loss(self, logp, old_logp, ref_logp, advantages, mask):  # type: ignore[no-untyped-def]
+            loss, metrics = super().sequence_loss(logp, old_logp, ref_logp, advantages, mask)
+            return loss + 0.01 * (logp * mask).sum(dim=1), metrics
+
+    class Declared(EntropyBonus):
+        zero_advantage_rows_are_inert = True
+
+    assert GRPOAlgorithm.zero_advantage_rows_are_inert and DrGRPOAlgorithm.zero_advantage_rows_are_inert
+    assert not EntropyBonus.zero_advantage_rows_are_inert and Declared.zero_advantage_rows_are_inert
+    policy = CountingCharPolicy()
+    EntropyBonus(AlgorithmConfig(external_advantage="positive"), policy).update([*GROUPS, PEER_GROUP])
+    assert policy.forwarded == 12
+
+
 def test_no_row_is_skipped_when_a_kl_term_makes_it_count() -> None:
     policy = CountingCharPolicy()
     build_algorithm(AlgorithmConfig(beta=0.1, external_advantage="positive"), policy).update([*GROUPS, PEER_GROUP])
