@@ -127,6 +127,9 @@ class AlgorithmConfig(_Strict):
     external_advantage: Literal["signed", "positive"] = "signed"
     """How peers' groups teach: "signed" uses every advantage (the paper); "positive" keeps only their
     better-than-average completions, so another model's failures never push this model around."""
+    iterations: int = Field(1, ge=1, le=16)
+    """Optimizer steps on each round's batch (GRPO's mu, TRL's num_iterations). Steps after the first keep the
+    first pass's log-probs as the old policy, so the clipped importance ratio bounds how far they move."""
     micro_batch: int = Field(64, ge=1)
     """Sequences per forward/backward pass (gradient accumulation across micro-batches)."""
     options: dict[str, Scalar] = Field(default_factory=dict)

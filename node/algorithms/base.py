@@ -1,4 +1,5 @@
-"""The local learning step: one policy-gradient update per round on the selected I + J groups.
+"""The local learning step: one policy-gradient update per round on the selected I + J groups (one optimizer
+step, or `config.iterations` steps on the same batch).
 
 An algorithm fills two hooks; the base class does the plumbing (tokenised batch, micro-batches with
 gradient accumulation, gradient clipping, Adam, an optional frozen reference policy):
@@ -65,7 +66,8 @@ class Algorithm(ABC):
         """Called once per update with the whole batch, before any forward pass."""
 
     def update(self, groups: Sequence[ScoredGroup]) -> UpdateStats:
-        """One optimizer step on `groups` (the round's selection); the loss is the mean over sequences."""
+        """`config.iterations` optimizer steps on `groups` (the round's selection); the loss is the mean over
+        sequences. Loss and metrics are those of the last step (its clip fraction shows how far it moved)."""
         if not groups:
             return UpdateStats(loss=0.0, num_sequences=0, num_tokens=0, extra={"skipped": 1.0})
         batch = self.policy.build_batch(groups)
@@ -76,13 +78,29 @@ class Algorithm(ABC):
             advantages = positive_for_external(advantages, groups, batch.group_index)
         rows = int(batch.input_ids.shape[0])
         active = self.rows_with_gradient(advantages)
+        size = self.config.micro_batch
+        parts = [active[start:start + size] for start in range(0, len(active), size)]
+        micros = [_rows(batch, part) for part in parts]
+        old_logps: list[Tensor] = []
+        for _ in range(self.config.iterations):
+            total_loss, metric_sums, grad_norm = self._step(micros, parts, advantages, rows, old_logps)
+        extra = {"grad_norm": grad_norm, "reward_mean": float(rewards.mean()),
+                 "advantage_abs_mean": float(advantages.abs().mean()), "inert_rows_skipped": float(rows - len(active)),
+                 **metric_sums}
+        return UpdateStats(loss=total_loss, num_sequences=rows, num_tokens=int(batch.completion_mask.sum()), extra=extra)
+
+    def _step(self, micros: list[TokenBatch], parts: list[Tensor], advantages: Tensor, rows: int,
+              old_logps: list[Tensor]) -> tuple[float, dict[str, float], float]:
+        """One optimizer step over the micro-batches. The first step fills `old_logps` (the policy that the
+        batch is scored against); later steps reuse them."""
+        first = not old_logps
         self.optimizer.zero_grad(set_to_none=True)
         total_loss, metric_sums = 0.0, {}
-        for start in range(0, len(active), self.config.micro_batch):
-            part = active[start:start + self.config.micro_batch]
-            micro = _rows(batch, part)
+        for index, (micro, part) in enumerate(zip(micros, parts)):
             logp = self.policy.token_logprobs(micro)
-            per_sequence, metrics = self.sequence_loss(logp, logp.detach(), self._reference_logprobs(micro),
+            if first:
+                old_logps.append(logp.detach())
+            per_sequence, metrics = self.sequence_loss(logp, old_logps[index], self._reference_logprobs(micro),
                                                        advantages[part], micro.completion_mask.to(logp.dtype))
             # sums over micro-batches to the mean over all sequences (skipped rows add exactly 0)
             loss = per_sequence.sum() / rows
@@ -92,10 +110,7 @@ class Algorithm(ABC):
                 metric_sums[name] = metric_sums.get(name, 0.0) + float(value) * len(part) / rows
         grad_norm = torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], self.config.max_grad_norm)
         self.optimizer.step()
-        extra = {"grad_norm": float(grad_norm), "reward_mean": float(rewards.mean()),
-                 "advantage_abs_mean": float(advantages.abs().mean()), "inert_rows_skipped": float(rows - len(active)),
-                 **metric_sums}
-        return UpdateStats(loss=total_loss, num_sequences=rows, num_tokens=int(batch.completion_mask.sum()), extra=extra)
+        return total_loss, metric_sums, float(grad_norm)
 
     def rows_with_gradient(self, advantages: Tensor) -> Tensor:
         """Indices of the rows that need a forward and backward pass: all of them, unless this algorithm's

@@ -202,3 +202,32 @@ def test_reward_goes_up_on_a_toy_task(name: str) -> None:
             groups.append(scored(g, texts, [float(t == "1") for t in texts]))
         algorithm.update(groups)
     assert policy.prob("q", "1") > max(0.6, 2 * start)
+
+
+def _after_updates(name: str, lr: float, iterations: int, updates: int) -> tuple[torch.Tensor, int, float]:
+    policy = CountingCharPolicy()
+    config = AlgorithmConfig(type=name, lr=lr, iterations=iterations, external_advantage="positive")
+    algorithm = build_algorithm(config, policy)
+    for _ in range(updates):
+        stats = algorithm.update([*GROUPS, PEER_GROUP])
+    params = torch.cat([p.detach().flatten() for p in policy.parameters()])
+    return params, policy.forwarded, stats.extra.get("clip_fraction", 0.0)
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_two_iterations_are_two_steps_on_one_batch(name: str) -> None:
+    # a small step keeps the importance ratio at 1 to first order: two iterations match two updates
+    iterated, forwarded, _ = _after_updates(name, 1e-5, iterations=2, updates=1)
+    twice, forwarded_twice, _ = _after_updates(name, 1e-5, iterations=1, updates=2)
+    once, _, _ = _after_updates(name, 1e-5, iterations=1, updates=1)
+    assert forwarded == forwarded_twice == 2 * 7  # inert rows are skipped in every iteration
+    assert torch.allclose(iterated, twice, atol=1e-9) and not torch.allclose(iterated, once, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["grpo", "dr_grpo"])
+def test_later_iterations_are_clipped_against_the_first_pass_policy(name: str) -> None:
+    # a large step moves the ratio out of [0.8, 1.28]: the second iteration sees it (a fresh update would not)
+    iterated, _, clip_fraction = _after_updates(name, 0.3, iterations=2, updates=1)
+    twice, _, fresh_clip_fraction = _after_updates(name, 0.3, iterations=1, updates=2)
+    assert clip_fraction > 0 and fresh_clip_fraction == 0
+    assert not torch.allclose(iterated, twice, atol=1e-4)
