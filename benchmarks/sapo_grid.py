@@ -23,6 +23,8 @@ class SwarmConfig:
     strategy: str = "uniform"
     adaptive: str = ""
     external_advantage: str = "signed"
+    iterations: int = 1
+    """Optimizer steps per round on the round's batch."""
 
 
 ISOLATION = SwarmConfig("16/0", 16, 0)
@@ -77,7 +79,7 @@ class Block:
     def specs(self, seed: int) -> list[RunSpec]:
         return [RunSpec(regime=self.regime, n_nodes=self.n_nodes, local_i=c.local_i, external_j=c.external_j,
                         rounds=self.rounds, seed=seed, strategy=c.strategy, adaptive=c.adaptive,
-                        external_advantage=c.external_advantage,
+                        external_advantage=c.external_advantage, iterations=c.iterations,
                         models=self.models, rl_families=self.rl_families, lr=self.lr) for c in self.configs]
 
 
@@ -102,8 +104,9 @@ def full_blocks(rounds: int = 60, seeds: int = 10) -> list[Block]:
     (16/0, 8/8 uniform, 8/8 positive, 8/4 positive); the dense regime and 8 nodes; the control (32/0) and the
     strategies (their block repeats the core rows, which run once: runs are keyed by their spec); heterogeneous
     swarms (mixed model sizes also with the peer-useful rows: there peers really differ); the sparser regime,
-    whose base reward is the paper's (8 and 4 nodes; 8 nodes also over 150 rounds). The grid is resumable,
-    so a cut-short invocation leaves complete paired comparisons and the next one fills in the rest."""
+    whose base reward is the paper's (8 and 4 nodes; 8 nodes also over 150 rounds: isolation, the best and 8/8
+    uniform). The grid is resumable, so a cut-short invocation leaves complete paired comparisons and the next
+    one fills in the rest."""
     fill16, peer_useful = STRATEGIES[4], STRATEGIES[5:7]
     core = (ISOLATION, UNIFORM_88, POSITIVE_88, POSITIVE_84)
     strategies = (ISOLATION, UNIFORM_88, POSITIVE_88, DOUBLE, STRATEGIES[0], STRATEGIES[1], fill16,
@@ -125,21 +128,26 @@ def full_blocks(rounds: int = 60, seeds: int = 10) -> list[Block]:
               note="RL on 3-term chain_sum of 1-2 digit numbers: base reward ~0.03 per node-round, as in the paper"),
         Block("sparser-4", SPARSER, 4, rounds, every_seed, (ISOLATION, UNIFORM_88, POSITIVE_88, FILL_POSITIVE), **every,
               note="RL on 3-term chain_sum of 1-2 digit numbers: base reward ~0.03 per node-round, as in the paper"),
-        Block("sparser-8, 150 rounds", SPARSER, 8, 150, every_seed, (ISOLATION, FILL_POSITIVE), **every,
-              note="isolation and the best configuration of sparser-8 over 150 rounds, the longest the issue allows"),
+        Block("sparser-8, 150 rounds", SPARSER, 8, 150, every_seed, (ISOLATION, FILL_POSITIVE, UNIFORM_88), **every,
+              note="16/0, sparser-8's best and 8/8 uniform over 150 rounds, the longest the issue allows"),
     ]
 
 
 def pilot_blocks(rounds: int = 60) -> list[Block]:
     """Two-seed pilots of ideas that did not make the table (the note of issue 9 has their figures): selection
     by reward variance and filling the update at I = 8, both learning from peers' successes; twice the
-    learning rate; a regime sparser than `SPARSER`. Their runs share the table's run log."""
+    learning rate; two optimizer steps per round over 150 rounds, with isolation's own two-step control (it
+    helps isolation, not sharing); a regime sparser than `SPARSER`. Their runs share the table's run log."""
     pair = dict(seeds=(0, 1), priority_seeds=2, priority_configs=5, core_configs=5)
     return [Block("sparser-8 pilots", SPARSER, 8, rounds, configs=(
                 ISOLATION, POSITIVE_88, SwarmConfig("8/8 variance positive", 8, 8, "variance", external_advantage="positive"),
                 SwarmConfig("adaptive fill positive, I=8", 8, 8, adaptive="fill", external_advantage="positive"),
                 FILL_POSITIVE), **pair),
             Block("sparser-8, lr 6e-4", SPARSER, 8, rounds, configs=(ISOLATION, FILL_POSITIVE), lr=6e-4, **pair),
+            Block("sparser-8, 150 rounds, 2 iterations", SPARSER, 8, 150, configs=(
+                ISOLATION, SwarmConfig("adaptive fill positive, I=16, 2 it.", 16, 0, adaptive="fill",
+                                       external_advantage="positive", iterations=2),
+                SwarmConfig("16/0, 2 it.", 16, 0, iterations=2)), **pair),
             Block("sparsest-8", SPARSEST, 8, rounds, configs=(ISOLATION, UNIFORM_88, POSITIVE_88), **pair,
                   note="RL on 2-term sums of 2-digit numbers: base reward ~0.012")]
 

@@ -106,6 +106,8 @@ class RunSpec:
     """How external groups are learned from (node.config AlgorithmConfig.external_advantage)."""
     completions: int = 16
     lr: float = 3e-4
+    iterations: int = 1
+    """Optimizer steps per round on the round's batch (node.config AlgorithmConfig.iterations)."""
     max_new_tokens: int = 6
 
 
@@ -208,7 +210,8 @@ def node_config(spec: RunSpec, k: int) -> NodeConfig:
         "tasks": {"families": [{"name": n, "config": c} for n, c in families]},
         "sampler": {"type": spec.strategy, "local_i": spec.local_i, "external_j": spec.external_j,
                     "completions_l": spec.completions, "seed": 1_000 * spec.seed + k},
-        "algorithm": {"type": "grpo", "lr": spec.lr, "external_advantage": spec.external_advantage},
+        "algorithm": {"type": "grpo", "lr": spec.lr, "external_advantage": spec.external_advantage,
+                      "iterations": spec.iterations},
         "round": {"rounds": spec.rounds, "seed": spec.seed, "checkpoint_every": 0, "collect_timeout_s": 30.0},
     })
 

@@ -42,6 +42,8 @@ RESULTS = REPO / "benchmarks" / "results"
 def spec_key(spec: RunSpec) -> str:
     fields = asdict(spec)
     fields["regime"] = spec.regime.name
+    if spec.iterations == 1:  # the field came later: runs logged before it keep their keys
+        del fields["iterations"]
     return json.dumps(fields, sort_keys=True)
 
 
