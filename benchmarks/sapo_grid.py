@@ -39,6 +39,9 @@ EQUAL_CPU = SwarmConfig("8/4 uniform", 8, 4)
 FILL_POSITIVE = SwarmConfig("adaptive fill positive, I=16", 16, 0, adaptive="fill", external_advantage="positive")
 """Isolation's generation (16 local groups); the slots the zero-advantage filter empties are filled with peers'
 informative groups, learnt from their successes only: about 16 informative groups per update."""
+TWO_STEP_ISOLATION = SwarmConfig("16/0, 2 it.", 16, 0, iterations=2)
+"""Isolation with two optimizer steps per round on its batch: a stronger isolation recipe (its few informative
+groups are worth a second step), the baseline that sharing should beat as well."""
 PAPER_SPLITS = (ISOLATION, SwarmConfig("12/4 uniform", 12, 4), UNIFORM_88, SwarmConfig("4/12 uniform", 4, 12), DOUBLE)
 STRATEGIES = (SwarmConfig("8/8 variance", 8, 8, "variance"), SwarmConfig("8/8 hardest", 8, 8, "hardest"),
               SwarmConfig("adaptive supply (8/8)", 8, 8, adaptive="supply"),
@@ -105,7 +108,7 @@ def full_blocks(rounds: int = 60, seeds: int = 10) -> list[Block]:
     strategies (their block repeats the core rows, which run once: runs are keyed by their spec); heterogeneous
     swarms (mixed model sizes also with the peer-useful rows: there peers really differ); the sparser regime,
     whose base reward is the paper's (8 and 4 nodes; 8 nodes also over 150 rounds: isolation, the best and 8/8
-    uniform). The grid is resumable, so a cut-short invocation leaves complete paired comparisons and the next
+    uniform, and the best against isolation at two optimizer steps per round). The grid is resumable, so a cut-short invocation leaves complete paired comparisons and the next
     one fills in the rest."""
     fill16, peer_useful = STRATEGIES[4], STRATEGIES[5:7]
     core = (ISOLATION, UNIFORM_88, POSITIVE_88, POSITIVE_84)
@@ -130,6 +133,8 @@ def full_blocks(rounds: int = 60, seeds: int = 10) -> list[Block]:
               note="RL on 3-term chain_sum of 1-2 digit numbers: base reward ~0.03 per node-round, as in the paper"),
         Block("sparser-8, 150 rounds", SPARSER, 8, 150, every_seed, (ISOLATION, FILL_POSITIVE, UNIFORM_88), **every,
               note="16/0, sparser-8's best and 8/8 uniform over 150 rounds, the longest the issue allows"),
+        Block("sparser-8, 150 rounds, vs 2-step isolation", SPARSER, 8, 150, every_seed, (TWO_STEP_ISOLATION, FILL_POSITIVE),
+              **every, note="the best at one step per round against isolation at two (the fill gains nothing from two)"),
     ]
 
 
@@ -147,7 +152,7 @@ def pilot_blocks(rounds: int = 60) -> list[Block]:
             Block("sparser-8, 150 rounds, 2 iterations", SPARSER, 8, 150, configs=(
                 ISOLATION, SwarmConfig("adaptive fill positive, I=16, 2 it.", 16, 0, adaptive="fill",
                                        external_advantage="positive", iterations=2),
-                SwarmConfig("16/0, 2 it.", 16, 0, iterations=2)), **pair),
+                TWO_STEP_ISOLATION), **pair),
             Block("sparsest-8", SPARSEST, 8, rounds, configs=(ISOLATION, UNIFORM_88, POSITIVE_88), **pair,
                   note="RL on 2-term sums of 2-digit numbers: base reward ~0.012")]
 
