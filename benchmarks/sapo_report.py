@@ -124,8 +124,12 @@ def plot(report: dict[str, Any], path: Path) -> None:
     blocks = [b for b in report["blocks"] if b["rows"]]
     if not blocks:
         return
-    fig, axes = plt.subplots(1, len(blocks), figsize=(5.5 * len(blocks), 4.2), squeeze=False)
-    for ax, block in zip(axes[0], blocks):
+    columns = min(4, len(blocks))
+    lines = -(-len(blocks) // columns)
+    fig, axes = plt.subplots(lines, columns, figsize=(5.5 * columns, 4.2 * lines), squeeze=False)
+    for ax in axes.flat[len(blocks):]:
+        ax.set_visible(False)
+    for ax, block in zip(axes.flat, blocks):
         for row in block["rows"]:
             ax.plot(moving_average(row["curve"], MA_WINDOW), label=f"{row['label']} (n={len(row['seeds'])})")
         ax.set_title(f"{block['name']} ({block['regime']})")
