@@ -108,8 +108,8 @@ def full_blocks(rounds: int = 60, seeds: int = 10) -> list[Block]:
     strategies (their block repeats the core rows, which run once: runs are keyed by their spec); heterogeneous
     swarms (mixed model sizes also with the peer-useful rows: there peers really differ); the sparser regime,
     whose base reward is the paper's (8 and 4 nodes; 8 nodes also over 150 rounds: isolation, the best and 8/8
-    uniform, and the best against isolation at two optimizer steps per round). The grid is resumable, so a cut-short invocation leaves complete paired comparisons and the next
-    one fills in the rest."""
+    uniform, and the best against isolation at two optimizer steps per round). The grid is resumable, so a
+    cut-short invocation leaves complete paired comparisons and the next one fills in the rest."""
     fill16, peer_useful = STRATEGIES[4], STRATEGIES[5:7]
     core = (ISOLATION, UNIFORM_88, POSITIVE_88, POSITIVE_84)
     strategies = (ISOLATION, UNIFORM_88, POSITIVE_88, DOUBLE, STRATEGIES[0], STRATEGIES[1], fill16,
