@@ -25,6 +25,8 @@ class SwarmConfig:
     external_advantage: str = "signed"
     iterations: int = 1
     """Optimizer steps per round on the round's batch."""
+    update_groups: int = 16
+    """The update size in groups that an adaptive split keeps (`FillSplit` fills up to it)."""
 
 
 ISOLATION = SwarmConfig("16/0", 16, 0)
@@ -82,7 +84,7 @@ class Block:
     def specs(self, seed: int) -> list[RunSpec]:
         return [RunSpec(regime=self.regime, n_nodes=self.n_nodes, local_i=c.local_i, external_j=c.external_j,
                         rounds=self.rounds, seed=seed, strategy=c.strategy, adaptive=c.adaptive,
-                        external_advantage=c.external_advantage, iterations=c.iterations,
+                        external_advantage=c.external_advantage, iterations=c.iterations, update_groups=c.update_groups,
                         models=self.models, rl_families=self.rl_families, lr=self.lr) for c in self.configs]
 
 
@@ -153,6 +155,12 @@ def pilot_blocks(rounds: int = 60) -> list[Block]:
                 ISOLATION, SwarmConfig("adaptive fill positive, I=16, 2 it.", 16, 0, adaptive="fill",
                                        external_advantage="positive", iterations=2),
                 TWO_STEP_ISOLATION), **pair),
+            Block("sparser-8, 150 rounds, fill variants", SPARSER, 8, 150, configs=(
+                ISOLATION, FILL_POSITIVE,
+                SwarmConfig("adaptive fill positive, I=16, fresh", 16, 0, "fresh_uniform", adaptive="fill",
+                            external_advantage="positive"),
+                SwarmConfig("adaptive fill positive to 24, I=16", 16, 0, adaptive="fill", external_advantage="positive",
+                            update_groups=24)), **{**pair, "priority_configs": 4, "core_configs": 4}),
             Block("sparsest-8", SPARSEST, 8, rounds, configs=(ISOLATION, UNIFORM_88, POSITIVE_88), **pair,
                   note="RL on 2-term sums of 2-digit numbers: base reward ~0.012")]
 
