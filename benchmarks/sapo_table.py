@@ -4,6 +4,7 @@
     python benchmarks/sapo_table.py                # every block of sapo_grid.full_blocks (resumable)
     python benchmarks/sapo_table.py --report-only  # rebuild table, JSON and PNG from finished runs
     python benchmarks/sapo_table.py --pilot        # the 2-seed pilots that did not make the table
+    python benchmarks/sapo_table.py --fill         # sparser-8, 150 rounds: the fill and its variants (own log)
 
 What it measures, per configuration (one row of the paper's table): cumulative reward summed over
 nodes and rounds (reward = mean over a node's own local completions), its paired ratio over
@@ -31,7 +32,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.sapo_grid import Block, full_blocks, pilot_blocks, quick_blocks, tiny_blocks  # noqa: E402
+from benchmarks.sapo_grid import Block, fill_blocks, full_blocks, pilot_blocks, quick_blocks, tiny_blocks  # noqa: E402
 from benchmarks.sapo_report import build_report, write_outputs  # noqa: E402
 from benchmarks.sapo_sim import RunSpec, run_swarm  # noqa: E402
 from node.algorithms import GRPOAlgorithm  # noqa: E402
@@ -56,7 +57,17 @@ def _run_one(job: tuple[str, str, RunSpec]) -> dict[str, Any]:
             "external_candidates": result.external_candidates, "local_i": result.local_i, "cpu": result.cpu,
             "rejections": result.rejections, "skips_inert_rows": GRPOAlgorithm.zero_advantage_rows_are_inert,
             "cpu_s": result.cpu_s, "process_cpu_s": time.process_time() - start_cpu,
-            "wall_s": time.time() - start_wall}
+            "wall_s": time.time() - start_wall, "env": library_versions()}
+
+
+def library_versions() -> dict[str, str]:
+    """What a run's numbers depend on beyond the code: the same spec and seed under another transformers or
+    tokenizers release builds another tiny model (rows logged before this field came from an earlier set)."""
+    import platform
+    from importlib.metadata import version
+
+    return {"python": platform.python_version(),
+            **{name: version(name) for name in ("torch", "transformers", "tokenizers", "reasoning_gym", "numpy")}}
 
 
 def jobs_of(blocks: list[Block]) -> list[tuple[str, str, RunSpec]]:
@@ -111,6 +122,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="sparse, 4 nodes, 16/0 vs 8/8, 2 seeds")
     parser.add_argument("--pilot", action="store_true", help="the 2-seed pilots of sapo_grid.pilot_blocks")
+    parser.add_argument("--fill", action="store_true",
+                        help="sparser-8 over 150 rounds: isolation, the fill and its variants (own run log)")
     parser.add_argument("--tiny", action="store_true", help="2 nodes, 3 rounds, 1 seed (the smoke test)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds per run (default 60; quick 50)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds of the main block (default 10; quick 2)")
@@ -127,6 +140,8 @@ def main() -> None:
     runs_stem = None
     if args.pilot:
         blocks, stem, runs_stem = pilot_blocks(args.rounds or 60), "sapo_table.pilot", "sapo_table"
+    elif args.fill:
+        blocks, stem = fill_blocks(args.seeds or 10), "sapo_table.fill"
     elif args.tiny:
         blocks, stem = tiny_blocks(), "sapo_table.tiny"
     elif args.quick:
