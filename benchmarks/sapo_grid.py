@@ -165,6 +165,8 @@ FILL_FRESH = SwarmConfig("adaptive fill positive, I=16, fresh", 16, 0, "fresh_un
 FILL_24 = SwarmConfig("adaptive fill positive to 24, I=16", 16, 0, adaptive="fill", external_advantage="positive",
                       update_groups=24)
 """The fill up to 24 informative groups per update: the pool holds far more than 16 - (informative local)."""
+FILL_48 = replace(FILL_24, label="adaptive fill positive to 48, I=16", update_groups=48)
+"""Up to 48: more than peers supply per round, so the pool drains and the update takes about all they share."""
 
 
 def fill_blocks(seeds: int = 10) -> list[Block]:
@@ -173,7 +175,7 @@ def fill_blocks(seeds: int = 10) -> list[Block]:
     Its runs have a log of their own (`sapo_table.fill.runs.jsonl`): the same spec and seed under another
     transformers/tokenizers release builds another warm-started tiny model, so these runs must not be paired
     with the main table's, which came from an earlier set of releases (their rows carry no `env`)."""
-    configs = (ISOLATION, FILL_POSITIVE, FILL_24, FILL_FRESH)
+    configs = (ISOLATION, FILL_POSITIVE, FILL_24, FILL_48, FILL_FRESH)
     return [Block("sparser-8, 150 rounds, fill variants", SPARSER, 8, 150, tuple(range(seeds)), configs,
                   priority_seeds=2, priority_configs=len(configs), core_configs=3,
                   note="rerun under the library versions in each run's `env`; not paired with the main table")]
