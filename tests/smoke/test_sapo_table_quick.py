@@ -37,6 +37,23 @@ def test_sapo_table_tiny_writes_table_json_and_plot(tmp_path: Path) -> None:
         assert 0 <= row["kept_per_update"] <= 16
         assert not row["rejections"], row["rejections"]
     assert shared["external_candidates_per_round"] > 0
+    logged = [json.loads(line) for line in (tmp_path / "sapo_table.tiny.runs.jsonl").read_text().splitlines()]
+    assert all(row["env"]["transformers"] and row["env"]["tokenizers"] for row in logged)  # what else the numbers hang on
+
+
+def test_the_fill_block_fills_each_update_up_to_its_own_size() -> None:
+    sys.path.insert(0, str(REPO))
+    from benchmarks.sapo_grid import fill_blocks
+    from benchmarks.sapo_sim import FillSplit
+
+    (block,) = fill_blocks(seeds=1)
+    specs = block.specs(0)
+    assert {s.update_groups for s in specs if s.adaptive == "fill"} == {16, 24, 48}
+    assert specs[0].external_j == 0 and not specs[0].adaptive  # isolation first: the baseline of the block
+    assert [c.label for c in block.configs].index("8/8 uniform") < block.core_configs  # every seed has uniform
+    split = FillSplit(24, 16, 0)
+    assert split.next_split({"local_groups": 3}) == (16, 21)  # 3 informative local groups: 21 slots for peers'
+    assert split.next_split({"local_groups": 3}) == (16, 21)
 
 
 @pytest.mark.slow
