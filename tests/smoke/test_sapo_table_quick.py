@@ -46,7 +46,7 @@ def test_the_fill_block_fills_each_update_up_to_its_own_size() -> None:
     from benchmarks.sapo_grid import fill_blocks
     from benchmarks.sapo_sim import FillSplit
 
-    block, today = fill_blocks(seeds=1)
+    block, _, today = fill_blocks(seeds=1)
     assert [c.label for c in today.configs][:3] == ["16/0", "8/8 uniform", "8/8 positive"]  # the CPU-matched rows
     specs = block.specs(0)
     assert {s.update_groups for s in specs if s.adaptive == "fill"} == {16, 24, 48}
