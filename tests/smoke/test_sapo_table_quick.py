@@ -48,7 +48,7 @@ def test_the_fill_block_fills_each_update_up_to_its_own_size() -> None:
 
     block, half, today = fill_blocks(seeds=1)
     assert all(s.local_i == 8 for s in half.specs(0)[1:])  # the rows at isolation's CPU generate half as much
-    assert [c.label for c in today.configs][:3] == ["16/0", "8/8 uniform", "8/8 positive"]  # the CPU-matched rows
+    assert [c.label for c in today.configs][:3] == ["16/0", "8/8 uniform", "8/8 positive"]  # the main table's sparse-4 core
     specs = block.specs(0)
     assert {s.update_groups for s in specs if s.adaptive == "fill"} == {16, 24, 48}
     assert specs[0].external_j == 0 and not specs[0].adaptive  # isolation first: the baseline of the block
