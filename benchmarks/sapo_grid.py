@@ -173,6 +173,8 @@ FILL_24_I8 = replace(FILL_I8, label="adaptive fill positive to 24, I=8", update_
 """Half of isolation's generation, the update filled to 24: about isolation's CPU."""
 FILL_24_FRESH = replace(FILL_24, label="adaptive fill positive to 24, I=16, fresh", strategy="fresh_uniform")
 """The two variants that each gained a little, together: up to 24 groups, chosen among the newest candidates."""
+FILL_24_TWO_STEP = replace(FILL_24, label="adaptive fill positive to 24, I=16, 2 it.", iterations=2)
+"""Two optimizer steps per round on the fill's 24 groups; its baseline is isolation at two steps too."""
 FILL_24_VARIANCE = replace(FILL_24, label="adaptive fill positive to 24, I=16, variance", strategy="variance")
 """Up to 24 groups, those with the largest reward variance first: under positive advantages a group's
 summed advantage over its successes is n * sqrt(p (1 - p)), largest at p = 1/2."""
@@ -183,7 +185,8 @@ def fill_blocks(seeds: int = 10) -> list[Block]:
     of them on the first 2 seeds, then isolation, the fill, the fill to 24 and 8/8 uniform on every seed.
     Beside it, the rows that generate 8 groups a round instead of 16 (8/8 positive, the fill at I = 8 to 16
     and to 24), for the issue's "within 5% of isolation's CPU" target; and the main table's sparse-4 core
-    (60 rounds), where that target was met under the earlier releases.
+    (60 rounds), where that target was met under the earlier releases; and a 2-seed pilot of the fill to 24
+    at two optimizer steps per round against isolation at two.
 
     Its runs have a log of their own (`sapo_table.fill.runs.jsonl`): the same spec and seed under another
     transformers/tokenizers release builds another warm-started tiny model, so these runs must not be paired
@@ -199,7 +202,9 @@ def fill_blocks(seeds: int = 10) -> list[Block]:
                   priority_seeds=seeds, priority_configs=len(cheaper), core_configs=len(cheaper),
                   note="sharing that generates 8 groups a round instead of 16: " + today),
             Block("sparse-4, today's packages", SPARSE, 4, 60, every_seed, core,
-                  priority_seeds=seeds, priority_configs=len(core), core_configs=len(core), note=today)]
+                  priority_seeds=seeds, priority_configs=len(core), core_configs=len(core), note=today),
+            Block("sparser-8, 150 rounds, 2 steps (pilot)", SPARSER, 8, 150, (0, 1), (TWO_STEP_ISOLATION, FILL_24_TWO_STEP),
+                  priority_seeds=2, note="two optimizer steps per round, against isolation at two: " + today)]
 
 
 def with_seeds(block: Block, seeds: tuple[int, ...]) -> Block:
