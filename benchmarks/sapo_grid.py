@@ -173,11 +173,11 @@ FILL_24_I8 = replace(FILL_I8, label="adaptive fill positive to 24, I=8", update_
 """Half of isolation's generation, the update filled to 24: about isolation's CPU."""
 FILL_24_FRESH = replace(FILL_24, label="adaptive fill positive to 24, I=16, fresh", strategy="fresh_uniform")
 """The two variants that each gained a little, together: up to 24 groups, chosen among the newest candidates."""
-FILL_24_TWO_STEP = replace(FILL_24, label="adaptive fill positive to 24, I=16, 2 it.", iterations=2)
-"""Two optimizer steps per round on the fill's 24 groups; its baseline is isolation at two steps too."""
 FILL_24_VARIANCE = replace(FILL_24, label="adaptive fill positive to 24, I=16, variance", strategy="variance")
 """Up to 24 groups, those with the largest reward variance first: under positive advantages a group's
 summed advantage over its successes is n * sqrt(p (1 - p)), largest at p = 1/2."""
+FILL_24_TWO_STEP = replace(FILL_24, label="adaptive fill positive to 24, I=16, 2 it.", iterations=2)
+"""Two optimizer steps per round on the fill's 24 groups; its baseline is isolation at two steps too."""
 
 
 def fill_blocks(seeds: int = 10) -> list[Block]:
@@ -204,7 +204,8 @@ def fill_blocks(seeds: int = 10) -> list[Block]:
             Block("sparse-4, today's packages", SPARSE, 4, 60, every_seed, core,
                   priority_seeds=seeds, priority_configs=len(core), core_configs=len(core), note=today),
             Block("sparser-8, 150 rounds, 2 steps (pilot)", SPARSER, 8, 150, (0, 1, 2, 3),
-                  (TWO_STEP_ISOLATION, FILL_24_TWO_STEP), priority_seeds=4, note="two optimizer steps per round, against isolation at two: " + today)]
+                  (TWO_STEP_ISOLATION, FILL_24_TWO_STEP), priority_seeds=4,
+                  note="two optimizer steps per round, against isolation at two: " + today)]
 
 
 def with_seeds(block: Block, seeds: tuple[int, ...]) -> Block:
