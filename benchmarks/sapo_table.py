@@ -6,7 +6,8 @@
     python benchmarks/sapo_table.py --pilot        # the 2-seed pilots that did not make the table
     python benchmarks/sapo_table.py --fill         # today's packages (own log): sparser-8 over 150 rounds with the
                                                    # fill and its variants, and the rows generating 8 groups a
-                                                   # round; the sparse-4 core over 60 rounds
+                                                   # round; the sparse-4 core over 60 rounds; the fill at
+                                                   # two and three optimizer steps per round
 
 What it measures, per configuration (one row of the paper's table): cumulative reward summed over
 nodes and rounds (reward = mean over a node's own local completions), its paired ratio over
@@ -126,7 +127,8 @@ def main() -> None:
     parser.add_argument("--pilot", action="store_true", help="the 2-seed pilots of sapo_grid.pilot_blocks")
     parser.add_argument("--fill", action="store_true",
                         help="under today's packages (own run log): sparser-8 over 150 rounds, isolation, the fill "
-                             "and its variants, the rows generating 8 groups a round; the sparse-4 core over 60 rounds")
+                             "and its variants, the rows generating 8 groups a round; the sparse-4 core over 60 "
+                             "rounds; the fill to 24 at two and three optimizer steps per round")
     parser.add_argument("--tiny", action="store_true", help="2 nodes, 3 rounds, 1 seed (the smoke test)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds per run (default 60; quick 50)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds of the main block (default 10; quick 2)")
