@@ -46,7 +46,8 @@ def test_the_fill_block_fills_each_update_up_to_its_own_size() -> None:
     from benchmarks.sapo_grid import fill_blocks
     from benchmarks.sapo_sim import FillSplit
 
-    block, half, today, two_steps, steps = fill_blocks(seeds=1)
+    block, half, today, two_steps, steps, longer = fill_blocks(seeds=1)
+    assert longer.rounds == 2 * block.rounds and [c.label for c in longer.configs] == ["16/0", two_steps.configs[1].label]
     assert {s.iterations for s in two_steps.specs(0)} == {2}  # its baseline is isolation at two steps too
     assert [s.iterations for s in steps.specs(0)] == [1, 1, 2, 2, 3]  # against isolation's best recipe: one step
     assert steps.specs(0)[0] == block.specs(0)[0] and steps.specs(0)[3] == two_steps.specs(0)[1]  # shared runs
