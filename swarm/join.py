@@ -6,7 +6,8 @@
 A node writes ``node.json`` (peer id, multiaddrs) once it has joined; `run_here` reports it through
 ``on_up`` so the user sees the addresses to share. SIGTERM stops a node as Ctrl-C does: the round
 in flight is cancelled, the transport leaves the swarm, metrics are flushed, and a restart with the
-same ``--out`` resumes from the last checkpoint.
+same ``--out`` resumes from the last checkpoint. Leaving is bounded (`swarm.shutdown`): a node whose
+teardown hangs logs where and exits anyway.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from rich.console import Console
 from protocol import Identity
 from swarm.config import RunConfig
 from swarm.procs import Child, child_env, cli_argv, sigterm_as_interrupt, spawn, stop_all, tail
+from swarm.shutdown import arm_exit_watchdog
 from swarm.testnet import write_config
 
 GIB = 1024**3
@@ -81,9 +83,13 @@ def run_here(config: RunConfig, out_dir: Path, identity: Identity, on_up: Callab
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
         since = time.time() - 1.0
         watcher = asyncio.create_task(_announce(out_dir, since, on_up)) if on_up else None
+        saved = False
         try:
             await run_node(config, out_dir, identity)
+            saved = True
         finally:
+            # checkpoint and metrics are written: what is left (loop teardown, interpreter exit) may not hang us
+            arm_exit_watchdog(config.transport.shutdown_timeout_s, code=0 if saved else 1)
             if watcher is not None and not watcher.done():  # a short run can end before the watcher looks
                 watcher.cancel()
                 if (info := read_node_info(out_dir, since)) is not None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from protocol import Identity
 from swarm.config import RunConfig
+from swarm.shutdown import stop_within
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ async def run_node(config: RunConfig, out_dir: Path, identity: Identity) -> None
         if rejoin is not None:
             rejoin.cancel()
         for t in {id(x): x for x in (node.transport, transport, pending) if x is not None}.values():
-            await t.stop()
+            await stop_within(t.stop(), config.transport.shutdown_timeout_s, f"the {type(t).__name__}")
 
 
 async def _start_transport(config: RunConfig, identity: Identity):

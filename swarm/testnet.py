@@ -139,7 +139,9 @@ class Testnet:
                 self._sleep(self.net.stagger_s, board, live)
             while any(s.state in ("starting", "running") for s in self.specs):
                 if time.time() - self.started > self.net.timeout_s:
-                    raise TestnetError(f"timed out after testnet.timeout_s={self.net.timeout_s:.0f}s")
+                    raise TestnetError(f"timed out after testnet.timeout_s={self.net.timeout_s:.0f}s" + "".join(
+                        f"\n{s.name} still {s.state}; log tail:\n{tail(s.child.log_path)}"
+                        for s in self.specs if s.child is not None and s.state in ("starting", "running")))
                 self._sleep(0.5, board, live)
 
     def _start_bootstrap(self, node_cfg: RunConfig) -> list[str]:

@@ -51,6 +51,9 @@ class TransportConfig(BaseModel):
     """libp2p circuit relays (off in tests and on loopback)."""
     use_auto_relay: bool = False
     """libp2p auto relay (off in tests and on loopback)."""
+    shutdown_timeout_s: float = Field(15.0, gt=0.0, le=600.0)
+    """How long leaving the swarm may take (background tasks, the DHT node, p2pd); past it the node stops
+    waiting, logs where the stop was stuck and exits anyway (its last round is already saved)."""
     collect_timeout_s: float = Field(3.0, gt=0.0, le=600.0)
     """Deadline of the gather phase of one collect; keys still in flight are treated as empty."""
     part_threshold_bytes: int = Field(16 * 1024, ge=1024, le=DEFAULT_LIMITS.max_inline_record_bytes)

@@ -31,6 +31,7 @@ from hivemind.dht.node import DHTNode
 from hivemind.p2p import PeerID
 
 from protocol.identity import Identity
+from swarm.shutdown import stop_within
 from swarm.transports.chunks import Records
 from swarm.transports.config import TransportConfig
 from swarm.transports.dht_validator import SignedRecordValidator
@@ -166,7 +167,9 @@ class HivemindTransport(ShardedTransport):
         for task in list(self._direct_fetches):
             task.cancel()
         if node is not None:
-            await node.shutdown()
+            # hivemind first removes its handlers over the p2pd control socket, then waits for p2pd, with no deadline
+            if not await stop_within(node.shutdown(), self.config.shutdown_timeout_s / 2, "the DHT node's shutdown"):
+                node.p2p._terminate()  # hivemind's own synchronous teardown: close the control client, SIGTERM p2pd
             logger.info("peer %s left swarm %s", self.peer_id, self.config.swarm_id)
 
     def _admitted_ids(self) -> list[PeerID]:

@@ -21,6 +21,12 @@ from swarm.procs import group_alive
 TIMEOUT_S = 540
 
 
+def _logs(run_dir: Path) -> str:
+    """The end of each process's log: a failure says what the nodes were doing."""
+    logs = sorted(run_dir.glob("*/*.log")) + sorted(run_dir.glob("nodes/*/node.log"))
+    return "".join(f"\n--- {p.relative_to(run_dir)}:\n{p.read_text(errors='replace')[-1500:]}" for p in logs)
+
+
 def _reap(run_dir: Path) -> None:
     """Last resort if the testnet itself was killed: end the groups it recorded."""
     try:
@@ -49,12 +55,12 @@ def test_testnet_two_nodes(tmp_path: Path) -> None:
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGTERM)  # the testnet stops its children on SIGTERM
         output, _ = proc.communicate(timeout=60)
-        pytest.fail(f"testnet did not finish in {TIMEOUT_S}s:\n{output[-3000:]}")
+        pytest.fail(f"testnet did not finish in {TIMEOUT_S}s:\n{output[-3000:]}{_logs(run_dir)}")
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         _reap(run_dir)
-    assert proc.returncode == 0, output[-4000:]
+    assert proc.returncode == 0, output[-4000:] + _logs(run_dir)
 
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["outcome"] == "finished" and summary["died"] == {}

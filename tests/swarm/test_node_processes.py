@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Iterator
@@ -113,3 +114,42 @@ def test_killed_node_resumes_at_its_round_with_its_weights(tiny_model_config, tm
 
 def read_metrics_safe(path: Path) -> list[dict]:
     return read_metrics(path) if path.exists() else []
+
+
+HANGING_TEARDOWN = """
+import asyncio, sys, threading
+import hivemind.dht.node
+
+async def never_returns(self):  # as a p2pd that never answers the control socket
+    await asyncio.Event().wait()
+
+hivemind.dht.node.DHTNode.shutdown = never_returns
+threading.Thread(target=threading.Event().wait, name="stuck-library-thread").start()  # holds interpreter exit
+from swarm.cli import app
+app(sys.argv[1:])
+"""
+
+
+@pytest.mark.timeout(180)
+def test_a_node_whose_teardown_hangs_still_exits_and_says_where(tiny_model_config, tmp_path: Path, children: list[Child]) -> None:
+    """The last round is saved, then leaving hangs twice: in the DHT node's shutdown (bounded, p2pd terminated
+    by hand) and at interpreter exit (the exit watchdog dumps the stacks and ends the process with 0)."""
+    transport = {**TRANSPORT, "shutdown_timeout_s": 2.0}
+    config = write_config(tmp_path / "node.yaml", tiny_model_config.cache_dir, 2, transport, wait_for_peers=0)
+    out = tmp_path / "n"
+    argv = [sys.executable, "-c", HANGING_TEARDOWN, "run", "--config", str(config), "--out", str(out),
+            "--identity", str(tmp_path / "n.pem")]
+    child = spawn("n", argv, tmp_path / "n.log", env=child_env(1))
+    children.append(child)
+    assert child.popen.wait(timeout=150) == 0, child.log_path.read_text()[-3000:]
+    exited = time.time()
+    log = child.log_path.read_text()
+    rows = read_metrics(out / "metrics.jsonl")
+    assert [r["round"] for r in rows] == [0, 1]
+    assert exited - rows[-1]["time"] < 20, "leaving took longer than its bounds"
+    assert "the DHT node's shutdown did not stop within 1 s" in log and "never_returns" in log
+    assert "exit took more than 2 s after the work was saved" in log
+    deadline = time.monotonic() + 10
+    while group_alive(child.pgid) and time.monotonic() < deadline:  # p2pd got SIGTERM from the fallback
+        time.sleep(0.2)
+    assert not group_alive(child.pgid), "p2pd outlived its node"
