@@ -128,7 +128,8 @@ def main() -> None:
     parser.add_argument("--fill", action="store_true",
                         help="under today's packages (own run log): sparser-8 over 150 rounds, isolation, the fill "
                              "and its variants, the rows generating 8 groups a round; the sparse-4 core over 60 "
-                             "rounds; the fill to 24 at two and three optimizer steps per round")
+                             "rounds; the fill to 24 at two and three optimizer steps per round; isolation against "
+                             "the 2-step fill over 300 rounds")
     parser.add_argument("--tiny", action="store_true", help="2 nodes, 3 rounds, 1 seed (the smoke test)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds per run (default 60; quick 50)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds of the main block (default 10; quick 2)")
