@@ -24,6 +24,7 @@ the node should kill the group (``os.killpg``), as `tests/swarm/helpers.py` does
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any, Callable
 
@@ -91,6 +92,17 @@ def hold_dht_calls(protocol: Any, reach: Reachability) -> None:
             return answer
 
         setattr(protocol, name, held_or_call)
+
+
+def kill_daemon(p2p: Any) -> None:
+    """End a p2pd that did not leave in time: hivemind's synchronous teardown (closes the control client, cancels
+    its tasks, SIGTERM), then SIGKILL, since a daemon stuck closing its connections ignores a second SIGTERM."""
+    p2p._terminate()
+    child = getattr(p2p, "_child", None)
+    if child is not None and child.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            child.kill()
+    logger.warning("p2pd (pid %s) killed", getattr(child, "pid", None))
 
 
 class HivemindTransport(ShardedTransport):
@@ -169,7 +181,7 @@ class HivemindTransport(ShardedTransport):
         if node is not None:
             # hivemind first removes its handlers over the p2pd control socket, then waits for p2pd, with no deadline
             if not await stop_within(node.shutdown(), self.config.shutdown_timeout_s / 2, "the DHT node's shutdown"):
-                node.p2p._terminate()  # hivemind's own synchronous teardown: close the control client, SIGTERM p2pd
+                kill_daemon(node.p2p)
             logger.info("peer %s left swarm %s", self.peer_id, self.config.swarm_id)
 
     def _admitted_ids(self) -> list[PeerID]:
