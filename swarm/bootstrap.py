@@ -28,7 +28,7 @@ BOOTSTRAP_FILE = "bootstrap.json"
 async def open_bootstrap(config: TransportConfig) -> AsyncIterator[list[str]]:
     """A started DHT node with the nodes' own record validator; yields its multiaddrs."""
     from swarm.transports.dht_validator import SignedRecordValidator
-    from swarm.transports.startup import start_dht_node
+    from swarm.transports.startup import start_dht_node, stop_dht_node
     from swarm.transports.storage_budget import budget_dht_storage
 
     secret = config.swarm_secret.encode() if config.swarm_secret else None
@@ -37,7 +37,7 @@ async def open_bootstrap(config: TransportConfig) -> AsyncIterator[list[str]]:
     try:
         yield [str(m) for m in await node.get_visible_maddrs()]
     finally:
-        await node.shutdown()
+        await stop_dht_node(node, config.shutdown_timeout_s)
 
 
 def write_addresses(out_dir: Path, maddrs: list[str]) -> Path:

@@ -24,7 +24,6 @@ the node should kill the group (``os.killpg``), as `tests/swarm/helpers.py` does
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import Any, Callable
 
@@ -32,7 +31,6 @@ from hivemind.dht.node import DHTNode
 from hivemind.p2p import PeerID
 
 from protocol.identity import Identity
-from swarm.shutdown import stop_within
 from swarm.transports.chunks import Records
 from swarm.transports.config import TransportConfig
 from swarm.transports.dht_validator import SignedRecordValidator
@@ -41,7 +39,7 @@ from swarm.transports.push import Pusher, _libp2p_id
 from swarm.transports.reachability import Reachability
 from swarm.transports.reconnect import Reconnect
 from swarm.transports.sharded import ShardedTransport
-from swarm.transports.startup import TransportStartupError, start_dht_node
+from swarm.transports.startup import TransportStartupError, start_dht_node, stop_dht_node
 from swarm.transports.storage_budget import budget_dht_storage
 from swarm.transports.swarm_clock import ClockSync, SwarmClock
 
@@ -92,17 +90,6 @@ def hold_dht_calls(protocol: Any, reach: Reachability) -> None:
             return answer
 
         setattr(protocol, name, held_or_call)
-
-
-def kill_daemon(p2p: Any) -> None:
-    """End a p2pd that did not leave in time: hivemind's synchronous teardown (closes the control client, cancels
-    its tasks, SIGTERM), then SIGKILL, since a daemon stuck closing its connections ignores a second SIGTERM."""
-    p2p._terminate()
-    child = getattr(p2p, "_child", None)
-    if child is not None and child.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            child.kill()
-    logger.warning("p2pd (pid %s) killed", getattr(child, "pid", None))
 
 
 class HivemindTransport(ShardedTransport):
@@ -179,9 +166,7 @@ class HivemindTransport(ShardedTransport):
         for task in list(self._direct_fetches):
             task.cancel()
         if node is not None:
-            # hivemind first removes its handlers over the p2pd control socket, then waits for p2pd, with no deadline
-            if not await stop_within(node.shutdown(), self.config.shutdown_timeout_s / 2, "the DHT node's shutdown"):
-                kill_daemon(node.p2p)
+            await stop_dht_node(node, self.config.shutdown_timeout_s / 2)
             logger.info("peer %s left swarm %s", self.peer_id, self.config.swarm_id)
 
     def _admitted_ids(self) -> list[PeerID]:

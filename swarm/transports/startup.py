@@ -3,7 +3,7 @@
 `start_dht_node` retries with exponential backoff until ``config.startup_timeout_s`` and then raises
 `TransportStartupError` saying why: the p2p daemon did not start, none of the initial peers
 answered (listing them), or the listening port is in use (not retried). NAT port mapping, AutoNAT
-and relays stay off unless the config turns relays on.
+and relays stay off unless the config turns relays on. `stop_dht_node` is its bounded counterpart.
 
 Run in the node's loop rather than through the `hivemind.DHT` process wrapper: less CPU and
 memory, and no 64 KiB pipe limit between processes (see /work/shared/README.md).
@@ -12,12 +12,15 @@ memory, and no 64 KiB pipe limit between processes (see /work/shared/README.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from typing import Any
 
 from hivemind.dht.node import DHTNode
 from hivemind.dht.validation import RecordValidatorBase
 from hivemind.p2p.p2p_daemon_bindings.utils import P2PDaemonError
 
+from swarm.shutdown import stop_within
 from swarm.transports.config import TransportConfig
 
 logger = logging.getLogger(__name__)
@@ -88,3 +91,21 @@ async def start_dht_node(config: TransportConfig, validator: RecordValidatorBase
         logger.warning("start-up attempt %d failed (%s); retrying in %.0f s, %.0f s left", attempt, error, delay, remaining)
         await asyncio.sleep(delay)
         delay = min(2 * delay, _MAX_BACKOFF_S)
+
+
+async def stop_dht_node(node: DHTNode, timeout_s: float) -> None:
+    """`DHTNode.shutdown` within `timeout_s`, else kill its p2pd. hivemind's shutdown first removes the DHT
+    handlers one request at a time over the p2pd control socket, then waits for p2pd to exit, with no deadline."""
+    if not await stop_within(node.shutdown(), timeout_s, "the DHT node's shutdown"):
+        kill_daemon(node.p2p)
+
+
+def kill_daemon(p2p: Any) -> None:
+    """End a p2pd that did not leave in time: hivemind's synchronous teardown (closes the control client, cancels
+    its tasks, SIGTERM), then SIGKILL, since a daemon stuck closing its connections ignores a second SIGTERM."""
+    p2p._terminate()
+    child = getattr(p2p, "_child", None)
+    if child is not None and child.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            child.kill()
+    logger.warning("p2pd (pid %s) killed", getattr(child, "pid", None))
