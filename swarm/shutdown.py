@@ -6,9 +6,10 @@
 
 Why: a library's teardown can wait on something outside this process. hivemind's `DHTNode.shutdown`
 removes the DHT handlers one request at a time over the p2pd control socket, then waits for p2pd to
-exit, with no deadline on either; a node that finished its last round once sat there for 400 s on a
-loaded CI machine. Once the last round is checkpointed there is nothing left to lose, so the node
-stops waiting, logs where it was stuck (`awaiting`; every thread's stack for the watchdog) and goes.
+exit, with no deadline on either. A node that finished its last round once did not exit for 400 s on
+a loaded CI machine, and where it waited was never seen. Once the last round is checkpointed there is
+nothing left to lose, so the node stops waiting, logs where it was stuck (`awaiting`; every thread's
+stack for the watchdog) and goes.
 """
 
 from __future__ import annotations

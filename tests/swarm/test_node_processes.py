@@ -132,8 +132,8 @@ app(sys.argv[1:])
 
 @pytest.mark.timeout(180)
 def test_a_node_whose_teardown_hangs_still_exits_and_says_where(tiny_model_config, tmp_path: Path, children: list[Child]) -> None:
-    """The last round is saved, then leaving hangs twice: in the DHT node's shutdown (bounded, p2pd terminated
-    by hand) and at interpreter exit (the exit watchdog dumps the stacks and ends the process with 0)."""
+    """The last round is saved, then leaving hangs twice: in the DHT node's shutdown (bounded, then p2pd is
+    killed) and at interpreter exit (the exit watchdog dumps the stacks and ends the process with 0)."""
     transport = {**TRANSPORT, "shutdown_timeout_s": 2.0}
     config = write_config(tmp_path / "node.yaml", tiny_model_config.cache_dir, 2, transport, wait_for_peers=0)
     out = tmp_path / "n"
