@@ -26,6 +26,7 @@ from node.config import ModelConfig, RoundConfig
 from protocol import Identity, IdentityError
 from swarm import paths
 from swarm.config import ConfigError, RunConfig, TestnetConfig, load_config
+from swarm.maddr import AddressError, parse_peer_maddr
 from swarm.transports.config import TransportConfig
 
 app = typer.Typer(help="sapo-swarm: swarm RL post-training of language models (SAPO).",
@@ -75,24 +76,23 @@ def open_identity(path: Optional[Path], config: RunConfig, create: bool) -> Iden
 
 
 def check_peers(config: RunConfig) -> None:
-    """Refuse placeholder or malformed multiaddrs before anything starts, naming the key."""
-    from hivemind.utils.multiaddr import Multiaddr
-
+    """Refuse placeholder or incomplete multiaddrs before anything starts (no hivemind import), naming the key."""
     for i, maddr in enumerate(config.transport.initial_peers):
-        if "<" in maddr:
-            fail(f"transport.initial_peers[{i}] is a placeholder ({maddr}): pass --peers with a real address")
         try:
-            Multiaddr(maddr)
-        except ValueError as exc:
-            fail(f"transport.initial_peers[{i}] is not a multiaddr: {exc}")
+            parse_peer_maddr(maddr)
+        except AddressError as exc:
+            fail(f"transport.initial_peers[{i}] is not a full multiaddr: {exc}")
 
 
 def run_or_explain(fn, *args, stopped: str = "stopped") -> None:
     """Run a network function; a failed start becomes one clear line (exit 1), Ctrl-C/SIGTERM exit 130."""
+    from swarm.preflight import JoinError
     from swarm.transports import TransportStartupError
 
     try:
         fn(*args)
+    except JoinError as exc:
+        fail(f"could not join the swarm: {exc}", code=1)
     except TransportStartupError as exc:
         fail(f"could not join the swarm ({exc.reason}): {exc}", code=1)
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -107,6 +107,8 @@ def show_up(info: dict) -> None:
     console.print(f"[bold green]up:[/] peer {info['peer_id']} ({info.get('model')}, {info.get('hardware')})")
     for maddr in info.get("multiaddrs", []):
         console.print(f"  {maddr}", highlight=False, soft_wrap=True)
+    if info.get("reachability"):
+        console.print(f"  reachability: {info['reachability']}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -119,6 +121,8 @@ def run(
     """Run ONE node in this process until its rounds are done (what `swarm testnet` spawns)."""
     cfg = load(config, set_)
     check_peers(cfg)
+    check_node(cfg, [out], [])
+    prepare_model(cfg)
     ident = open_identity(identity, cfg, create=True)
     from swarm.join import run_here
 
@@ -142,6 +146,16 @@ def testnet(
     raise typer.Exit(Testnet(cfg, out or paths.new_run_dir(), console).run())
 
 
+PortOpt = Annotated[Optional[int], typer.Option("--port", help="Listen on all interfaces on this TCP port (sets transport.host_maddrs).")]
+AnnounceOpt = Annotated[Optional[List[str]], typer.Option("--announce-maddr", help=doc(TransportConfig, "announce_maddrs"))]
+
+
+def _listen_on(port: Optional[int]) -> Optional[list[str]]:
+    if port is not None and not 0 < port < 65536:
+        fail(f"--port {port} is not a TCP port (1-65535)")
+    return [f"/ip4/0.0.0.0/tcp/{port}"] if port else None
+
+
 @app.command()
 def join(
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (default: configs/join.yaml).")] = None,
@@ -153,92 +167,253 @@ def join(
     gpus: Annotated[Optional[str], typer.Option("--gpus", help="One node per GPU, e.g. 0,1 (each its own identity).")] = None,
     generate_only: Annotated[bool, typer.Option("--generate-only", help="Generate and publish only; never train.")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", help="State folder; a restart resumes from it (default: $SAPO_SWARM_HOME/node).")] = None,
+    port: PortOpt = None,
+    announce_maddr: AnnounceOpt = None,
     set_: SetOpt = [],
 ) -> None:
     """Join an existing swarm and run unattended; prints this node's peer id and multiaddrs."""
     options = {"transport.initial_peers": peers, "node.model.device": device, "transport.swarm_secret": secret,
-               "node.round.train": False if generate_only else None, "node.model.name": None if model == "auto" else model}
+               "node.round.train": False if generate_only else None, "node.model.name": None if model == "auto" else model,
+               "transport.host_maddrs": _listen_on(port),
+               "transport.announce_maddrs": announce_maddr}
     cfg = load(config or paths.shipped_config("join.yaml"), set_, options)
     if not cfg.transport.initial_peers:
         fail("swarm join needs --peers (or transport.initial_peers); to start a new swarm run `swarm bootstrap`")
     check_peers(cfg)
+    out = out or paths.default_node_dir()
+    gpu_ids = _gpu_ids(gpus)
+    check_bootstraps_reachable(cfg)
+    folders = [out / f"gpu{g}" for g in gpu_ids] if gpu_ids else [out]
+    if model == "auto":
+        cfg = _auto_model(cfg, config, set_, options, folders)
+    check_node(cfg, folders, gpu_ids)
     from swarm import join as joining
 
-    if model == "auto":
-        memory, cuda = joining.device_memory(cfg.node.model.device)
-        cfg = load(config or paths.shipped_config("join.yaml"), set_, {**options, "node.model.name": joining.pick_model(memory, cuda)})
-        console.print(f"--model auto: {cfg.node.model.name} ({memory / joining.GIB:.0f} GiB, {'cuda' if cuda else 'cpu'})")
-    out = out or paths.default_node_dir()
-    if gpus:
-        ids = [int(g) for g in gpus.split(",") if g.strip()]
+    prepare_model(cfg)
+    if gpu_ids:
         base = identity or paths.swarm_home() / "identity.pem"
-        keys = [base.with_name(f"{base.stem}-gpu{g}{base.suffix}") for g in ids]
+        keys = [base.with_name(f"{base.stem}-gpu{g}{base.suffix}") for g in gpu_ids]
         for key in keys:
             open_identity(key, cfg, create=True)
-        raise typer.Exit(joining.run_per_gpu(cfg, ids, out, keys, console))
+        raise typer.Exit(joining.run_per_gpu(cfg, gpu_ids, out, keys, console))
     ident = open_identity(identity, cfg, create=True)
     console.print(f"joining swarm {cfg.transport.swarm_id} as {ident.peer_id} (state in {out})")
     run_or_explain(joining.run_here, cfg, out, ident, show_up, stopped=RESUME)
+
+
+def check_bootstraps_reachable(cfg: RunConfig) -> None:
+    """Fail at once (exit 1) when every bootstrap address refuses or does not resolve: a TCP connect each,
+    before torch or hivemind is imported. The node's own start-up checks the rest (`swarm.preflight`)."""
+    from swarm.diagnose import tcp_checks
+
+    checks = asyncio.run(tcp_checks(list(cfg.transport.initial_peers)))
+    if checks and all(c.definitive for c in checks):
+        fail("could not join the swarm: no bootstrap address works, and waiting will not fix it:\n  "
+             + "\n  ".join(c.explain() for c in checks), code=1)
+
+
+def _gpu_ids(gpus: Optional[str]) -> list[int]:
+    from swarm.checks import parse_gpus
+
+    try:
+        return parse_gpus(gpus) if gpus is not None else []
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def _auto_model(cfg: RunConfig, config: Optional[Path], sets: list[str], options: dict, folders: list[Path]) -> RunConfig:
+    """--model auto: the model a state folder already holds, else the largest preset that fits this device."""
+    from swarm.checks import device_problem, state_model
+
+    if (problem := device_problem(cfg.node.model.device)) is not None:
+        fail(problem)
+    held = {m for f in folders if (m := state_model(f)) is not None}
+    if len(held) == 1:
+        name, why = held.pop(), "the model the state folder holds"
+    else:
+        from swarm import join as joining
+
+        memory, cuda = joining.device_memory(cfg.node.model.device)
+        name, why = joining.pick_model(memory, cuda), f"{memory / joining.GIB:.0f} GiB, {'cuda' if cuda else 'cpu'}"
+    console.print(f"--model auto: {name} ({why})")
+    return load(config or paths.shipped_config("join.yaml"), sets, {**options, "node.model.name": name})
+
+
+def check_node(cfg: RunConfig, folders: list[Path], gpus: list[int]) -> None:
+    """The usual mistakes as one line each (exit 2), before torch or hivemind is imported (`swarm.checks`)."""
+    from swarm import checks
+
+    model = cfg.node.model
+    problems = [checks.device_problem(model.device), checks.model_problem(model.name, model.allow_download),
+                *(checks.state_problem(folder, model.name) for folder in folders)]
+    if gpus:
+        problems.append(checks.cuda_problem(f"--gpus {','.join(map(str, gpus))}", gpus))
+    elif model.device.startswith("cuda"):
+        problems.append(checks.cuda_problem(f"--device {model.device}"))
+    for problem in problems:
+        if problem is not None:
+            fail(problem)
+
+
+def prepare_model(cfg: RunConfig) -> None:
+    """Build a preset on first use here, in the foreground, with progress lines, where Ctrl-C stops it."""
+    from swarm.prepare import build_with_progress
+
+    try:
+        build_with_progress(cfg, console)
+    except KeyboardInterrupt:
+        err.print("stopped while building the model; nothing was cached, the next start builds it again")
+        raise typer.Exit(130)
 
 
 @app.command()
 def bootstrap(
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (its transport section).")] = None,
     host_maddr: Annotated[Optional[List[str]], typer.Option("--host-maddr", help=doc(TransportConfig, "host_maddrs"))] = None,
-    announce_maddr: Annotated[Optional[List[str]], typer.Option("--announce-maddr", help=doc(TransportConfig, "announce_maddrs"))] = None,
+    announce_maddr: AnnounceOpt = None,
+    port: PortOpt = None,
+    identity: Annotated[Optional[Path], typer.Option("--identity", help="Key file this peer's id is derived from, "
+                                                     "so its address survives restarts (created if missing).")] = None,
     peers: PeersOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Also write the multiaddrs to OUT/bootstrap.json.")] = None,
     set_: SetOpt = [],
 ) -> None:
     """Run a lightweight peer (no model, DHT only) and print the multiaddrs others join through."""
-    cfg = load(config, set_, {"transport.host_maddrs": host_maddr, "transport.announce_maddrs": announce_maddr,
-                              "transport.initial_peers": peers})
+    options = {"transport.host_maddrs": host_maddr or _listen_on(port),
+               "transport.announce_maddrs": announce_maddr, "transport.initial_peers": peers,
+               "transport.identity_path": str(identity.expanduser()) if identity else None,
+               "transport.stable_peer_id": True if identity else None}
+    defaults = ["transport.shutdown_timeout_s=0.5"]  # nothing to save: leave at once
+    if config is None:  # the swarm id `swarm join` and `swarm status` default to
+        defaults.append(f"transport.swarm_id={load(paths.shipped_config('join.yaml'), []).transport.swarm_id}")
+    cfg = load(config, [*defaults, *set_], options)
     check_peers(cfg)
-    from swarm.bootstrap import serve
+    if identity is not None:
+        open_identity(identity, cfg, create=True)
+    from swarm.ports import port_in_use
+    from swarm.maddr import listen_host, tcp_port
+
+    for maddr in cfg.transport.host_maddrs:
+        if (host := listen_host(maddr)) and (pinned := tcp_port(maddr)) and port_in_use(host, pinned):
+            fail(f"port {pinned} on {host} is already in use (another bootstrap or node?): choose another with --port",
+                 code=1)
+    from swarm.bootstrap import listen_notes, serve
 
     def ready(maddrs: list[str]) -> None:
         console.print("[bold green]bootstrap peer up.[/] Share one of these with `swarm join --peers ...`:")
         for maddr in maddrs:
             console.print(f"  {maddr}", highlight=False, soft_wrap=True)
+        for note in listen_notes(cfg.transport, maddrs, stable_id=identity is not None):
+            err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
 
     run_or_explain(lambda: asyncio.run(_until_signal(serve(cfg.transport, out, ready))))
 
 
 async def _until_signal(coro) -> None:
+    """Run `coro` until Ctrl-C or SIGTERM. In a terminal Ctrl-C reaches the p2p daemon too, so the library's
+    teardown talks to a dead daemon: its complaints are silenced, and the bounded stop kills what is left."""
+    import logging
     import signal
 
     task = asyncio.ensure_future(coro)
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    await task
+
+    def stop() -> None:
+        for name in ("asyncio", "hivemind", "swarm.shutdown", "swarm.transports"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        task.cancel()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    try:
+        await task
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
 
 
 @app.command()
 def status(
     run_dir: Annotated[Optional[Path], typer.Argument(help="A run folder: show each local node's progress.")] = None,
     peers: PeersOpt = None,
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (its transport section).")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (default: configs/join.yaml, as `swarm join`).")] = None,
     secret: Annotated[Optional[str], typer.Option("--secret", help=doc(TransportConfig, "swarm_secret"))] = None,
     wait: Annotated[float, typer.Option("--wait", help="Seconds to listen for peer announcements.")] = 5.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
     set_: SetOpt = [],
 ) -> None:
     """Live peers of a swarm (model, software version, last window) and/or local nodes' progress."""
-    from swarm.status import collect_peers, live_testnet, peers_table, progress_table
+    from swarm.status import live_testnet, progress_table
 
     if run_dir is None and not peers:
         fail("give --peers MADDR (a swarm to look at) and/or a RUN_DIR (local nodes)")
     if run_dir is not None:
         if not run_dir.is_dir():
             fail(f"no run folder at {run_dir}")
-        console.print(progress_table(run_dir))
+        if not as_json:
+            console.print(progress_table(run_dir))
         if not peers and (testnet := live_testnet(run_dir)):  # a running testnet: ask its swarm too
             config, peers = config or testnet[0], testnet[1]
     if peers:
-        cfg = load(config, set_, {"transport.initial_peers": peers, "transport.swarm_secret": secret,
-                                  "transport.type": "hivemind"})
+        cfg = load(config or paths.shipped_config("join.yaml"), set_, {"transport.initial_peers": peers,
+                                                                     "transport.swarm_secret": secret})
         check_peers(cfg)
-        found: list = []
-        run_or_explain(lambda: found.extend(asyncio.run(collect_peers(cfg.transport, wait))))
-        console.print(peers_table(found))
+        status_peers(cfg, wait, as_json)
+
+
+def status_peers(cfg: RunConfig, wait: float, as_json: bool) -> None:
+    """`swarm status --peers`: the live peers, or why there are none (`swarm.live_peers`); exit 1 when no
+    bootstrap peer answers."""
+    from swarm.live_peers import look
+    from swarm.status import peers_table
+
+    views: list = []
+    run_or_explain(lambda: views.append(asyncio.run(look(cfg.transport, wait))))
+    view = views[0]
+    reached = any(c.ok for c in view.checks)
+    if as_json:
+        sys.stdout.write(json.dumps(view.to_json(), indent=2) + "\n")
+        raise typer.Exit(0 if reached else 1)
+    if not reached:
+        fail(f"could not join the swarm: {view.explanation}", code=1)
+    console.print(peers_table(view.peers))
+    if view.explanation:
+        from rich.markup import escape
+
+        err.print(f"[yellow]why 0 peers:[/] {escape(view.explanation)}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def doctor(
+    peers: PeersOpt = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (default: configs/join.yaml, as `swarm join`).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help=doc(ModelConfig, "name"))] = None,
+    device: Annotated[Optional[str], typer.Option("--device", help=doc(ModelConfig, "device"))] = None,
+    identity: IdentityOpt = None,
+    secret: Annotated[Optional[str], typer.Option("--secret", help=doc(TransportConfig, "swarm_secret"))] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="State folder the node would use (default: $SAPO_SWARM_HOME/node).")] = None,
+    port: PortOpt = None,
+    announce_maddr: AnnounceOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+    set_: SetOpt = [],
+) -> None:
+    """Check that joining works from here: PASS/FAIL with the fix for each check; exit 0 only if all pass."""
+    options = {"transport.initial_peers": peers, "node.model.name": model, "node.model.device": device,
+               "transport.swarm_secret": secret, "transport.announce_maddrs": announce_maddr,
+               "transport.host_maddrs": _listen_on(port)}
+    cfg = load(config or paths.shipped_config("join.yaml"), set_, options)
+    if not cfg.transport.initial_peers:
+        fail("swarm doctor needs --peers (the bootstrap addresses you would join through)")
+    check_peers(cfg)
+    from swarm.doctor import doctor_table, run_doctor
+
+    key = (identity or Path(cfg.transport.identity_path or paths.default_identity_path())).expanduser()
+    found: list = []
+    run_or_explain(lambda: found.extend(asyncio.run(run_doctor(cfg, key, out or paths.default_node_dir()))))
+    if as_json:
+        sys.stdout.write(json.dumps({"ok": all(r.ok for r in found), "checks": [r.to_json() for r in found]}, indent=2) + "\n")
+    else:
+        console.print(doctor_table(found))
+    raise typer.Exit(0 if all(r.ok for r in found) else 1)
 
 
 @app.command()

@@ -60,6 +60,8 @@ class ShardedTransport(Transport):
         self.addresses: tuple[str, ...] = ()
         self.model, self.hardware, self.software_version = "", "", "0.1.0"
         """Advertised in announcements; the node may set them before the first round."""
+        self.announce_self = True
+        """False for an observer (`swarm status`): it reads announcements, never writes one, so nodes never count it as a peer."""
         self._peers: dict[str, PeerAnnouncement] = {}
         self._announced_window: int | None = None
         self._peers_read_window: int | None = None
@@ -123,7 +125,7 @@ class ShardedTransport(Transport):
     async def _announce(self) -> None:
         """Store a sealed `PeerAnnouncement` once per window (called from publish and collect)."""
         window = self.window()
-        if self._announced_window == window:
+        if self._announced_window == window or not self.announce_self:
             return
         self._announced_window = window
         msg = PeerAnnouncement(

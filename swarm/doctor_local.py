@@ -1,0 +1,134 @@
+"""`swarm doctor`'s checks of this machine alone: identity file, listen port, disk, model, memory.
+
+Each returns ``(name, ok, what was found, fix)`` and touches no network; only `memory_check` on a
+CUDA build of torch imports torch.
+
+    >>> identity_check(Path("/nonexistent/identity.pem"))[:2]
+    ('identity', False)
+    >>> params_estimate("tiny-6m")
+    6000000
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+from pathlib import Path
+
+from node.config import ModelConfig
+from protocol.identity import Identity, IdentityError
+from swarm import checks
+from swarm.maddr import listen_host, tcp_port
+from swarm.ports import free_port, port_in_use
+
+Result = tuple[str, bool, str, str]
+GIB = 1024**3
+CHECKPOINT_BYTES_PER_PARAM = 28
+"""float32 weights and two Adam moments (12 B), twice while a checkpoint replaces the last (24 B), plus the cached model (4 B)."""
+TRAIN_BYTES_PER_PARAM = 16
+"""Training memory: float32 weights, gradients and two Adam moments."""
+ACTIVATIONS_BYTES = GIB // 2
+"""A floor for activations, the tokenizer and the runtime, on top of `TRAIN_BYTES_PER_PARAM`."""
+_SAFETENSORS_DTYPE_BYTES = {"F64": 8, "F32": 4, "BF16": 2, "F16": 2, "I64": 8, "I32": 4, "I8": 1, "U8": 1, "BOOL": 1}
+
+
+def identity_check(path: Path) -> Result:
+    try:
+        ident = Identity.load(path)
+    except IdentityError as exc:
+        missing = not path.expanduser().exists()
+        fix = (f"create one with `swarm identity new --path {path}` (or let `swarm join` create it), and back it up"
+               if missing else str(exc).split("; ")[-1])
+        return "identity", False, str(exc).split("; ")[0] if not missing else f"no key file at {path}", fix
+    return "identity", True, f"peer id {ident.peer_id}, key file {path} (mode 0600)", ""
+
+
+def port_check(host_maddrs: list[str]) -> list[Result]:
+    results = []
+    for maddr in host_maddrs:
+        host, port = listen_host(maddr), tcp_port(maddr)
+        if host is None or port is None:
+            continue
+        if port == 0:
+            results.append(("port free", True, f"{host}: a random free port at each start", ""))
+        elif port_in_use(host, port):
+            results.append(("port free", False, f"port {port} on {host} is in use (another node on this host?)",
+                            f"use another port: --port {free_port(host, port)} (free now), or stop the other process"))
+        else:
+            results.append(("port free", True, f"port {port} on {host} is free", ""))
+    return results
+
+
+def params_estimate(name: str) -> int | None:
+    """Parameters of a preset (from its name, e.g. tiny-6m) or a model folder (its safetensors headers)."""
+    match = re.search(r"-(\d+(?:\.\d+)?)([mb])$", name) if name in checks.PRESETS else None
+    if match:
+        return int(float(match.group(1)) * (1e6 if match.group(2) == "m" else 1e9))
+    folder = Path(name).expanduser()
+    if not folder.is_dir():
+        return None
+    total = 0
+    for path in folder.glob("*.safetensors"):
+        total += _safetensors_params(path)
+    return total or None
+
+
+def _safetensors_params(path: Path) -> int:
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(min(size, 64 * 1024 * 1024)))
+    return sum(math.prod(v.get("shape", [])) for k, v in header.items() if k != "__metadata__" and isinstance(v, dict))
+
+
+def disk_check(out: Path, model: str) -> Result:
+    folder = out.expanduser().resolve()
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    params = params_estimate(model)
+    need = (params or 0) * CHECKPOINT_BYTES_PER_PARAM + 256 * 1024**2
+    detail = f"{free / GIB:.1f} GiB free at {folder}; checkpoints of {model} need about {need / GIB:.2f} GiB"
+    ok = free >= need
+    return "free disk", ok, detail, "" if ok else "free some space, or pass --out on a disk with more room"
+
+
+def model_check(model: ModelConfig) -> Result:
+    problem = checks.model_problem(model.name, model.allow_download)
+    if problem is not None:
+        return "model", False, problem.split(";")[0], problem
+    return "model", True, f"{model.name} loads without the network", ""
+
+
+def memory_check(model: ModelConfig) -> Result:
+    params = params_estimate(model.name)
+    if params is None:
+        return "model fits memory", True, f"size of {model.name} unknown here (a hub id): not checked", ""
+    need = params * TRAIN_BYTES_PER_PARAM + ACTIVATIONS_BYTES
+    where, have = device_memory(model.device)
+    detail = f"{model.name} needs about {need / GIB:.1f} GiB to train; {where} has {have / GIB:.1f} GiB"
+    ok = have >= need
+    return "model fits memory", ok, detail, "" if ok else "choose a smaller model (--model auto picks one that fits) or --generate-only"
+
+
+def device_memory(device: str) -> tuple[str, int]:
+    """(what, bytes available) for a device: CUDA's total memory, else this machine's available memory."""
+    if device.startswith("cuda") or (device == "auto" and checks.torch_cuda_build()):
+        import torch
+
+        if torch.cuda.is_available():
+            index = int(device.split(":")[1]) if ":" in device else 0
+            return f"cuda:{index}", torch.cuda.get_device_properties(index).total_memory
+    return "this machine (available RAM)", _available_ram()
+
+
+def _available_ram() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -1,0 +1,118 @@
+"""`swarm status --peers`: who is alive in a swarm, and why nobody is when that can be told.
+
+    view = asyncio.run(look(config.transport, wait_s=5))
+    console.print(peers_table(view.peers)); print(view.explanation)    # or json.dumps(view.to_json())
+
+The observer checks the bootstrap addresses first (`swarm.diagnose`: a typo, a dead port, a restarted
+bootstrap are named as such), then joins as a DHT client with a throwaway identity that never announces
+itself (``announce_self = False``): nodes never count it in ``peers_seen``, and never route DHT requests
+to it. It reads the peer announcements of the last windows. When it finds none it says why, if it can:
+
+- announcements were refused for the swarm secret (`swarm.secret_watch`): a missing or wrong ``--secret``;
+- the peers it met (bootstrap and DHT neighbours, asked over `swarm.hello`) run another swarm id;
+- else: nobody announced in this swarm lately (nodes announce once per window while they run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocol import Identity, PeerAnnouncement
+from swarm.diagnose import BootstrapCheck, BootstrapProbe
+from swarm.secret_watch import secret_verdict
+from swarm.transports.config import TransportConfig
+
+logger = logging.getLogger(__name__)
+
+MAX_ASKED = 8
+"""DHT neighbours asked for their swarm id when no announcement was found."""
+
+
+@dataclass
+class PeerView:
+    """What the observer saw."""
+
+    swarm_id: str
+    peers: list[PeerAnnouncement] = field(default_factory=list)
+    checks: list[BootstrapCheck] = field(default_factory=list)
+    swarm_ids: Counter[str] = field(default_factory=Counter)
+    """Swarm ids the peers asked over `swarm.hello` answered with."""
+    dht_peers: int = 0
+    refused_secret: int = 0
+    explanation: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "swarm_id": self.swarm_id,
+            "peers": [{"peer_id": p.peer_id, "model": p.model, "hardware": p.hardware, "software": p.software_version,
+                       "window": p.window, "time": p.time, "addresses": list(p.addresses)} for p in self.peers],
+            "bootstrap": [{"maddr": c.maddr, "verdict": c.verdict, "explanation": c.explain()} for c in self.checks],
+            "dht_peers": self.dht_peers, "swarm_ids_seen": dict(self.swarm_ids), "refused_secret": self.refused_secret,
+            "explanation": self.explanation,
+        }
+
+
+def observer_config(config: TransportConfig) -> TransportConfig:
+    """The observer's transport: a DHT client on loopback that pushes nothing and keeps no stable id."""
+    return config.model_copy(update={
+        "reachability": "private", "push_to_peers": False, "direct_parts": False, "stable_peer_id": False,
+        "host_maddrs": ["/ip4/127.0.0.1/tcp/0"], "announce_maddrs": [], "type": "hivemind"})
+
+
+async def look(config: TransportConfig, wait_s: float, timeout_s: float = 5.0) -> PeerView:
+    """Check the bootstraps, join as an observer for `wait_s`, read announcements; see the module docstring.
+    The transport's `TransportStartupError` propagates when the bootstraps answer but the DHT does not."""
+    from swarm.transports import build_transport
+
+    view = PeerView(config.swarm_id)
+    async with BootstrapProbe(timeout_s) as probe:
+        view.checks = await probe.check(list(config.initial_peers))
+    if not any(c.ok for c in view.checks):
+        view.explanation = "no bootstrap peer answers:\n  " + "\n  ".join(c.explain() for c in view.checks)
+        return view
+    transport = build_transport(observer_config(config), Identity.generate())
+    transport.announce_self = False
+    await transport.start()
+    try:
+        await asyncio.sleep(wait_s)  # let announcements of this window land; there is no event for "all arrived"
+        await transport.collect(max_batches=0)  # reads the announcement keys only
+        view.peers = sorted(transport.peers(), key=lambda p: p.peer_id)
+        view.refused_secret = transport.stats.rejections.get("wrong_secret", 0)
+        neighbours = list(transport.node.protocol.routing_table.peer_id_to_uid)
+        view.dht_peers = len(neighbours)
+        if not view.peers:
+            view.swarm_ids = await _ask_swarm_ids(transport.node.p2p, neighbours[:MAX_ASKED], config.swarm_id)
+            view.explanation = explain_empty(view, secret_verdict(transport, min_records=1))
+    finally:
+        await transport.stop()
+    return view
+
+
+async def _ask_swarm_ids(p2p: Any, peers: list[Any], swarm_id: str) -> Counter[str]:
+    from swarm.hello import call_hello
+
+    async def ask(peer: Any) -> str | None:
+        try:
+            return (await call_hello(p2p, peer, swarm_id=swarm_id, timeout_s=5.0)).swarm_id
+        except Exception:  # an old peer without the handler, or gone: no answer
+            return None
+
+    return Counter(s for s in await asyncio.gather(*(ask(p) for p in peers)) if s is not None)
+
+
+def explain_empty(view: PeerView, secret_line: str | None) -> str:
+    """Why no peer was seen, as precisely as the evidence allows."""
+    if secret_line is not None:
+        return secret_line
+    others = {s: n for s, n in view.swarm_ids.items() if s != view.swarm_id}
+    if others and view.swarm_id not in view.swarm_ids:
+        listing = ", ".join(f"{s!r} ({n})" for s, n in sorted(others.items(), key=lambda kv: -kv[1]))
+        best = max(others, key=others.get)
+        return (f"the peers here run another swarm: {listing} of {sum(view.swarm_ids.values())} asked; you look at "
+                f"swarm {view.swarm_id!r}: pass --set transport.swarm_id={best} (or the --config of that swarm)")
+    return (f"no peer announced itself in swarm {view.swarm_id!r} lately ({view.dht_peers} DHT peers answer): nodes "
+            "announce once per window while they run; is any node of this swarm running?")
