@@ -186,6 +186,7 @@ class Node:
         self.round += 1
         row = self._metrics_row(r, local, selection, stats, generations, batches, timer)
         row.update(external_received=len(external), zero_adv_external=received_zero_adv)
+        row["batches_from"] = dict(Counter(b.sender for b in batches))  # who reached us this round: delivery per peer
         self.last_row = row
         # Checkpoint first, then the metrics line: a kill between them loses no work, and the restart
         # writes the missing line from the checkpoint (`restore_metrics`).

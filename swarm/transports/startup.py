@@ -104,7 +104,13 @@ async def start_dht_node(config: TransportConfig, validator: RecordValidatorBase
 
 async def stop_dht_node(node: DHTNode, timeout_s: float) -> None:
     """`DHTNode.shutdown` within `timeout_s`, else kill its p2pd. hivemind's shutdown first removes the DHT
-    handlers one request at a time over the p2pd control socket, then waits for p2pd to exit, with no deadline."""
+    handlers one request at a time over the p2pd control socket, then waits for p2pd to exit, with no deadline.
+    A p2pd that already exited (Ctrl-C in a terminal reaches the whole process group) is only cleaned up."""
+    child = getattr(node.p2p, "_child", None)
+    if child is not None and child.returncode is not None:
+        node.is_alive = False
+        node.p2p._terminate()
+        return
     if not await stop_within(node.shutdown(), timeout_s, "the DHT node's shutdown"):
         kill_daemon(node.p2p)
 
