@@ -182,11 +182,11 @@ def join(
     check_peers(cfg)
     out = out or paths.default_node_dir()
     gpu_ids = _gpu_ids(gpus)
-    check_bootstraps_reachable(cfg)
     folders = [out / f"gpu{g}" for g in gpu_ids] if gpu_ids else [out]
+    check_node(cfg, folders, gpu_ids, model_named=model != "auto")
+    check_bootstraps_reachable(cfg)
     if model == "auto":
         cfg = _auto_model(cfg, config, set_, options, folders)
-    check_node(cfg, folders, gpu_ids)
     from swarm import join as joining
 
     prepare_model(cfg)
@@ -223,10 +223,8 @@ def _gpu_ids(gpus: Optional[str]) -> list[int]:
 
 def _auto_model(cfg: RunConfig, config: Optional[Path], sets: list[str], options: dict, folders: list[Path]) -> RunConfig:
     """--model auto: the model a state folder already holds, else the largest preset that fits this device."""
-    from swarm.checks import device_problem, state_model
+    from swarm.checks import state_model
 
-    if (problem := device_problem(cfg.node.model.device)) is not None:
-        fail(problem)
     held = {m for f in folders if (m := state_model(f)) is not None}
     if len(held) == 1:
         name, why = held.pop(), "the model the state folder holds"
@@ -239,13 +237,16 @@ def _auto_model(cfg: RunConfig, config: Optional[Path], sets: list[str], options
     return load(config or paths.shipped_config("join.yaml"), sets, {**options, "node.model.name": name})
 
 
-def check_node(cfg: RunConfig, folders: list[Path], gpus: list[int]) -> None:
-    """The usual mistakes as one line each (exit 2), before torch or hivemind is imported (`swarm.checks`)."""
+def check_node(cfg: RunConfig, folders: list[Path], gpus: list[int], model_named: bool = True) -> None:
+    """The usual mistakes as one line each (exit 2), before torch or hivemind is imported (`swarm.checks`).
+    ``model_named``: False for --model auto, which picks a model that loads (the one a state folder holds)."""
     from swarm import checks
 
     model = cfg.node.model
-    problems = [checks.device_problem(model.device), checks.model_problem(model.name, model.allow_download),
-                *(checks.state_problem(folder, model.name) for folder in folders)]
+    problems = [checks.device_problem(model.device)]
+    if model_named:
+        problems += [checks.model_problem(model.name, model.allow_download),
+                     *(checks.state_problem(folder, model.name) for folder in folders)]
     if gpus:
         problems.append(checks.cuda_problem(f"--gpus {','.join(map(str, gpus))}", gpus))
     elif model.device.startswith("cuda"):

@@ -7,7 +7,7 @@ observed IP* on each of them (closed at once, at most `MAX_PORTS`): accepted mea
 from outside; a timeout means a NAT or firewall is in the way. Only the observed IP is ever dialed, so
 nobody can use the question to make a peer connect to a third host.
 
-    await serve_hello(p2p, swarm_id="public-demo")                      # on every bootstrap peer and node
+    await serve_hello(p2p, swarm_id="public-demo", window_seconds=10)   # on every bootstrap peer and node
     reply = await call_hello(p2p, peer_id, swarm_id="public-demo", ports=[31337])
     reply.dialable(31337), reply.swarm_id, reply.time
 
@@ -60,6 +60,8 @@ class HelloReply:
     """The responder's wall clock when it answered (seconds since the epoch)."""
     observed: str
     """host:port the responder saw the caller's connection come from (after any NAT)."""
+    window_seconds: float = 0.0
+    """The responder's ``transport.window_seconds`` (records are keyed by window: peers must agree on it)."""
     dialback: dict[int, bool] = field(default_factory=dict)
     """Port -> whether a TCP connect back to the observed IP on it was accepted."""
     sent_at: float = 0.0
@@ -114,8 +116,8 @@ def observed_host(addr: Any) -> tuple[str, int] | None:
 class HelloServer:
     """Answers hello questions for one p2p daemon (`serve_hello` registers it)."""
 
-    def __init__(self, swarm_id: str, dial_back_timeout_s: float = DIAL_BACK_TIMEOUT_S) -> None:
-        self.swarm_id, self.dial_back_timeout_s = swarm_id, dial_back_timeout_s
+    def __init__(self, swarm_id: str, window_seconds: float = 0.0, dial_back_timeout_s: float = DIAL_BACK_TIMEOUT_S) -> None:
+        self.swarm_id, self.window_seconds, self.dial_back_timeout_s = swarm_id, window_seconds, dial_back_timeout_s
         self._slots = asyncio.Semaphore(MAX_CONCURRENT)
         self.answered = 0
 
@@ -142,12 +144,13 @@ class HelloServer:
             dialback = dict(zip(ports, results))
         return {"swarm_id": self.swarm_id, "software": software_version(), "protocol": list(PROTOCOL_VERSION),
                 "time": time.time(), "observed": f"{observed[0]}:{observed[1]}" if observed else "",
+                "window_seconds": self.window_seconds,
                 "dialback": [[port, ok] for port, ok in dialback.items()]}
 
 
-async def serve_hello(p2p: Any, swarm_id: str) -> HelloServer:
+async def serve_hello(p2p: Any, swarm_id: str, window_seconds: float = 0.0) -> HelloServer:
     """Register the hello handler on a hivemind `P2P`; returns the server (for its counters)."""
-    server = HelloServer(swarm_id)
+    server = HelloServer(swarm_id, window_seconds)
     await p2p.add_binary_stream_handler(HELLO_PROTOCOL, server.handle)
     return server
 
@@ -177,6 +180,7 @@ def parse_reply(reply: dict[str, Any], sent_at: float, received_at: float) -> He
         raise ValueError("malformed hello reply")
     return HelloReply(_clean(reply["swarm_id"], 64), _clean(reply["software"], 32), (protocol[0], protocol[1]),
                       float(reply["time"]), _clean(str(reply.get("observed", "")), 64),
+                      _window(reply.get("window_seconds")),
                       {p[0]: bool(p[1]) for p in dialback[:MAX_PORTS] if isinstance(p, list) and len(p) == 2 and isinstance(p[0], int)},
                       sent_at, received_at)
 
@@ -184,3 +188,7 @@ def parse_reply(reply: dict[str, Any], sent_at: float, received_at: float) -> He
 def _clean(text: str, limit: int) -> str:
     """A peer's string made safe to print: at most `limit` characters, anything unprintable as ``?``."""
     return "".join(ch if ch.isprintable() and ch.isascii() else "?" for ch in text[:limit])
+
+
+def _window(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and 0 < value <= 3600 else 0.0

@@ -24,6 +24,7 @@ from rich.console import Console
 
 from protocol import Identity
 from swarm.config import RunConfig
+from swarm.ports import spread_ports
 from swarm.procs import Child, child_env, cli_argv, sigterm_as_interrupt, spawn, stop_all, tail
 from swarm.shutdown import arm_exit_watchdog
 from swarm.testnet import write_config
@@ -102,10 +103,12 @@ def run_per_gpu(config: RunConfig, gpus: list[int], out_dir: Path, identities: l
     """One `swarm run` child per GPU (CUDA_VISIBLE_DEVICES=<gpu>, out_dir/gpu<N>); waits for all."""
     started = time.time()
     children: dict[str, tuple[Child, Path]] = {}
-    for gpu, identity in zip(gpus, identities):
+    ports = spread_ports(list(config.transport.host_maddrs), len(gpus))  # one host, one port each: never shared
+    for (gpu, identity), host_maddrs in zip(zip(gpus, identities), ports):
         folder = out_dir / f"gpu{gpu}"
         node_cfg = config.model_copy(update={"node": config.node.model_copy(update={
             "model": config.node.model.model_copy(update={"device": "cuda:0"})})})
+        node_cfg = node_cfg.model_copy(update={"transport": node_cfg.transport.model_copy(update={"host_maddrs": host_maddrs})})
         path = write_config(node_cfg, folder / "config.yaml")
         env = dict(child_env(config.node.model.threads or 1), CUDA_VISIBLE_DEVICES=str(gpu))
         argv = cli_argv("run", "--config", str(path), "--out", str(folder), "--identity", str(identity))

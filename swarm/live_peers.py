@@ -9,7 +9,8 @@ itself (``announce_self = False``): nodes never count it in ``peers_seen``, and 
 to it. It reads the peer announcements of the last windows. When it finds none it says why, if it can:
 
 - announcements were refused for the swarm secret (`swarm.secret_watch`): a missing or wrong ``--secret``;
-- the peers it met (bootstrap and DHT neighbours, asked over `swarm.hello`) run another swarm id;
+- the peers it met (bootstrap and DHT neighbours, asked over `swarm.hello`) run another swarm id, or key
+  their records by windows of another length (``transport.window_seconds``);
 - else: nobody announced in this swarm lately (nodes announce once per window while they run).
 """
 
@@ -41,6 +42,9 @@ class PeerView:
     checks: list[BootstrapCheck] = field(default_factory=list)
     swarm_ids: Counter[str] = field(default_factory=Counter)
     """Swarm ids the peers asked over `swarm.hello` answered with."""
+    windows: Counter[float] = field(default_factory=Counter)
+    """``window_seconds`` the peers of this swarm id answered with."""
+    window_seconds: float = 0.0
     dht_peers: int = 0
     refused_secret: int = 0
     explanation: str | None = None
@@ -52,6 +56,7 @@ class PeerView:
                        "window": p.window, "time": p.time, "addresses": list(p.addresses)} for p in self.peers],
             "bootstrap": [{"maddr": c.maddr, "verdict": c.verdict, "explanation": c.explain()} for c in self.checks],
             "dht_peers": self.dht_peers, "swarm_ids_seen": dict(self.swarm_ids), "refused_secret": self.refused_secret,
+            "window_seconds": self.window_seconds, "peer_window_seconds": {str(w): n for w, n in self.windows.items()},
             "explanation": self.explanation,
         }
 
@@ -68,7 +73,7 @@ async def look(config: TransportConfig, wait_s: float, timeout_s: float = 5.0) -
     The transport's `TransportStartupError` propagates when the bootstraps answer but the DHT does not."""
     from swarm.transports import build_transport
 
-    view = PeerView(config.swarm_id)
+    view = PeerView(config.swarm_id, window_seconds=config.window_seconds)
     async with BootstrapProbe(timeout_s) as probe:
         view.checks = await probe.check(list(config.initial_peers))
     if not any(c.ok for c in view.checks):
@@ -85,23 +90,26 @@ async def look(config: TransportConfig, wait_s: float, timeout_s: float = 5.0) -
         neighbours = list(transport.node.protocol.routing_table.peer_id_to_uid)
         view.dht_peers = len(neighbours)
         if not view.peers:
-            view.swarm_ids = await _ask_swarm_ids(transport.node.p2p, neighbours[:MAX_ASKED], config.swarm_id)
+            replies = await _ask(transport.node.p2p, neighbours[:MAX_ASKED], config.swarm_id)
+            view.swarm_ids = Counter(r.swarm_id for r in replies)
+            view.windows = Counter(r.window_seconds for r in replies if r.swarm_id == config.swarm_id and r.window_seconds)
             view.explanation = explain_empty(view, secret_verdict(transport, min_records=1))
     finally:
         await transport.stop()
     return view
 
 
-async def _ask_swarm_ids(p2p: Any, peers: list[Any], swarm_id: str) -> Counter[str]:
+async def _ask(p2p: Any, peers: list[Any], swarm_id: str) -> list[Any]:
+    """`swarm.hello.HelloReply` of each peer that answers."""
     from swarm.hello import call_hello
 
-    async def ask(peer: Any) -> str | None:
+    async def ask(peer: Any) -> Any:
         try:
-            return (await call_hello(p2p, peer, swarm_id=swarm_id, timeout_s=5.0)).swarm_id
+            return await call_hello(p2p, peer, swarm_id=swarm_id, timeout_s=5.0)
         except Exception:  # an old peer without the handler, or gone: no answer
             return None
 
-    return Counter(s for s in await asyncio.gather(*(ask(p) for p in peers)) if s is not None)
+    return [r for r in await asyncio.gather(*(ask(p) for p in peers)) if r is not None]
 
 
 def explain_empty(view: PeerView, secret_line: str | None) -> str:
@@ -114,5 +122,10 @@ def explain_empty(view: PeerView, secret_line: str | None) -> str:
         best = max(others, key=others.get)
         return (f"the peers here run another swarm: {listing} of {sum(view.swarm_ids.values())} asked; you look at "
                 f"swarm {view.swarm_id!r}: pass --set transport.swarm_id={best} (or the --config of that swarm)")
+    other_windows = [w for w in view.windows if w != view.window_seconds]
+    if other_windows:
+        best = max(other_windows, key=view.windows.get)
+        return (f"the peers of swarm {view.swarm_id!r} key records by {best:g} s windows, you by {view.window_seconds:g} s: "
+                f"pass --set transport.window_seconds={best:g} (or the --config of that swarm)")
     return (f"no peer announced itself in swarm {view.swarm_id!r} lately ({view.dht_peers} DHT peers answer): nodes "
             "announce once per window while they run; is any node of this swarm running?")

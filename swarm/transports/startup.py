@@ -92,7 +92,7 @@ async def start_dht_node(config: TransportConfig, validator: RecordValidatorBase
         except (P2PDaemonError, RuntimeError, OSError, ValueError) as exc:
             error = classify(exc, config)
         else:
-            await serve_hello(node.p2p, config.swarm_id)
+            await serve_hello(node.p2p, config.swarm_id, config.window_seconds)
             return node
         remaining = deadline - loop.time()
         if error.reason == "port_in_use" or remaining <= delay:
