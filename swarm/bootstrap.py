@@ -17,7 +17,7 @@ import json
 import os
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator, Awaitable, Callable
 
 from swarm.transports.config import TransportConfig
 
@@ -85,3 +85,26 @@ def listen_notes(config: TransportConfig, maddrs: list[str], stable_id: bool) ->
         notes.append("no --identity: the peer id changes on every restart, and every address handed out dies with it; "
                      "keep one with --identity ~/.config/sapo-swarm/bootstrap.pem")
     return notes
+
+
+async def run_until_signal(coro: Awaitable[None]) -> None:
+    """Run `coro` until Ctrl-C or SIGTERM, then raise KeyboardInterrupt. In a terminal Ctrl-C reaches the p2p
+    daemon too, so the library's teardown would talk to a dead daemon: its complaints are silenced, and the
+    bounded stop (`transport.shutdown_timeout_s`) cleans up what is left."""
+    import logging
+    import signal
+
+    task = asyncio.ensure_future(coro)
+
+    def stop() -> None:
+        for name in ("asyncio", "hivemind", "swarm.shutdown", "swarm.transports"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        task.cancel()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    try:
+        await task
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None

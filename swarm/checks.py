@@ -21,6 +21,10 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from swarm.config import RunConfig
 
 PRESETS = ("smollm2-135m", "tiny-0.5m", "tiny-1.5m", "tiny-16m", "tiny-6m")
 """`node.models.MODEL_PRESETS`' names (a unit test keeps the two equal; importing it here would load torch)."""
@@ -139,3 +143,17 @@ def version_key(version: str) -> tuple[int, ...]:
     """``"0.10.2"`` -> (0, 10, 2) for comparing releases; anything unparsable sorts first."""
     parts = re.findall(r"\d+", version.split("+")[0])
     return tuple(int(p) for p in parts[:4]) if parts else (-1,)
+
+
+def node_problems(cfg: "RunConfig", folders: list[Path], gpus: list[int], model_named: bool = True) -> list[str]:
+    """Every mistake above that applies to a node config (one message each). ``model_named``: False for
+    --model auto, which picks a model that loads (the one a state folder already holds)."""
+    model = cfg.node.model
+    problems = [device_problem(model.device)]
+    if model_named:
+        problems += [model_problem(model.name, model.allow_download), *(state_problem(f, model.name) for f in folders)]
+    if gpus:
+        problems.append(cuda_problem(f"--gpus {','.join(map(str, gpus))}", gpus))
+    elif model.device.startswith("cuda"):
+        problems.append(cuda_problem(f"--device {model.device}"))
+    return [p for p in problems if p is not None]

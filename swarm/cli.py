@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from pathlib import Path
 from typing import List, NoReturn, Optional
 
@@ -26,12 +25,12 @@ from node.config import ModelConfig, RoundConfig
 from protocol import Identity, IdentityError
 from swarm import paths
 from swarm.config import ConfigError, RunConfig, TestnetConfig, load_config
+from swarm.identity_cli import identity_app
 from swarm.maddr import AddressError, parse_peer_maddr
 from swarm.transports.config import TransportConfig
 
 app = typer.Typer(help="sapo-swarm: swarm RL post-training of language models (SAPO).",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-identity_app = typer.Typer(help="Create, show, back up and restore this node's Ed25519 key.", no_args_is_help=True)
 app.add_typer(identity_app, name="identity")
 console = Console()
 err = Console(stderr=True)
@@ -202,14 +201,11 @@ def join(
 
 
 def check_bootstraps_reachable(cfg: RunConfig) -> None:
-    """Fail at once (exit 1) when every bootstrap address refuses or does not resolve: a TCP connect each,
-    before torch or hivemind is imported. The node's own start-up checks the rest (`swarm.preflight`)."""
-    from swarm.diagnose import tcp_checks
+    """Fail at once (exit 1) when every bootstrap address refuses or does not resolve (`swarm.diagnose`)."""
+    from swarm.diagnose import dead_bootstraps
 
-    checks = asyncio.run(tcp_checks(list(cfg.transport.initial_peers)))
-    if checks and all(c.definitive for c in checks):
-        fail("could not join the swarm: no bootstrap address works, and waiting will not fix it:\n  "
-             + "\n  ".join(c.explain() for c in checks), code=1)
+    if (message := dead_bootstraps(list(cfg.transport.initial_peers))) is not None:
+        fail(f"could not join the swarm: {message}", code=1)
 
 
 def _gpu_ids(gpus: Optional[str]) -> list[int]:
@@ -238,22 +234,11 @@ def _auto_model(cfg: RunConfig, config: Optional[Path], sets: list[str], options
 
 
 def check_node(cfg: RunConfig, folders: list[Path], gpus: list[int], model_named: bool = True) -> None:
-    """The usual mistakes as one line each (exit 2), before torch or hivemind is imported (`swarm.checks`).
-    ``model_named``: False for --model auto, which picks a model that loads (the one a state folder holds)."""
-    from swarm import checks
+    """The usual mistakes as one line each (exit 2), before torch or hivemind is imported (`swarm.checks`)."""
+    from swarm.checks import node_problems
 
-    model = cfg.node.model
-    problems = [checks.device_problem(model.device)]
-    if model_named:
-        problems += [checks.model_problem(model.name, model.allow_download),
-                     *(checks.state_problem(folder, model.name) for folder in folders)]
-    if gpus:
-        problems.append(checks.cuda_problem(f"--gpus {','.join(map(str, gpus))}", gpus))
-    elif model.device.startswith("cuda"):
-        problems.append(checks.cuda_problem(f"--device {model.device}"))
-    for problem in problems:
-        if problem is not None:
-            fail(problem)
+    for problem in node_problems(cfg, folders, gpus, model_named):
+        fail(problem)
 
 
 def prepare_model(cfg: RunConfig) -> None:
@@ -291,14 +276,11 @@ def bootstrap(
     check_peers(cfg)
     if identity is not None:
         open_identity(identity, cfg, create=True)
-    from swarm.ports import port_in_use
-    from swarm.maddr import listen_host, tcp_port
+    from swarm.ports import taken_port
 
-    for maddr in cfg.transport.host_maddrs:
-        if (host := listen_host(maddr)) and (pinned := tcp_port(maddr)) and port_in_use(host, pinned):
-            fail(f"port {pinned} on {host} is already in use (another bootstrap or node?): choose another with --port",
-                 code=1)
-    from swarm.bootstrap import listen_notes, serve
+    if (taken := taken_port(list(cfg.transport.host_maddrs))) is not None:
+        fail(f"{taken} is already in use (another bootstrap or node?): choose another with --port", code=1)
+    from swarm.bootstrap import listen_notes, run_until_signal, serve
 
     def ready(maddrs: list[str]) -> None:
         console.print("[bold green]bootstrap peer up.[/] Share one of these with `swarm join --peers ...`:")
@@ -307,29 +289,7 @@ def bootstrap(
         for note in listen_notes(cfg.transport, maddrs, stable_id=identity is not None):
             err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
 
-    run_or_explain(lambda: asyncio.run(_until_signal(serve(cfg.transport, out, ready))))
-
-
-async def _until_signal(coro) -> None:
-    """Run `coro` until Ctrl-C or SIGTERM. In a terminal Ctrl-C reaches the p2p daemon too, so the library's
-    teardown talks to a dead daemon: its complaints are silenced, and the bounded stop kills what is left."""
-    import logging
-    import signal
-
-    task = asyncio.ensure_future(coro)
-
-    def stop() -> None:
-        for name in ("asyncio", "hivemind", "swarm.shutdown", "swarm.transports"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
-        task.cancel()
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop)
-    try:
-        await task
-    except asyncio.CancelledError:
-        raise KeyboardInterrupt from None
+    run_or_explain(lambda: asyncio.run(run_until_signal(serve(cfg.transport, out, ready))))
 
 
 @app.command()
@@ -362,25 +322,14 @@ def status(
 
 
 def status_peers(cfg: RunConfig, wait: float, as_json: bool) -> None:
-    """`swarm status --peers`: the live peers, or why there are none (`swarm.live_peers`); exit 1 when no
-    bootstrap peer answers."""
-    from swarm.live_peers import look
-    from swarm.status import peers_table
+    """`swarm status --peers` (`swarm.live_peers`): exit 1 when no bootstrap peer answers."""
+    from swarm.live_peers import look, show
 
     views: list = []
     run_or_explain(lambda: views.append(asyncio.run(look(cfg.transport, wait))))
-    view = views[0]
-    reached = any(c.ok for c in view.checks)
-    if as_json:
-        sys.stdout.write(json.dumps(view.to_json(), indent=2) + "\n")
-        raise typer.Exit(0 if reached else 1)
-    if not reached:
-        fail(f"could not join the swarm: {view.explanation}", code=1)
-    console.print(peers_table(view.peers))
-    if view.explanation:
-        from rich.markup import escape
-
-        err.print(f"[yellow]why 0 peers:[/] {escape(view.explanation)}", highlight=False, soft_wrap=True)
+    if (message := show(views[0], as_json, console, err)) is not None:
+        fail(f"could not join the swarm: {message}", code=1)
+    raise typer.Exit(0 if any(c.ok for c in views[0].checks) else 1)
 
 
 @app.command()
@@ -405,16 +354,12 @@ def doctor(
     if not cfg.transport.initial_peers:
         fail("swarm doctor needs --peers (the bootstrap addresses you would join through)")
     check_peers(cfg)
-    from swarm.doctor import doctor_table, run_doctor
+    from swarm.doctor import run_doctor, show_doctor
 
     key = (identity or Path(cfg.transport.identity_path or paths.default_identity_path())).expanduser()
     found: list = []
     run_or_explain(lambda: found.extend(asyncio.run(run_doctor(cfg, key, out or paths.default_node_dir()))))
-    if as_json:
-        sys.stdout.write(json.dumps({"ok": all(r.ok for r in found), "checks": [r.to_json() for r in found]}, indent=2) + "\n")
-    else:
-        console.print(doctor_table(found))
-    raise typer.Exit(0 if all(r.ok for r in found) else 1)
+    raise typer.Exit(show_doctor(found, as_json, console))
 
 
 @app.command()
@@ -427,72 +372,6 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run folder (swarm tes
     summary, plots = build_report(run_dir)
     console.print(summary_table(summary))
     console.print(f"wrote {run_dir / 'summary.json'}, " + ", ".join(str(p) for p in plots), highlight=False)
-
-
-# ------------------------------------------------------------------ identity
-
-PathOpt = Annotated[Optional[Path], typer.Option("--path", help="Key file (default: $SAPO_SWARM_HOME/identity.pem).")]
-BACKUP = "Back it up with `swarm identity export{}` and keep the line like a password."
-
-
-def _key_path(path: Optional[Path]) -> Path:
-    return (path or paths.default_identity_path()).expanduser()
-
-
-def _where(path: Path) -> str:
-    flag = "" if path == paths.default_identity_path() else f" --path {path}"
-    return f"key file: {path} (mode 0600). " + BACKUP.format(flag)
-
-
-@identity_app.command("new")
-def identity_new(path: PathOpt = None) -> None:
-    """Create a new key; refuses to overwrite an existing one."""
-    path = _key_path(path)
-    try:
-        ident = Identity.generate()
-        ident.save(path)
-    except IdentityError as exc:
-        fail(str(exc), code=1)
-    console.print(f"peer id: {ident.peer_id}\n{_where(path)}", highlight=False)
-
-
-@identity_app.command("show")
-def identity_show(path: PathOpt = None) -> None:
-    """Print the peer id and where the key is stored."""
-    path = _key_path(path)
-    try:
-        ident = Identity.load(path)
-    except IdentityError as exc:
-        fail(str(exc), code=1)
-    console.print(f"peer id: {ident.peer_id}\n{_where(path)}", highlight=False)
-
-
-@identity_app.command("export")
-def identity_export(path: PathOpt = None) -> None:
-    """Print the private key as one line (stdout) to store somewhere safe."""
-    path = _key_path(path)
-    try:
-        line = Identity.load(path).export()
-    except IdentityError as exc:
-        fail(str(exc), code=1)
-    err.print(f"private key of {path} follows; anyone holding it can sign as this node. "
-              "Restore with `swarm identity import`.", highlight=False)
-    sys.stdout.write(line + "\n")
-
-
-@identity_app.command("import")
-def identity_import(
-    text: Annotated[Optional[str], typer.Argument(help="The exported line; read from stdin when left out.")] = None,
-    path: PathOpt = None,
-) -> None:
-    """Restore a key from an exported line; refuses to overwrite an existing key file."""
-    path = _key_path(path)
-    try:
-        ident = Identity.from_export(text if text is not None else sys.stdin.read())
-        ident.save(path)
-    except IdentityError as exc:
-        fail(str(exc), code=1)
-    console.print(f"restored peer id: {ident.peer_id}\n{_where(path)}", highlight=False)
 
 
 if __name__ == "__main__":

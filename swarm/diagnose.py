@@ -226,3 +226,12 @@ def summarize(checks: Sequence[BootstrapCheck]) -> str:
     if all(c.definitive for c in checks):
         return "every bootstrap address is wrong; fix them and start again"
     return "no bootstrap peer answers yet (may be transient)"
+
+
+def dead_bootstraps(maddrs: Sequence[str], timeout_s: float = 5.0) -> str | None:
+    """The message when every address is definitively wrong by its TCP step alone (refused, unresolvable,
+    malformed), else None: a connect each, no hivemind, no daemon (what `swarm join` asks first)."""
+    checks = asyncio.run(tcp_checks(maddrs, timeout_s))
+    if not checks or not all(c.definitive for c in checks):
+        return None
+    return "no bootstrap address works, and waiting will not fix it:\n  " + "\n  ".join(c.explain() for c in checks)

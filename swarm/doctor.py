@@ -159,3 +159,16 @@ def doctor_table(results: list[CheckResult]) -> Any:
     for r in results:
         table.add_row(Text("PASS", style="green") if r.ok else Text("FAIL", style="bold red"), r.name, Text(r.detail), Text(r.fix))
     return table
+
+
+def show_doctor(results: list[CheckResult], as_json: bool, console: Any) -> int:
+    """Print the results (a table, or JSON); returns the exit code: 0 only if every check passed."""
+    import json
+    import sys
+
+    ok = all(r.ok for r in results)
+    if as_json:
+        sys.stdout.write(json.dumps({"ok": ok, "checks": [r.to_json() for r in results]}, indent=2) + "\n")
+    else:
+        console.print(doctor_table(results))
+    return 0 if ok else 1

@@ -129,3 +129,24 @@ def explain_empty(view: PeerView, secret_line: str | None) -> str:
                 f"pass --set transport.window_seconds={best:g} (or the --config of that swarm)")
     return (f"no peer announced itself in swarm {view.swarm_id!r} lately ({view.dht_peers} DHT peers answer): nodes "
             "announce once per window while they run; is any node of this swarm running?")
+
+
+def show(view: PeerView, as_json: bool, console: Any, err: Any) -> str | None:
+    """Print the view (a table and why it is empty, or JSON); returns the failure to report when no
+    bootstrap peer answered (None otherwise, and always None in JSON, which holds it)."""
+    import json
+    import sys
+
+    from rich.markup import escape
+
+    from swarm.status import peers_table
+
+    if as_json:
+        sys.stdout.write(json.dumps(view.to_json(), indent=2) + "\n")
+        return None
+    if not any(c.ok for c in view.checks):
+        return view.explanation
+    console.print(peers_table(view.peers))
+    if view.explanation:
+        err.print(f"[yellow]why 0 peers:[/] {escape(view.explanation)}", highlight=False, soft_wrap=True)
+    return None
