@@ -84,13 +84,13 @@ def _safetensors_params(path: Path) -> int:
 
 
 def disk_check(out: Path, model: str) -> Result:
-    folder = out.expanduser().resolve()
-    while not folder.exists():
+    folder = out.expanduser()
+    while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     free = shutil.disk_usage(folder).free
     params = params_estimate(model)
     need = (params or 0) * CHECKPOINT_BYTES_PER_PARAM + 256 * 1024**2
-    detail = f"{free / GIB:.1f} GiB free at {folder}; checkpoints of {model} need about {need / GIB:.2f} GiB"
+    detail = f"{free / GIB:.1f} GiB free on the disk of {out}; checkpoints of {model} need about {need / GIB:.2f} GiB"
     ok = free >= need
     return "free disk", ok, detail, "" if ok else "free some space, or pass --out on a disk with more room"
 
