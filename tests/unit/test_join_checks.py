@@ -194,3 +194,18 @@ def test_run_per_gpu_gives_each_child_its_own_port(tmp_path: Path, monkeypatch: 
     assert joining.run_per_gpu(config, [0, 1], tmp_path, [tmp_path / "a.pem", tmp_path / "b.pem"], Console(quiet=True)) == 0
     ports = [load_config(Path(argv[argv.index("--config") + 1]), []).transport.host_maddrs for argv in spawned]
     assert ports == [["/ip4/0.0.0.0/tcp/31337"], ["/ip4/0.0.0.0/tcp/31338"]]
+
+
+def test_doctor_clock_and_versions_verdicts() -> None:
+    from swarm.doctor import _clock, _versions
+    from swarm.hello import HelloReply
+
+    def reply(offset: float, protocol=(1, 1), software="0.1.0") -> HelloReply:
+        return HelloReply("s", software, protocol, 1000.0 + offset, "", sent_at=999.0, received_at=1001.0)
+
+    assert _clock([reply(0.4), reply(-0.2), reply(0.1)], 60).ok
+    late = _clock([reply(90.0), reply(95.0)], 60)
+    assert not late.ok and "+92.5 s" in late.detail and "timedatectl" in late.fix
+    assert _versions([reply(0)]).ok
+    assert not _versions([reply(0, protocol=(2, 0))]).ok
+    assert "newer release" in _versions([reply(0, software="9.0.0")]).detail
