@@ -2,6 +2,7 @@
 
     checks = asyncio.run(check_bootstraps(["/ip4/203.0.113.7/tcp/31337/p2p/12D3KooW..."], timeout_s=5))
     for c in checks: print(c.verdict, c.explain())
+    dead_bootstraps(maddrs)   # steps 1-2 only, no hivemind: the message if every address is wrong for good
 
 Each address goes through three steps and stops at the first that fails:
 
@@ -9,7 +10,7 @@ Each address goes through three steps and stops at the first that fails:
 2. a plain TCP connect to host:port: ``unresolvable`` (the DNS name does not resolve), ``refused``
    (nothing listens: the peer is down or the port is wrong), ``unreachable`` (no route) or ``timeout``
    (a firewall drops it, or the host is down);
-3. a libp2p dial to the peer id through a throwaway p2p daemon (``p2p`` argument, or one started here):
+3. a libp2p dial to the peer id through a throwaway p2p daemon (`BootstrapProbe`, started on first need):
    ``other_peer`` (a peer answered with another id: the bootstrap restarted with a new identity),
    ``not_libp2p`` (something else listens there), or ``ok``.
 
