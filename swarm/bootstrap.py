@@ -5,7 +5,7 @@ New peers join the swarm through its multiaddrs. `serve` writes them to ``<out>/
 
     asyncio.run(serve(TransportConfig(), Path("runs/x/bootstrap"), on_ready=print))
 
-It starts its `DHTNode` the way the transport does (`swarm.transports.startup.start_dht_node`: in
+It starts its `DHTNode` the way the transport does (`swarm.transports.hivemind.startup.start_dht_node`: in
 this process's event loop, patient start-up, NAT port mapping, AutoNAT and relays off) with the
 nodes' record validator, so as a replica it stores only records signed for this swarm.
 """
@@ -27,9 +27,9 @@ BOOTSTRAP_FILE = "bootstrap.json"
 @asynccontextmanager
 async def open_bootstrap(config: TransportConfig) -> AsyncIterator[list[str]]:
     """A started DHT node with the nodes' own record validator; yields its multiaddrs."""
-    from swarm.transports.dht_validator import SignedRecordValidator
-    from swarm.transports.startup import start_dht_node, stop_dht_node
-    from swarm.transports.storage_budget import budget_dht_storage
+    from swarm.transports.hivemind.dht_validator import SignedRecordValidator
+    from swarm.transports.hivemind.startup import start_dht_node, stop_dht_node
+    from swarm.transports.hivemind.storage_budget import budget_dht_storage
 
     secret = config.swarm_secret.encode() if config.swarm_secret else None
     node = await start_dht_node(config, SignedRecordValidator(secret))

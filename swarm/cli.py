@@ -76,15 +76,13 @@ def open_identity(path: Optional[Path], config: RunConfig, create: bool) -> Iden
 
 def check_peers(config: RunConfig) -> None:
     """Refuse placeholder or malformed multiaddrs before anything starts, naming the key."""
-    from hivemind.utils.multiaddr import Multiaddr
+    from swarm.transports.hivemind.multiaddr import multiaddr_error
 
     for i, maddr in enumerate(config.transport.initial_peers):
         if "<" in maddr:
             fail(f"transport.initial_peers[{i}] is a placeholder ({maddr}): pass --peers with a real address")
-        try:
-            Multiaddr(maddr)
-        except ValueError as exc:
-            fail(f"transport.initial_peers[{i}] is not a multiaddr: {exc}")
+        if (error := multiaddr_error(maddr)) is not None:
+            fail(f"transport.initial_peers[{i}] is not a multiaddr: {error}")
 
 
 def run_or_explain(fn, *args, stopped: str = "stopped") -> None:

@@ -92,7 +92,7 @@ async def _start_transport(config: RunConfig, identity: Identity):
     """(transport to use now, transport still to join): a swarm that cannot be reached at start-up
     leaves the node training in silo while `_rejoin` keeps trying."""
     from swarm.transports import build_transport
-    from swarm.transports.startup import TransportStartupError
+    from swarm.transports.hivemind.startup import TransportStartupError
 
     transport = build_transport(config.transport, identity)
     try:
@@ -107,7 +107,7 @@ async def _start_transport(config: RunConfig, identity: Identity):
 
 async def _rejoin(node, transport, first_delay_s: float = 10.0, max_delay_s: float = 300.0) -> None:
     """Retry joining with backoff; once joined, the node's next round gossips again."""
-    from swarm.transports.startup import TransportStartupError
+    from swarm.transports.hivemind.startup import TransportStartupError
 
     delay = first_delay_s
     while True:

@@ -1,7 +1,7 @@
 """The transport interface the node uses: publish, collect, peers, start/stop, rejection counters.
 
 A transport moves signed `RolloutBatch`es between nodes and hands the node only verified ones.
-One file per backend: `memory.py` (unit tests and in-process simulations), `hivemind_dht.py`
+One file per backend: `memory.py` (unit tests and in-process simulations), `hivemind/transport.py`
 (the real swarm). Chosen through `swarm.transports.build_transport`.
 
 Reference: prime-rl `transports/rollouts/base.py`.

@@ -1,7 +1,7 @@
 """Records over the part threshold: store as parts plus a signed index, and put them back together.
 
 Parts live under ``<record key>/part/<sha256>`` with the sha256 hex as subkey, so a storing peer can
-check that a part's content matches its name (`swarm.transports.dht_validator`) and no peer can
+check that a part's content matches its name (`swarm.transports.hivemind.dht_validator`) and no peer can
 overwrite someone else's part. The index sits under the sender's own subkey like a small batch.
 
     sealed (3 MiB) ──► parts p0 p1 p2  (each stored under key/part/<sha(pi)>, subkey sha(pi))

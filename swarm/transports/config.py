@@ -30,7 +30,7 @@ class TransportConfig(BaseModel):
     """Length of a time window of DHT time; records are keyed by window."""
     max_clock_skew_s: float = Field(60.0, ge=0.0, le=3600.0)
     """Tolerated skew of a node's clock: within it, the node follows the swarm clock (median of its
-    peers' clocks, `swarm.transports.swarm_clock`); beyond it, its records are refused as out of window."""
+    peers' clocks, `swarm.transports.hivemind.swarm_clock`); beyond it, its records are refused as out of window."""
     num_shards: int = Field(4, ge=1, le=4096)
     """Shards per window; a peer's shard is sha256(peer id) mod num_shards."""
     shards_per_collect: int = Field(2, ge=1)
@@ -73,9 +73,9 @@ class TransportConfig(BaseModel):
     """Admitted peers each record is pushed to, chosen at random (keeps a node's cost flat as the swarm grows)."""
     direct_parts: bool = False
     """With push_to_peers: also push parts indexes, and serve this node's recent parts over a unary RPC
-    (`swarm.transports.direct_parts`), so receivers fetch big batches from their publisher, not the DHT."""
+    (`swarm.transports.hivemind.direct_parts`), so receivers fetch big batches from their publisher, not the DHT."""
     part_cache_bytes: int = Field(64 * 1024 * 1024, ge=0, le=4 * 1024**3)
     """Bytes of own recent parts kept in memory for direct fetches (oldest dropped first)."""
     max_dht_storage_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024, le=64 * 1024**3)
     """Bytes of values this node holds as a DHT replica (and as much again in its DHT cache); stores past
-    it are refused and counted as "storage_full" (`swarm.transports.storage_budget`)."""
+    it are refused and counted as "storage_full" (`swarm.transports.hivemind.storage_budget`)."""

@@ -53,7 +53,7 @@ class Inbox:
         self._logged: set[tuple[str, str]] = set()
         self.dropped_full = 0
         self.scores = PeerScores()
-        """Behaviour per peer id, read by flood publishing (`swarm.transports.push`) to rank its targets."""
+        """Behaviour per peer id, read by flood publishing (`swarm.transports.hivemind.push`) to rank its targets."""
 
     # ------------------------------------------------------------ checks
 

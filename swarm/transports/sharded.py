@@ -73,9 +73,9 @@ class ShardedTransport(Transport):
         self._complete: dict[int, set[str]] = {}
         """Keys of closed windows read once after closing: nothing new can appear there."""
         self.pusher: Any = None
-        """`swarm.transports.push.Pusher` where the backend can push records straight to peers."""
+        """`swarm.transports.hivemind.push.Pusher` where the backend can push records straight to peers."""
         self.direct_parts: Any = None
-        """`swarm.transports.direct_parts.DirectParts` where the backend serves and fetches parts directly."""
+        """`swarm.transports.hivemind.direct_parts.DirectParts` where the backend serves and fetches parts directly."""
         self._direct_fetches: set[asyncio.Task] = set()
         """Background fetches of pushed parts indexes' parts, at most `MAX_DIRECT_FETCHES` at once."""
 

@@ -91,7 +91,7 @@ class Attacker(node_proc.Node):
     async def store_parts(self, count: int, size: int, ttl_s: float = 6.0) -> dict[str, Any]:
         """Store ``count`` content-addressed parts of ``size`` random bytes, each under a key of its own. A
         part needs no signature or secret, only bytes that hash to its subkey: a replica's byte budget is
-        what stops them (`swarm.transports.storage_budget`)."""
+        what stops them (`swarm.transports.hivemind.storage_budget`)."""
         blobs = [os.urandom(size) for _ in range(count)]
         subkeys = [hashlib.sha256(blob).hexdigest() for blob in blobs]
         async with asyncio.timeout(20):
@@ -103,7 +103,7 @@ class Attacker(node_proc.Node):
         """Push every record of attack class `kind` straight to every peer, over the flood-publishing rpc."""
         from hivemind.proto import dht_pb2
 
-        from swarm.transports.push import _libp2p_id
+        from swarm.transports.hivemind.multiaddr import libp2p_id as _libp2p_id
 
         cfg = self.t.config
         ctx = AttackContext(self.t.identity, cfg.swarm_id, self.t.secret, self.t.window(), cfg.num_shards, victim, tag=tag)

@@ -39,10 +39,11 @@ from hivemind.proto import dht_pb2
 
 from protocol import Completion, Identity, RolloutBatch, RolloutGroup, TaskRef, seal
 from protocol.keys import record_key, record_subkey, shard_of
-from swarm.transports.push import PUSH_PROTOCOL, _libp2p_id
+from swarm.transports.hivemind.multiaddr import libp2p_id as _libp2p_id
+from swarm.transports.hivemind.push import PUSH_PROTOCOL
 
 if TYPE_CHECKING:
-    from swarm.transports.hivemind_dht import HivemindTransport
+    from swarm.transports.hivemind.transport import HivemindTransport
 
 logger = logging.getLogger(__name__)
 

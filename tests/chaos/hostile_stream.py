@@ -27,7 +27,7 @@ from tests.chaos.flood import Flood, FloodPlan
 from tests.chaos.hostile import CLASSES, AttackContext, Injection, build
 
 if TYPE_CHECKING:
-    from swarm.transports.hivemind_dht import HivemindTransport
+    from swarm.transports.hivemind.transport import HivemindTransport
 
 STREAM_CLASSES = tuple(k for k in CLASSES if k not in ("oversize_direct", "resend_in_quota"))
 """Every class but two: ``oversize_direct`` (16 MiB values) never leaves the attacker, hivemind refuses a

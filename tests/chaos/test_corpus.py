@@ -24,7 +24,7 @@ from protocol.codec import decode
 from protocol.envelope import open_envelope
 from protocol.errors import ProtocolError
 from protocol.messages import RolloutBatch
-from swarm.transports.dht_validator import SignedRecordValidator
+from swarm.transports.hivemind.dht_validator import SignedRecordValidator
 from tests.chaos.hostile import CAP
 
 CORPUS = Path(__file__).with_name("corpus")

@@ -12,7 +12,7 @@ from hivemind.utils import MSGPackSerializer, get_dht_time
 
 from protocol import Identity, RecordVerifier, seal
 from protocol.keys import record_key, record_subkey, window_of
-from swarm.transports.dht_validator import SignedRecordValidator
+from swarm.transports.hivemind.dht_validator import SignedRecordValidator
 from tests.chaos.hostile import valid_batch
 from tests.chaos.sybil_lies import FORGERIES, Crew, KeyBook, LyingStorage
 

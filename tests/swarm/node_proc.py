@@ -26,7 +26,7 @@ from protocol import Completion, Identity, RolloutBatch, RolloutGroup, TaskRef, 
 from protocol.envelope import open_envelope  # noqa: E402
 from protocol.keys import record_key, shard_of  # noqa: E402
 from swarm.transports.config import TransportConfig  # noqa: E402
-from swarm.transports.hivemind_dht import HivemindTransport, TransportStartupError  # noqa: E402
+from swarm.transports.hivemind.transport import HivemindTransport, TransportStartupError  # noqa: E402
 
 _CHARS = 30_000
 
@@ -154,7 +154,7 @@ class Node:
         return {"draws": [[pid.to_base58() for pid in p.targets()] for _ in range(draws)] if p else []}
 
     async def direct(self, serve: str = "") -> dict[str, Any]:
-        """Parts fetched from their publisher (`swarm.transports.direct_parts`) and part keys read from the DHT
+        """Parts fetched from their publisher (`swarm.transports.hivemind.direct_parts`) and part keys read from the DHT
         since the first call; ``serve``: "none" stops serving own parts, "forged" serves them with a bit flipped."""
         t, d = self.t, self.t.direct_parts
         if not hasattr(self, "part_gets"):

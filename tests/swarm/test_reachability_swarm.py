@@ -1,5 +1,5 @@
 """A peer that stops answering is held, not dialed, until it answers a TCP probe; then pushes go to it
-again at once (swarm/transports/reachability.py), over the real DHT and p2p daemons on loopback.
+again at once (swarm/transports/hivemind/reachability.py), over the real DHT and p2p daemons on loopback.
 
 Without the hold, every push to the dead peer is a failed libp2p dial, and go-libp2p's dial backoff
 (5 s + 1 s x tries^2) keeps refusing dials for seconds after the peer is back."""

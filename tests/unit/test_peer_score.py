@@ -14,7 +14,7 @@ from protocol.keys import record_key, record_subkey, shard_of
 from swarm.transports.config import TransportConfig
 from swarm.transports.memory import MemoryHub, MemoryTransport
 from swarm.transports.peer_score import Candidate, PeerScores
-from swarm.transports.push import Pusher
+from swarm.transports.hivemind.push import Pusher
 from tests.chaos.flood import junk, small_batch
 
 

@@ -1,8 +1,8 @@
-"""PushLedger: which recent pushes go out again, and to whom (swarm/transports/push_retry.py)."""
+"""PushLedger: which recent pushes go out again, and to whom (swarm/transports/hivemind/push_retry.py)."""
 
 from __future__ import annotations
 
-from swarm.transports.push_retry import PushLedger
+from swarm.transports.hivemind.push_retry import PushLedger
 
 
 def test_a_peer_that_did_not_answer_gets_the_record_again_until_it_answers() -> None:

@@ -1,12 +1,12 @@
 """Reachability: hold a peer whose calls keep failing, and let it go when a TCP probe answers
-(swarm/transports/reachability.py). The probes connect to real sockets on 127.0.0.1."""
+(swarm/transports/hivemind/reachability.py). The probes connect to real sockets on 127.0.0.1."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 
-from swarm.transports.reachability import Reachability, tcp_address
+from swarm.transports.hivemind.reachability import Reachability, tcp_address
 
 
 def test_tcp_address_takes_the_first_tcp_multiaddr() -> None:
@@ -137,7 +137,7 @@ def test_a_peer_held_too_long_is_let_go_without_a_probe_answer() -> None:
 
 
 def test_dht_calls_to_a_held_peer_fail_at_once_and_others_count() -> None:
-    from swarm.transports.hivemind_dht import hold_dht_calls
+    from swarm.transports.hivemind.transport import hold_dht_calls
 
     class Protocol:  # the three calls of hivemind's DHTProtocol that dial a peer
         def __init__(self) -> None:

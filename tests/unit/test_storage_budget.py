@@ -10,7 +10,7 @@ from hivemind.dht.routing import DHTID
 from hivemind.dht.storage import DHTLocalStorage
 from hivemind.utils.timed_storage import get_dht_time
 
-from swarm.transports.storage_budget import BudgetedStorage, budget_dht_storage
+from swarm.transports.hivemind.storage_budget import BudgetedStorage, budget_dht_storage
 
 KIB = 1024
 

@@ -6,7 +6,7 @@ answered (listing them), or the listening port is in use (not retried). NAT port
 and relays stay off unless the config turns relays on. `stop_dht_node` is its bounded counterpart.
 
 Run in the node's loop rather than through the `hivemind.DHT` process wrapper: less CPU and
-memory, and no 64 KiB pipe limit between processes (see /work/shared/README.md).
+memory, and no 64 KiB pipe limit between processes (see ../shared/README.md).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A publisher keeps the parts of its recent records in memory (`PartCache`: dropped when the record
 expires or beyond ``max_bytes``, oldest first) and serves them by digest over ``sapo-swarm/part/1``.
-It also pushes the small signed parts index to a few peers (`swarm.transports.push`); a receiver that
+It also pushes the small signed parts index to a few peers (`swarm.transports.hivemind.push`); a receiver that
 verified the index asks the pusher for each part here, checks every part's sha256 against the index
 and falls back to the DHT copy (`chunks.fetch_part_values`) for any part that did not come back right.
 Nothing the publisher sends is trusted: a part that does not hash to its name is refused and counted.

@@ -11,12 +11,12 @@ read: the same `_accept` path (signature, secret, allow list, subkey == signer, 
 dedup, per-peer quota), once per (key, subkey, expiration) whichever copy comes first. Whatever it refuses
 counts against the pushing connection's peer (`swarm.transports.peer_score`), and a publisher pushes to
 peers with no recent refusal first: admitted keys that flood do not take honest peers' slots. Parts indexes are
-pushed only by a node that serves its parts (`swarm.transports.direct_parts`); the receiver fetches them
+pushed only by a node that serves its parts (`swarm.transports.hivemind.direct_parts`); the receiver fetches them
 from the pusher, the DHT for any it does not serve. Pushes per remote peer per window are capped.
 A push that was not answered goes out again every quarter window while its record is in the read range
-(`swarm.transports.push_retry`): after a partition heals, the last windows cross within a window. A peer
+(`swarm.transports.hivemind.push_retry`): after a partition heals, the last windows cross within a window. A peer
 whose pushes keep failing is not dialed again until a TCP probe of its address answers
-(`swarm.transports.reachability`), so libp2p's dial backoff does not outlast the partition.
+(`swarm.transports.hivemind.reachability`), so libp2p's dial backoff does not outlast the partition.
 
     pusher = Pusher(transport, p2p)          # HivemindTransport.start does this
     await pusher.start()                     # registers the rpc handler
@@ -40,8 +40,9 @@ from hivemind.proto import dht_pb2
 
 from swarm.transports.chunks import gather_partial
 from swarm.transports.peer_score import Candidate
-from swarm.transports.push_retry import Outgoing, PushLedger
-from swarm.transports.reachability import Reachability
+from swarm.transports.hivemind.multiaddr import libp2p_id
+from swarm.transports.hivemind.push_retry import Outgoing, PushLedger
+from swarm.transports.hivemind.reachability import Reachability
 
 if TYPE_CHECKING:
     from swarm.transports.sharded import ShardedTransport
@@ -50,7 +51,6 @@ logger = logging.getLogger(__name__)
 
 PUSH_PROTOCOL = "sapo-swarm/push/1"
 _WINDOW = re.compile(r"/w(-?\d+)/s\d+$")
-_P2P_ID = re.compile(r"/p2p/(\w+)$")
 
 
 class Pusher:
@@ -137,7 +137,7 @@ class Pusher:
         candidates, admitted = [], 0
         seen = time.monotonic()
         for a in self.t.peers():
-            if (pid := _libp2p_id(a.addresses)) is None:
+            if (pid := libp2p_id(a.addresses)) is None:
                 continue
             admitted += 1
             self.reach.learn(pid, a.addresses)
@@ -208,13 +208,3 @@ class Pusher:
             del self._received[old]
         return self.t.accept_pushed(key, window, subkey, value, expiration, source=remote)
 
-
-def _libp2p_id(addresses: tuple[str, ...]) -> PeerID | None:
-    for addr in addresses:
-        match = _P2P_ID.search(addr)
-        if match:
-            try:
-                return PeerID.from_base58(match.group(1))
-            except ValueError:
-                return None
-    return None

@@ -7,7 +7,7 @@ invisible (measured: 77% delivery after healing a 4/4 split in benchmarks/chaos.
 ``period_s`` this loop pings the initial peers and the peers it has seen announced (libp2p ids, kept
 for ``remember`` entries) that are missing from the routing table; a ping that is answered puts the
 peer back, and the answering peer adds us to its table too. Peers held by `Reachability` (their calls kept
-failing, `hivemind_dht.hold_dht_calls` counts them) are not pinged until their TCP probe answers: a ping
+failing, `transport.hold_dht_calls` counts them) are not pinged until their TCP probe answers: a ping
 is a dial, and each failed dial lengthens libp2p's backoff.
 
     rejoin = Reconnect(node, initial_ids, admitted=lambda: ids, period_s=10, reach=reachability)
@@ -28,7 +28,7 @@ from hivemind.dht.node import DHTNode
 from hivemind.p2p import PeerID
 
 from swarm.transports.chunks import gather_partial
-from swarm.transports.reachability import Reachability
+from swarm.transports.hivemind.reachability import Reachability
 
 logger = logging.getLogger(__name__)
 

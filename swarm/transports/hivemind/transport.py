@@ -15,7 +15,7 @@ Why parts in the DHT rather than libp2p streams for big batches: a record stays 
 publisher dies or goes away mid-window, and every byte that reaches a reader was checked by the
 storing replicas (`SignedRecordValidator`), with no extra RPC surface to rate-limit. The cost is
 replication bytes (num_replicas copies of each part), paid once per publish. With ``direct_parts`` the
-publisher also pushes the index and serves its recent parts (`swarm.transports.direct_parts`), so
+publisher also pushes the index and serves its recent parts (`swarm.transports.hivemind.direct_parts`), so
 receivers usually skip the multi-hop DHT lookups; every part is still checked against its sha256.
 
 The p2pd daemon is a child of this process and shares its process group: a supervisor that kills
@@ -33,15 +33,16 @@ from hivemind.p2p import PeerID
 from protocol.identity import Identity
 from swarm.transports.chunks import Records
 from swarm.transports.config import TransportConfig
-from swarm.transports.dht_validator import SignedRecordValidator
-from swarm.transports.direct_parts import DirectParts, PartCache
-from swarm.transports.push import Pusher, _libp2p_id
-from swarm.transports.reachability import Reachability
-from swarm.transports.reconnect import Reconnect
+from swarm.transports.hivemind.dht_validator import SignedRecordValidator
+from swarm.transports.hivemind.direct_parts import DirectParts, PartCache
+from swarm.transports.hivemind.multiaddr import libp2p_id
+from swarm.transports.hivemind.push import Pusher
+from swarm.transports.hivemind.reachability import Reachability
+from swarm.transports.hivemind.reconnect import Reconnect
 from swarm.transports.sharded import ShardedTransport
-from swarm.transports.startup import TransportStartupError, start_dht_node, stop_dht_node
-from swarm.transports.storage_budget import budget_dht_storage
-from swarm.transports.swarm_clock import ClockSync, SwarmClock
+from swarm.transports.hivemind.startup import TransportStartupError, start_dht_node, stop_dht_node
+from swarm.transports.hivemind.storage_budget import budget_dht_storage
+from swarm.transports.hivemind.swarm_clock import ClockSync, SwarmClock
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class HivemindTransport(ShardedTransport):
         self.store = DHTRecordStore(self.node, self.config.beam_size, self.clock)
         initial = []
         for maddr in self.config.initial_peers:
-            if (pid := _libp2p_id((maddr,))) is not None:
+            if (pid := libp2p_id((maddr,))) is not None:
                 self.reach.learn(pid, (maddr,))
                 initial.append(pid)
         await self.reach.start()
@@ -173,7 +174,7 @@ class HivemindTransport(ShardedTransport):
         """libp2p ids of the peers whose signed announcements this node verified."""
         ids = []
         for a in self.peers():
-            if (pid := _libp2p_id(a.addresses)) is not None:
+            if (pid := libp2p_id(a.addresses)) is not None:
                 self.reach.learn(pid, a.addresses)
                 ids.append(pid)
         return ids
