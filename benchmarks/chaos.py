@@ -69,7 +69,7 @@ QUICK_PHASES = "T0,T1,T5,T7p,T8"
 NS_PREFIX = "sapo-chaos"
 SUBNET = "10.77.0"
 CONFIG = dict(swarm_id="chaos-bench", window_seconds=2.0, record_ttl_windows=3, windows_per_collect=2, num_shards=2,
-              shards_per_collect=2, swarm_secret="bench-secret", startup_timeout_s=60.0, collect_timeout_s=3.0)
+              shards_per_collect=2, swarm_secret="bench-secret", startup_timeout_s=60.0, request_timeout_s=3.0)
 
 
 # ---------------------------------------------------------------- network namespaces

@@ -28,7 +28,7 @@ def dht_transport_config(initial_peers: list[str]):
 
     return TransportConfig(type="hivemind", swarm_id="sapo-table-dht", initial_peers=initial_peers, window_seconds=WINDOW_S,
                            num_shards=1, shards_per_collect=1, windows_per_collect=2, record_ttl_windows=3,
-                           max_records_per_peer_per_window=64, inbox_size=1024, collect_timeout_s=3.0,
+                           max_records_per_peer_per_window=64, inbox_size=1024, request_timeout_s=3.0,
                            startup_timeout_s=90.0)
 
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from protocol.limits import DEFAULT_LIMITS
+
+RENAMED_KEYS = {
+    "collect_timeout_s": ("request_timeout_s", "the deadline of one network call; the round's wait for peers' "
+                                               "rollouts is node.round.collect_timeout_s"),
+}
+"""Keys this section no longer has -> (new key, what it is): an old config fails naming the new key."""
 
 
 class TransportConfig(BaseModel):
@@ -54,8 +60,10 @@ class TransportConfig(BaseModel):
     shutdown_timeout_s: float = Field(15.0, gt=0.0, le=600.0)
     """How long leaving the swarm may take (background tasks, the DHT node, p2pd); past it the node stops
     waiting, logs where the stop was stuck and exits anyway (its last round is already saved)."""
-    collect_timeout_s: float = Field(3.0, gt=0.0, le=600.0)
-    """Deadline of the gather phase of one collect; keys still in flight are treated as empty."""
+    request_timeout_s: float = Field(3.0, gt=0.0, le=600.0)
+    """Deadline of one network step (a collect's gather of DHT gets, a store, a push, a part fetch, a clock
+    query); keys still in flight are treated as empty. Not the round's deadline for peers' rollouts
+    (`node.round.collect_timeout_s`), which bounds a whole collect."""
     part_threshold_bytes: int = Field(16 * 1024, ge=1024, le=DEFAULT_LIMITS.max_inline_record_bytes)
     """Sealed batches larger than this are split into content-addressed parts plus a signed index
     (receivers refuse a record stored whole over `Limits.max_inline_record_bytes`)."""
@@ -79,3 +87,12 @@ class TransportConfig(BaseModel):
     max_dht_storage_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024, le=64 * 1024**3)
     """Bytes of values this node holds as a DHT replica (and as much again in its DHT cache); stores past
     it are refused and counted as "storage_full" (`swarm.transports.hivemind.storage_budget`)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_renamed_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for old, (new, what) in RENAMED_KEYS.items():
+                if old in data:
+                    raise ValueError(f"transport.{old} is now transport.{new} ({what}); rename the key")
+        return data

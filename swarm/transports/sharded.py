@@ -99,7 +99,7 @@ class ShardedTransport(Transport):
                          self.config.max_records_per_peer_per_window, batch.batch_id)
             return PublishReceipt(key, False, 0, 0)
         sealed, parts, parts_ok = seal(batch, self.identity, self.secret), 1, True
-        expiration, timeout = self._expiration(), self.config.collect_timeout_s
+        expiration, timeout = self._expiration(), self.config.request_timeout_s
         bytes_sent, split = len(sealed), len(sealed) > self.config.part_threshold_bytes
         if split:
             index, parts, parts_ok = await store_parts(
@@ -131,7 +131,7 @@ class ShardedTransport(Transport):
             self.clock(), self.config.swarm_id, window,
         )
         key = announce_key(self.config.swarm_id, window)
-        await gather_partial([self.store.store(key, self.peer_id, seal(msg, self.identity, self.secret), self._expiration())], self.config.collect_timeout_s)
+        await gather_partial([self.store.store(key, self.peer_id, seal(msg, self.identity, self.secret), self._expiration())], self.config.request_timeout_s)
 
     async def _next_slot(self, window: int, key: str) -> int | None:
         """Subkey slot of the next record in `window`, or None once the receivers' per-peer cap is
@@ -153,7 +153,7 @@ class ShardedTransport(Transport):
             self._first_publish_window = max(self.window(), window)
         if window > self._first_publish_window:
             return 0
-        (records,) = await gather_partial([self.store.get(key)], self.config.collect_timeout_s)
+        (records,) = await gather_partial([self.store.get(key)], self.config.request_timeout_s)
         slots = [subkey_slot(sk) for sk in (records or {}) if subkey_owner(sk) == self.peer_id]
         return max((s + 1 for s in slots if s is not None), default=0)
 
@@ -214,7 +214,7 @@ class ShardedTransport(Transport):
         """Read the planned keys; verify (and fetch the parts of) at most `budget` new batch records,
         chosen uniformly, so a node's cost per round follows what it needs, not the swarm's size.
         Records left over stay in the DHT for a later collect."""
-        results = await gather_partial((self.store.get(key) for key, _ in plan), self.config.collect_timeout_s)
+        results = await gather_partial((self.store.get(key) for key, _ in plan), self.config.request_timeout_s)
         found = [
             (key, window, subkey, value, expiration)
             for (key, window), records in zip(plan, results)
@@ -234,7 +234,7 @@ class ShardedTransport(Transport):
         for (key, w), records in zip(plan, results):
             if records is not None and self._closed(w) and key not in deferred:
                 self._complete.setdefault(w, set()).add(key)
-        await gather_partial([self._accept(k, w, sk, v) for k, w, sk, v, _ in chosen], 2 * self.config.collect_timeout_s)
+        await gather_partial([self._accept(k, w, sk, v) for k, w, sk, v, _ in chosen], 2 * self.config.request_timeout_s)
 
     def _is_new(self, key: str, subkey: str, expiration: float, window: int) -> bool:
         """False for a record version already verified, so each is verified and counted only once."""
@@ -314,7 +314,7 @@ class ShardedTransport(Transport):
             found = await self.direct_parts.fetch(source, index.parts)
             missing = [d for d in index.parts if d not in found]
             if missing:
-                found.update(await fetch_part_values(self.store, key, missing, self.config.collect_timeout_s))
+                found.update(await fetch_part_values(self.store, key, missing, self.config.request_timeout_s))
             value = join_parts(index, found)
         except ProtocolError as exc:  # parts may still be replicating: the next collect reads the DHT copy
             self._processed.get(window, {}).pop((key, subkey), None)
@@ -330,7 +330,7 @@ class ShardedTransport(Transport):
         index = read_index(self.inbox.verifier.plaintext(envelope), self.inbox.verifier.limits)
         if self.inbox.seen(subkey_owner(subkey), index.batch_id, window):
             return None
-        return await fetch_parts(self.store, key, index, self.config.collect_timeout_s)
+        return await fetch_parts(self.store, key, index, self.config.request_timeout_s)
 
     def _body_type(self, envelope: Envelope, subkey: str, window: int) -> str | None:
         """Message type of a record ("batch", "parts", ...). An encrypted body is opened only after its

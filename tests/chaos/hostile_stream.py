@@ -92,7 +92,7 @@ class HostileStream(Flood):
     async def _store_kinds(self, records: list[tuple[str, Injection]]) -> None:
         self.counts.store_calls += 1
         try:
-            async with asyncio.timeout(self.t.config.collect_timeout_s):
+            async with asyncio.timeout(self.t.config.request_timeout_s):
                 ok = await self.t.node.store_many([i.key for _, i in records], [i.value for _, i in records],
                                                   self.t.store.time() + self.plan.ttl_s, subkeys=[i.subkey for _, i in records])
             self.counts.stored += sum(bool(v) for v in ok.values())

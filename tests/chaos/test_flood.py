@@ -41,7 +41,7 @@ class FakeTransport:
     """Just what `Flood` touches: two admitted peers, a store that acknowledges, a push that answers."""
 
     def __init__(self) -> None:
-        self.config = TransportConfig(swarm_id="t", num_shards=2, collect_timeout_s=1.0)
+        self.config = TransportConfig(swarm_id="t", num_shards=2, request_timeout_s=1.0)
         self.identity, self.secret = ME, SECRET
         self.store = SimpleNamespace(time=lambda: 1000.0)
         self.stored: list[str] = []

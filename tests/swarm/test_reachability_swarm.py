@@ -17,7 +17,7 @@ from tests.swarm.helpers import start_node
 pytestmark = [pytest.mark.swarm, pytest.mark.timeout(150)]
 
 CONFIG = dict(swarm_id="t-reach", window_seconds=2.0, record_ttl_windows=2, windows_per_collect=2, num_shards=1,
-              shards_per_collect=1, startup_timeout_s=30.0, collect_timeout_s=2.0)
+              shards_per_collect=1, startup_timeout_s=30.0, request_timeout_s=2.0)
 
 
 def _free_port() -> int:

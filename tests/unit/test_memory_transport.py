@@ -211,7 +211,7 @@ class RecordingPusher:
 
 def test_publish_pushes_before_it_waits_for_the_store():
     clock = Clock()
-    cfg = TransportConfig(type="memory", num_shards=1, collect_timeout_s=0.05)
+    cfg = TransportConfig(type="memory", num_shards=1, request_timeout_s=0.05)
     store = HangingStore(clock)
     a = MemoryTransport(cfg, Identity.from_seed(b"a"), store)
     a.pusher = RecordingPusher(store)

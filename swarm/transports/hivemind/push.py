@@ -74,7 +74,7 @@ class Pusher:
         dropped out of `peers()` lately, as their announcements cannot be read across a partition."""
         self.remember_s = 120.0
         self.retry_period_s = max(0.25, transport.config.window_seconds / 4)
-        self.retry_timeout_s = min(transport.config.collect_timeout_s, max(0.5, transport.config.window_seconds / 2))
+        self.retry_timeout_s = min(transport.config.request_timeout_s, max(0.5, transport.config.window_seconds / 2))
         """Shorter than a first push's: a retry that hangs on a dead link must not hold back the next one."""
 
     async def start(self) -> None:
@@ -95,7 +95,7 @@ class Pusher:
         out = self.ledger.add(key, subkey, int(match.group(1)) if match else self.t.window(), request)
         targets = self.targets()
         if targets:
-            self._send(out, targets, self.t.config.collect_timeout_s)
+            self._send(out, targets, self.t.config.request_timeout_s)
 
     def _send(self, out: Outgoing, targets: list[PeerID], timeout_s: float) -> None:
         self.ledger.sent(out, targets)
@@ -153,7 +153,7 @@ class Pusher:
                         timeout_s: float | None = None) -> None:
         calls = (self.p2p.call_protobuf_handler(pid, PUSH_PROTOCOL, request, dht_pb2.StoreResponse) for pid in targets)
         try:
-            results = await gather_partial(calls, timeout_s or self.t.config.collect_timeout_s)
+            results = await gather_partial(calls, timeout_s or self.t.config.request_timeout_s)
         except asyncio.CancelledError:
             if out is not None:
                 self.ledger.answered(out, targets, [None] * len(targets))

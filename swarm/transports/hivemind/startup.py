@@ -80,7 +80,7 @@ async def start_dht_node(config: TransportConfig, validator: RecordValidatorBase
                 num_replicas=config.num_replicas,
                 record_validator=validator,
                 cache_nearest=0,
-                wait_timeout=min(3.0, config.collect_timeout_s / 2),  # one slow peer costs half a get or store, not all of it
+                wait_timeout=min(3.0, config.request_timeout_s / 2),  # one slow peer costs half a get or store, not all of it
                 **p2p_options(config),
             )
         except (P2PDaemonError, RuntimeError, OSError, ValueError) as exc:

@@ -136,7 +136,7 @@ class HivemindTransport(ShardedTransport):
                 self.reach.learn(pid, (maddr,))
                 initial.append(pid)
         await self.reach.start()
-        self.clock_sync = ClockSync(self.swarm_clock, self.node.p2p, self._clock_peers, timeout=self.config.collect_timeout_s,
+        self.clock_sync = ClockSync(self.swarm_clock, self.node.p2p, self._clock_peers, timeout=self.config.request_timeout_s,
                                     refresh_s=max(self.config.window_seconds, 5.0))
         await self.clock_sync.start()
         if self.config.push_to_peers:
@@ -145,10 +145,10 @@ class HivemindTransport(ShardedTransport):
             await self.pusher.start()
             if self.config.direct_parts:
                 self.direct_parts = DirectParts(self.node.p2p, PartCache(self.clock, self.config.part_cache_bytes),
-                                                timeout=self.config.collect_timeout_s, report=self.inbox.reject)
+                                                timeout=self.config.request_timeout_s, report=self.inbox.reject)
                 await self.direct_parts.start()
         self.reconnect = Reconnect(self.node, initial, self._admitted_ids, period_s=max(self.config.window_seconds, 2.0),
-                                   timeout_s=self.config.collect_timeout_s, reach=self.reach)
+                                   timeout_s=self.config.request_timeout_s, reach=self.reach)
         await self.reconnect.start()
         self.visible_maddrs = [str(m) for m in await self.node.get_visible_maddrs()]
         self.addresses = tuple(self.visible_maddrs)
