@@ -86,13 +86,13 @@ class BenchNode(node_proc.Node):
     def __init__(self, transport: Any) -> None:
         super().__init__(transport)
         self.counter = transport.store = CountingStore(transport.store)
-        accept_pushed = transport.accept_pushed
+        accept_pushed = transport.receiver.accept_pushed
 
         def counted(key: str, window: int, subkey: str, value: bytes, expiration: float, **kwargs: Any) -> bool:
             self.counter.read += len(value)  # a pushed record is read too, just not from the DHT
             return accept_pushed(key, window, subkey, value, expiration, **kwargs)
 
-        transport.accept_pushed = counted
+        transport.receiver.accept_pushed = counted
         if getattr(transport, "direct_parts", None) is not None:  # parts fetched from their publisher are read too
             fetch = transport.direct_parts.fetch
 

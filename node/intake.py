@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from node.tasks import TaskError, TaskSource
 from node.types import ScoredGroup, Task
 from protocol.messages import RolloutBatch, RolloutGroup
+from protocol.printable import peer_text
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def _task_of(group: RolloutGroup, tasks: TaskSource, counts: Counter[str], accep
         task = tasks.rebuild(group.task)
     except TaskError as err:
         counts[err.reason] += 1
-        logger.debug("dropped external group %s: %s", group.task.generator[:64], err)
+        logger.debug("dropped external group %s: %s", peer_text(group.task.generator), peer_text(str(err), 200, quote=False))
         return None
     if group.question != task.question:
         counts["question_mismatch"] += 1  # kept: the rebuilt question is the one we train on

@@ -39,6 +39,22 @@ class RecordStore(Protocol):
         """All live subkeys of ``key``; empty on a miss, a timeout or an unreachable swarm."""
 
 
+class EmptyStore:
+    """A `RecordStore` that holds nothing and stores nothing: a backend's store before it started."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+
+    def time(self) -> float:
+        return self.clock()
+
+    async def store(self, key: str, subkey: str, value: bytes, expiration: float) -> bool:
+        return False
+
+    async def get(self, key: str, latest: bool = True) -> Records:
+        return {}
+
+
 def part_key(key: str, digest: str) -> str:
     return f"{key}/part/{digest}"
 
@@ -108,4 +124,4 @@ async def fetch_part_values(store: RecordStore, key: str, digests: Iterable[str]
     return found
 
 
-__all__ = ["ProtocolError", "RecordStore", "Records", "fetch_part_values", "fetch_parts", "gather_partial", "part_key", "store_parts"]
+__all__ = ["EmptyStore", "ProtocolError", "RecordStore", "Records", "fetch_part_values", "fetch_parts", "gather_partial", "part_key", "store_parts"]

@@ -102,7 +102,7 @@ def _store(validator: SignedRecordValidator, subkey: str, data: bytes) -> bool:
 
 def _store_side(**kw) -> tuple[SignedRecordValidator, list[str]]:
     reported: list[str] = []
-    validator = SignedRecordValidator(SETTINGS["secret"].encode(), report=lambda peer, reason, detail: reported.append(reason), **kw)
+    validator = SignedRecordValidator(SETTINGS["secret"].encode(), report=lambda reason, detail, **who: reported.append(reason), **kw)
     return validator, reported
 
 

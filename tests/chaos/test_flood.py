@@ -103,4 +103,4 @@ def test_junk_under_fresh_slots_is_logged_once_per_peer():
     inbox = Inbox(verifier(), TransportStats(), own_peer_id="me")
     for slot in range(1000):
         inbox.offer(b"junk", subkey=f"{ME.peer_id}.{slot}", window=5)
-    assert inbox.stats.rejections["malformed"] == 1000 and len(inbox._logged) == 1
+    assert inbox.stats.rejections["malformed"] == 1000 and len(inbox.reject._logged) == 1  # type: ignore[attr-defined]

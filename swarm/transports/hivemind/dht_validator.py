@@ -13,9 +13,15 @@ a read of a record key stays small, whatever an admitted peer stores), and a rec
 further ahead of this node's swarm clock than a record published now could ("future_window"): a node
 with its clock minutes ahead would otherwise plant records that wait in the DHT until their window
 comes and are then read as current.
-Signature and tag are checked on the body as sent, never decrypted here (`protocol.envelope`).
-Each refusal is reported (peer, reason, detail) to ``report``, normally `Inbox.reject`, so it is
-counted and logged once.
+Signature and tag are checked on the body as sent, never decrypted here (`protocol.envelope`). The
+envelope checks are `RecordVerifier.check_envelope`, the very method every receiver applies
+(`swarm.transports.receiver`). Each refusal is reported to ``report``, normally the transport's
+`RejectionLog` (counted; logged bounded and escaped), as unauthenticated: nothing here verified its signer
+before the check that failed. `build_record_validator` builds the validator of every replica we run, a
+node's and a bootstrap peer's alike, from the swarm's `TransportConfig`.
+
+    validator = build_record_validator(config, clock=swarm_clock, report=transport.rejection_log)
+    node = await start_dht_node(config, validator)
 
 Reference: hivemind `dht/validation.py` (RecordValidatorBase) and `dht/crypto.py`.
 """
@@ -30,10 +36,14 @@ from typing import Any, Callable
 import msgpack
 from hivemind.dht.validation import DHTRecord, RecordValidatorBase
 
-from protocol.envelope import open_envelope
 from protocol.errors import ProtocolError
-from protocol.keys import subkey_owner, subkey_slot
+from protocol.keys import subkey_owner
 from protocol.limits import DEFAULT_LIMITS, Limits
+from protocol.printable import peer_text
+from protocol.validation import RecordVerifier
+from swarm.transports.config import TransportConfig
+from swarm.transports.receiver import build_verifier
+from swarm.transports.rejections import RejectionSink
 
 logger = logging.getLogger(__name__)
 
@@ -56,19 +66,21 @@ class SignedRecordValidator(RecordValidatorBase):
         self,
         swarm_secret: bytes | None = None,
         limits: Limits = DEFAULT_LIMITS,
-        report: Callable[[str, str, str], None] | None = None,
+        report: RejectionSink | None = None,
         *,
         max_slots: int | None = None,
         allowed_peers: frozenset[str] | None = None,
         clock: Callable[[], float] | None = None,
         max_expiration_ahead_s: float | None = None,
+        verifier: RecordVerifier | None = None,
     ) -> None:
         """``max_slots``: the per-peer cap of records per window (`TransportConfig.max_records_per_peer_per_window`),
         None for no cap; ``allowed_peers``: the swarm's allow list, None for an open swarm; ``clock`` (swarm
         time) and ``max_expiration_ahead_s``: the latest expiration accepted is ``clock() + max_expiration_ahead_s``
-        (the record TTL plus the tolerated clock skew), None for no limit."""
-        self.swarm_secret, self.limits, self.report = swarm_secret, limits, report
-        self.max_slots, self.allowed_peers = max_slots, allowed_peers
+        (the record TTL plus the tolerated clock skew), None for no limit. ``verifier``: the envelope checks
+        (default: built from the secret, limits, slot cap and allow list given here)."""
+        self.verifier = verifier or RecordVerifier("", swarm_secret, allowed_peers, limits=limits, max_slots=max_slots)
+        self.limits, self.report = self.verifier.limits, report
         self.clock, self.max_expiration_ahead_s = clock, max_expiration_ahead_s
         self._valid: OrderedDict[bytes, None] = OrderedDict()
         self._refused: OrderedDict[bytes, None] = OrderedDict()
@@ -102,29 +114,26 @@ class SignedRecordValidator(RecordValidatorBase):
         if len(subkey) == 64 and set(subkey) <= _HEX:
             ok = hashlib.sha256(value).hexdigest() == subkey
             return ok or self._refuse("?", "incomplete", f"part content does not hash to {subkey[:12]}")
-        if len(value) > self.limits.max_inline_record_bytes:  # bulk travels as parts: a read of a record key stays small
-            return self._refuse(subkey_owner(subkey), "too_large", f"{len(value)} bytes stored whole under {subkey[-16:]}")
         try:
-            envelope = open_envelope(value, self.limits)
+            envelope = self.verifier.open_inline(value)  # bulk travels as parts: a read of a record key stays small
         except ProtocolError as exc:
-            return self._refuse(subkey, exc.reason, exc.detail)
-        if envelope.signer != subkey_owner(subkey):
-            return self._refuse(envelope.signer, "subkey_mismatch", f"stored under {subkey}")
-        if self.swarm_secret and not envelope.tag_ok(self.swarm_secret):
-            return self._refuse(subkey, "wrong_secret", "DHT store-side check")
-        if self.swarm_secret and not envelope.encrypted:
-            return self._refuse(envelope.signer, "not_encrypted", "DHT store-side check: clear body in a private swarm")
-        if self.allowed_peers is not None and envelope.signer not in self.allowed_peers:
-            return self._refuse(envelope.signer, "not_allowed", "DHT store-side check")
-        slot = subkey_slot(subkey)
-        if slot is None and "." in subkey:  # else "<peer>.a", "<peer>.b", ... would dodge the cap
-            return self._refuse(envelope.signer, "schema", f"subkey slot of {subkey[-16:]!r} is not a decimal number")
-        if self.max_slots is not None and slot is not None and slot >= self.max_slots:
-            return self._refuse(envelope.signer, "over_quota", f"subkey slot {slot} >= cap {self.max_slots}")
-        return envelope.signature_ok() or self._refuse(subkey, "bad_signature", "DHT store-side check")
+            return self._refuse(subkey_owner(subkey), exc.reason, exc.detail)
+        verdict = self.verifier.check_envelope(envelope, subkey)
+        if verdict is not None:
+            return self._refuse(verdict.signer, verdict.reason, f"DHT store-side check ({verdict.detail})")
+        return True
 
-    def _refuse(self, peer: str, reason: str, detail: str) -> bool:
-        logger.debug("refused a DHT record from %s: %s (%s)", peer, reason, detail)
+    def _refuse(self, claimed: str, reason: str, detail: str) -> bool:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("refused a DHT record claimed by %s: %s (%s)", peer_text(claimed), reason, peer_text(detail, quote=False))
         if self.report is not None:
-            self.report(peer, reason, detail)
+            self.report(reason, detail, claimed=claimed)
         return False
+
+
+def build_record_validator(config: TransportConfig, clock: Callable[[], float],
+                           report: RejectionSink | None = None) -> SignedRecordValidator:
+    """The store-side validator of a swarm: what every replica we run applies, a node's or a bootstrap peer's.
+    ``clock``: the replica's swarm time, for the bound on expirations (record TTL + a window + tolerated skew)."""
+    ahead = (config.record_ttl_windows + 1) * config.window_seconds + config.max_clock_skew_s
+    return SignedRecordValidator(report=report, clock=clock, max_expiration_ahead_s=ahead, verifier=build_verifier(config))

@@ -7,7 +7,7 @@ verified the index asks the pusher for each part here, checks every part's sha25
 and falls back to the DHT copy (`chunks.fetch_part_values`) for any part that did not come back right.
 Nothing the publisher sends is trusted: a part that does not hash to its name is refused and counted.
 
-    direct = DirectParts(p2p, PartCache(clock), timeout=3.0, report=inbox.reject)
+    direct = DirectParts(p2p, PartCache(clock), timeout=3.0, report=transport.rejection_log)
     await direct.start()                          # registers the rpc handler (HivemindTransport.start)
     direct.cache.keep({digest: part}, expiration) # publish, for each split record
     found = await direct.fetch(peer_id, digests)  # receiver: {digest: verified bytes}, missing ones left out
@@ -29,6 +29,7 @@ from hivemind.proto import dht_pb2
 
 from protocol.parts import part_hash
 from swarm.transports.chunks import gather_partial
+from swarm.transports.rejections import RejectionSink
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class DirectParts:
         cache: PartCache,
         *,
         timeout: float,
-        report: Callable[[str, str, str], None],
+        report: RejectionSink,
         max_in_flight: int = 4,
     ) -> None:
         self.p2p, self.cache, self.timeout, self.report = p2p, cache, timeout, report
@@ -130,7 +131,7 @@ class DirectParts:
                 self.missed += 1
             elif part_hash(data) != digest:
                 self.forged += 1
-                self.report(source, "incomplete", f"served part does not hash to {digest[:12]}")
+                self.report("incomplete", f"served part does not hash to {digest[:12]}", signer=f"libp2p:{source}")
             else:
                 found[digest] = data
                 self.fetched += 1

@@ -7,8 +7,8 @@ direct push. "Admitted peers" are those whose signed announcements this node ver
 
 A push is one unary call over hivemind's p2p layer carrying the record exactly as the DHT would hold
 it (key, subkey, value, expiration, in a `dht_pb2.StoreRequest`). The receiver treats it like a DHT
-read: the same `_accept` path (signature, secret, allow list, subkey == signer, own shard and window,
-dedup, per-peer quota), once per (key, subkey, expiration) whichever copy comes first. Whatever it refuses
+read: the same `swarm.transports.receiver.Receiver` path (signature, secret, allow list, subkey == signer,
+own shard and window, dedup, per-peer quota), once per (key, subkey, expiration) whichever copy comes first. Whatever it refuses
 counts against the pushing connection's peer (`swarm.transports.peer_score`), and a publisher pushes to
 peers with no recent refusal first: admitted keys that flood do not take honest peers' slots. Parts indexes are
 pushed only by a node that serves its parts (`swarm.transports.hivemind.direct_parts`); the receiver fetches them
@@ -18,7 +18,7 @@ A push that was not answered goes out again every quarter window while its recor
 whose pushes keep failing is not dialed again until a TCP probe of its address answers
 (`swarm.transports.hivemind.reachability`), so libp2p's dial backoff does not outlast the partition.
 
-    pusher = Pusher(transport, p2p)          # HivemindTransport.start does this
+    pusher = Pusher(p2p, receiver, config, peers=transport.peers, window=transport.window, rng=rng)
     await pusher.start()                     # registers the rpc handler
     pusher.push(key, subkey, sealed, expiration)   # fire and forget, from publish
 
@@ -30,51 +30,57 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import re
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
 from hivemind.p2p import P2P, P2PContext, PeerID
 from hivemind.proto import dht_pb2
 
+from protocol.messages import PeerAnnouncement
 from swarm.transports.chunks import gather_partial
-from swarm.transports.peer_score import Candidate
+from swarm.transports.config import TransportConfig
 from swarm.transports.hivemind.multiaddr import libp2p_id
 from swarm.transports.hivemind.push_retry import Outgoing, PushLedger
 from swarm.transports.hivemind.reachability import Reachability
-
-if TYPE_CHECKING:
-    from swarm.transports.sharded import ShardedTransport
+from swarm.transports.peer_score import Candidate
+from swarm.transports.receiver import Receiver
 
 logger = logging.getLogger(__name__)
 
 PUSH_PROTOCOL = "sapo-swarm/push/1"
-_WINDOW = re.compile(r"/w(-?\d+)/s\d+$")
+_WINDOW = re.compile(r"/w(-?\d{1,12})/s\d{1,6}$")  # bounded: a peer chooses the key
 
 
 class Pusher:
-    def __init__(self, transport: "ShardedTransport", p2p: P2P, max_per_peer_per_window: int | None = None,
-                 reach: Reachability | None = None) -> None:
-        self.t, self.p2p = transport, p2p
+    """Pushes this node's records to admitted peers, and receives theirs through ``receiver``."""
+
+    def __init__(self, p2p: P2P, receiver: Receiver, config: TransportConfig, *,
+                 peers: Callable[[], Sequence[PeerAnnouncement]], window: Callable[[], int], rng: random.Random,
+                 reach: Reachability | None = None, max_per_peer_per_window: int | None = None) -> None:
+        """``peers``: the admitted peers (verified announcements); ``window``: the current time window."""
+        self.p2p, self.receiver, self.config = p2p, receiver, config
+        self.peers, self.window, self.rng = peers, window, rng
         self.reach = reach or Reachability()
         """Peers that keep failing are held (not dialed) until a TCP probe says they are back: see reachability."""
         self._wake = asyncio.Event()
         self.reach.on_back = lambda peer: self._wake.set()
-        self.cap = max_per_peer_per_window or 4 * transport.config.max_records_per_peer_per_window
+        self.cap = max_per_peer_per_window or 4 * config.max_records_per_peer_per_window
         self._received: dict[int, Counter[str]] = {}
         self._tasks: set[asyncio.Task] = set()
         self.pushed = self.push_failures = 0
         self.fallback_targets: Callable[[], Sequence[PeerID]] = tuple
         """Whom to push to while no peer is admitted (HivemindTransport: peers that answered the time protocol)."""
-        self.ledger = PushLedger(keep_windows=max(transport.config.windows_per_collect, transport.config.record_ttl_windows) + 1)
+        self.ledger = PushLedger(keep_windows=max(config.windows_per_collect, config.record_ttl_windows) + 1)
         """Our records still in the read range, and who has them: pushes that were not answered go out again."""
         self.recently_admitted: dict[PeerID, float] = {}
         """libp2p id -> when it was last among the admitted peers (monotonic s): retries also go to peers that
         dropped out of `peers()` lately, as their announcements cannot be read across a partition."""
         self.remember_s = 120.0
-        self.retry_period_s = max(0.25, transport.config.window_seconds / 4)
-        self.retry_timeout_s = min(transport.config.request_timeout_s, max(0.5, transport.config.window_seconds / 2))
+        self.retry_period_s = max(0.25, config.window_seconds / 4)
+        self.retry_timeout_s = min(config.request_timeout_s, max(0.5, config.window_seconds / 2))
         """Shorter than a first push's: a retry that hangs on a dead link must not hold back the next one."""
 
     async def start(self) -> None:
@@ -92,10 +98,10 @@ class Pusher:
         request = dht_pb2.StoreRequest(keys=[key.encode()], subkeys=[subkey.encode()], values=[value],
                                        expiration_time=[expiration], in_cache=[False])
         match = _WINDOW.search(key)
-        out = self.ledger.add(key, subkey, int(match.group(1)) if match else self.t.window(), request)
+        out = self.ledger.add(key, subkey, int(match.group(1)) if match else self.window(), request)
         targets = self.targets()
         if targets:
-            self._send(out, targets, self.t.config.request_timeout_s)
+            self._send(out, targets, self.config.request_timeout_s)
 
     def _send(self, out: Outgoing, targets: list[PeerID], timeout_s: float) -> None:
         self.ledger.sent(out, targets)
@@ -125,7 +131,7 @@ class Pusher:
             self._wake.clear()
             try:
                 held = set(self.reach.held_peers())
-                for out, peers in self.ledger.due(self.t.window(), self.retry_targets(), self.t.config.push_fanout, skip=held):
+                for out, peers in self.ledger.due(self.window(), self.retry_targets(), self.config.push_fanout, skip=held):
                     self._send(out, peers, self.retry_timeout_s)
             except Exception:  # never let bookkeeping end the loop; the first pushes still go out
                 logger.exception("push retry failed")
@@ -136,7 +142,7 @@ class Pusher:
         Held peers (`Reachability`) are left out unless `held_too`."""
         candidates, admitted = [], 0
         seen = time.monotonic()
-        for a in self.t.peers():
+        for a in self.peers():
             if (pid := libp2p_id(a.addresses)) is None:
                 continue
             admitted += 1
@@ -146,14 +152,14 @@ class Pusher:
                 candidates.append(Candidate(pid, (pid.to_base58(), a.peer_id)))
         if not admitted:
             fallback = [pid for pid in self.fallback_targets() if not self.reach.held(pid)]
-            return self.t.rng.sample(fallback, min(len(fallback), self.t.config.push_fanout))
-        return self.t.inbox.scores.rank(candidates, self.t.rng, self.t.config.push_fanout)
+            return self.rng.sample(fallback, min(len(fallback), self.config.push_fanout))
+        return self.receiver.scores.rank(candidates, self.rng, self.config.push_fanout)
 
     async def call_push(self, targets: list[PeerID], request: dht_pb2.StoreRequest, out: Outgoing | None = None,
                         timeout_s: float | None = None) -> None:
         calls = (self.p2p.call_protobuf_handler(pid, PUSH_PROTOCOL, request, dht_pb2.StoreResponse) for pid in targets)
         try:
-            results = await gather_partial(calls, timeout_s or self.t.config.request_timeout_s)
+            results = await gather_partial(calls, timeout_s or self.config.request_timeout_s)
         except asyncio.CancelledError:
             if out is not None:
                 self.ledger.answered(out, targets, [None] * len(targets))
@@ -175,12 +181,12 @@ class Pusher:
 
     def _receive(self, request: dht_pb2.StoreRequest, i: int, remote: str) -> bool:
         """Check and offer one pushed record; the pushing connection's peer is scored by the outcome."""
-        refused_before = self.t.stats.rejections.total()
+        refused_before = self.receiver.refused()
         ok = self._check_and_offer(request, i, remote)
-        if self.t.stats.rejections.total() > refused_before:
-            self.t.inbox.scores.refused(remote, self.t.window())
+        if self.receiver.refused() > refused_before:
+            self.receiver.scores.refused(remote, self.window())
         elif ok:
-            self.t.inbox.scores.accepted(remote, self.t.window())
+            self.receiver.scores.accepted(remote, self.window())
         return ok
 
     def _check_and_offer(self, request: dht_pb2.StoreRequest, i: int, remote: str) -> bool:
@@ -188,23 +194,27 @@ class Pusher:
             key, subkey = request.keys[i].decode(), request.subkeys[i].decode()
             value, expiration = request.values[i], request.expiration_time[i]
         except (IndexError, UnicodeDecodeError):
-            self.t.inbox.reject(remote, "malformed", "push request")
+            self.receiver.reject("malformed", "push request", signer=_connection(remote))
             return False
         match = _WINDOW.search(key)
-        now = self.t.window()
-        if match is None or not key.startswith(f"sapo/{self.t.config.swarm_id}/"):
-            self.t.inbox.reject(remote, "wrong_swarm", f"pushed key {key[:80]!r}")
+        now = self.window()
+        if match is None or not key.startswith(f"sapo/{self.config.swarm_id}/"):
+            self.receiver.reject("wrong_swarm", f"pushed key {key!r:.80}", signer=_connection(remote))
             return False
         window = int(match.group(1))
-        if abs(window - now) > max(self.t.config.windows_per_collect, self.t.config.record_ttl_windows) + 1:
-            self.t.inbox.reject(remote, "stale_window" if window < now else "future_window", "pushed record")
+        if abs(window - now) > max(self.config.windows_per_collect, self.config.record_ttl_windows) + 1:
+            self.receiver.reject("stale_window" if window < now else "future_window", "pushed record", signer=_connection(remote))
             return False
         counts = self._received.setdefault(window, Counter())
         if counts[remote] >= self.cap:
-            self.t.inbox.reject(remote, "over_quota", f"pushes in window {window}")
+            self.receiver.reject("over_quota", f"pushes in window {window}", signer=_connection(remote))
             return False
         counts[remote] += 1
         for old in [w for w in self._received if w < now - 2]:
             del self._received[old]
-        return self.t.accept_pushed(key, window, subkey, value, expiration, source=remote)
+        return self.receiver.accept_pushed(key, window, subkey, value, expiration, source=remote)
 
+
+def _connection(remote: str) -> str:
+    """The authenticated source of a push: the libp2p peer of the connection it came over (base58)."""
+    return f"libp2p:{remote}"

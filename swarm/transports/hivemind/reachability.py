@@ -34,6 +34,8 @@ import re
 import time
 from typing import Callable, Hashable, Iterable
 
+from protocol.printable import peer_text
+
 logger = logging.getLogger(__name__)
 
 _TCP = re.compile(r"^/ip([46])/([^/]+)/tcp/(\d+)")
@@ -92,8 +94,9 @@ class Reachability:
     def _hold(self, peer: Hashable) -> None:
         self._held[peer] = time.monotonic()
         self.holds += 1
+        host, port = self.addresses[peer]
         logger.info("peer %s failed %d calls in a row and its address %s:%d does not accept: no more dials until it does",
-                    peer, self.failures.get(peer, 0), *self.addresses[peer])
+                    peer, self.failures.get(peer, 0), peer_text(host), port)
 
     def held(self, peer: Hashable) -> bool:
         return peer in self._held
@@ -159,7 +162,7 @@ class Reachability:
             return False
         if not accepted or peer not in self._held:
             return False
-        logger.info("peer %s answers at %s:%d again", peer, *self.addresses[peer])
+        logger.info("peer %s answers at %s:%d again", peer, peer_text(self.addresses[peer][0]), self.addresses[peer][1])
         self._release(peer)
         return True
 

@@ -10,21 +10,22 @@ that would pass the cap is refused (False, as hivemind answers a value it would 
 as "storage_full". `budget_dht_storage` puts one in place of a protocol's storage and cache, which
 `rpc_store` and `DHTNode` look up on every call.
 
-    budget_dht_storage(dht_node.protocol, max_bytes=256 * 2**20, report=inbox.reject)
+    budget_dht_storage(dht_node.protocol, max_bytes=256 * 2**20, report=transport.rejection_log)
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any
 
 from hivemind.dht.routing import DHTID
 from hivemind.dht.storage import DHTLocalStorage, DictionaryDHTValue
 from hivemind.utils.timed_storage import DHTExpiration
 
 from protocol.keys import subkey_owner
+from swarm.transports.rejections import RejectionSink
 
-Report = Callable[[str, str, str], None]
+Report = RejectionSink
 
 
 class BudgetedStorage(DHTLocalStorage):
@@ -70,7 +71,7 @@ class BudgetedStorage(DHTLocalStorage):
             return True
         self.refused += 1
         if self.report is not None:
-            self.report(owner, "storage_full", f"{size} more bytes; this replica holds {self._held} of {self.max_bytes}")
+            self.report("storage_full", f"{size} more bytes; this replica holds {self._held} of {self.max_bytes}", claimed=owner)
         return False
 
 

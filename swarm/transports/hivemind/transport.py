@@ -31,9 +31,9 @@ from hivemind.dht.node import DHTNode
 from hivemind.p2p import PeerID
 
 from protocol.identity import Identity
-from swarm.transports.chunks import Records
+from swarm.transports.chunks import EmptyStore, Records
 from swarm.transports.config import TransportConfig
-from swarm.transports.hivemind.dht_validator import SignedRecordValidator
+from swarm.transports.hivemind.dht_validator import build_record_validator
 from swarm.transports.hivemind.direct_parts import DirectParts, PartCache
 from swarm.transports.hivemind.multiaddr import libp2p_id
 from swarm.transports.hivemind.push import Pusher
@@ -96,9 +96,13 @@ def hold_dht_calls(protocol: Any, reach: Reachability) -> None:
 class HivemindTransport(ShardedTransport):
     """`ShardedTransport` over hivemind's DHT; build with `create` or construct then `start`."""
 
+    pusher: Pusher | None
+    direct_parts: DirectParts | None = None
+    """Serves this node's recent parts and fetches pushed indexes' parts from their pusher (``direct_parts``)."""
+
     def __init__(self, config: TransportConfig, identity: Identity) -> None:
         self.swarm_clock = SwarmClock(config.max_clock_skew_s)
-        super().__init__(config, identity, clock=self.swarm_clock)
+        super().__init__(config, identity, EmptyStore(self.swarm_clock), clock=self.swarm_clock)  # the DHT store: start()
         self.node: DHTNode | None = None
         self.clock_sync: ClockSync | None = None
         self.reconnect: Reconnect | None = None
@@ -121,13 +125,9 @@ class HivemindTransport(ShardedTransport):
     async def start(self) -> None:
         if self.node is not None:
             return
-        allowed = frozenset(self.config.allowed_peers) if self.config.allowed_peers is not None else None
-        ahead = (self.config.record_ttl_windows + 1) * self.config.window_seconds + self.config.max_clock_skew_s
-        validator = SignedRecordValidator(self.secret, report=self.inbox.reject,
-                                          max_slots=self.config.max_records_per_peer_per_window, allowed_peers=allowed,
-                                          clock=self.clock, max_expiration_ahead_s=ahead)
+        validator = build_record_validator(self.config, self.clock, report=self.rejection_log)
         self.node = await start_dht_node(self.config, validator)
-        budget_dht_storage(self.node.protocol, self.config.max_dht_storage_bytes, report=self.inbox.reject)
+        budget_dht_storage(self.node.protocol, self.config.max_dht_storage_bytes, report=self.rejection_log)
         hold_dht_calls(self.node.protocol, self.reach)
         self.store = DHTRecordStore(self.node, self.config.beam_size, self.clock)
         initial = []
@@ -140,13 +140,7 @@ class HivemindTransport(ShardedTransport):
                                     refresh_s=max(self.config.window_seconds, 5.0))
         await self.clock_sync.start()
         if self.config.push_to_peers:
-            self.pusher = Pusher(self, self.node.p2p, reach=self.reach)
-            self.pusher.fallback_targets = lambda: self.clock_sync.responders if self.clock_sync else ()
-            await self.pusher.start()
-            if self.config.direct_parts:
-                self.direct_parts = DirectParts(self.node.p2p, PartCache(self.clock, self.config.part_cache_bytes),
-                                                timeout=self.config.request_timeout_s, report=self.inbox.reject)
-                await self.direct_parts.start()
+            await self._start_push(self.node)
         self.reconnect = Reconnect(self.node, initial, self._admitted_ids, period_s=max(self.config.window_seconds, 2.0),
                                    timeout_s=self.config.request_timeout_s, reach=self.reach)
         await self.reconnect.start()
@@ -164,11 +158,22 @@ class HivemindTransport(ShardedTransport):
         await self.reach.stop()
         if self.pusher is not None:
             await self.pusher.stop()
-        for task in list(self._direct_fetches):
-            task.cancel()
+        self.receiver.stop()
         if node is not None:
             await stop_dht_node(node, self.config.shutdown_timeout_s / 2)
             logger.info("peer %s left swarm %s", self.peer_id, self.config.swarm_id)
+
+    async def _start_push(self, node: DHTNode) -> None:
+        """Flood publishing (`Pusher`), and with ``direct_parts`` the serving and fetching of parts."""
+        self.pusher = Pusher(node.p2p, self.receiver, self.config, peers=self.peers, window=self.window, rng=self.rng,
+                             reach=self.reach)
+        self.pusher.fallback_targets = lambda: self.clock_sync.responders if self.clock_sync else ()
+        await self.pusher.start()
+        if self.config.direct_parts:
+            self.direct_parts = DirectParts(node.p2p, PartCache(self.clock, self.config.part_cache_bytes),
+                                            timeout=self.config.request_timeout_s, report=self.rejection_log)
+            await self.direct_parts.start()
+            self.part_cache, self.receiver.direct = self.direct_parts.cache, self.direct_parts
 
     def _admitted_ids(self) -> list[PeerID]:
         """libp2p ids of the peers whose signed announcements this node verified."""
