@@ -35,8 +35,9 @@ from node.intake import rescore_external
 from node.metrics import MetricsSink, NullMetrics
 from node.peer_ledger import PEER_USEFULNESS, PeerLedger
 from node.sampler import select_groups
+from node.transport import NodeTransport
 from node.types import Generation, ScoredGroup, Task
-from protocol import Completion, Identity, RolloutBatch, RolloutGroup, now, window_of
+from protocol import Completion, Identity, RolloutBatch, RolloutGroup
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class Deadlines:
 
 class Node:
     def __init__(self, config: NodeConfig, identity: Identity, policy: Any, tasks: Any, reward_fn: RewardFn,
-                 algorithm: Any, transport: Any = None, *, swarm_id: str = "local", window_seconds: float = 10.0,
+                 algorithm: Any, transport: NodeTransport | None = None, *, swarm_id: str = "local", window_seconds: float = 10.0,
                  checkpoint_dir: str | os.PathLike[str] | None = None, metrics: MetricsSink | None = None) -> None:
         self.config, self.identity, self.policy, self.tasks = config, identity, policy, tasks
         self.reward_fn, self.algorithm, self.transport = reward_fn, algorithm, transport
@@ -211,9 +212,7 @@ class Node:
             for g, gens in zip(local, generations)
         )
         # The transport's clock decides the window (it is DHT time); the node only stamps it.
-        created = getattr(self.transport, "clock", now)()
-        window = self.transport.window() if hasattr(self.transport, "window") else window_of(created, self.window_seconds)
-        batch = RolloutBatch(self.swarm_id, self.identity.peer_id, self.policy.name, created, window,
+        batch = RolloutBatch(self.swarm_id, self.identity.peer_id, self.policy.name, self.transport.clock(), self.transport.window(),
                              f"r{r}-{os.urandom(6).hex()}", groups)
         try:
             async with asyncio.timeout(self.deadlines.publish_s):
@@ -263,7 +262,7 @@ class Node:
             "zero_adv_local": selection.local_zero_advantage, "zero_adv_external": selection.external_zero_advantage,
             "peers_seen": len(self.transport.peers()) if self.transport is not None else 0,
             "batches_received": len(batches), "pool_size": len(self.pool),
-            "publish_skipped": getattr(getattr(self.transport, "stats", None), "skipped_publishes", 0),
+            "publish_skipped": self.transport.stats.skipped_publishes if self.transport is not None else 0,
             "tokens_per_s": tokens / max(timer.seconds["generate"], 1e-9),
             **{f"t_{name}": round(sec, 4) for name, sec in timer.seconds.items()},
             "t_round": round(sum(timer.seconds.values()), 4),
