@@ -12,7 +12,7 @@ together (the worst case). Per round each node runs, one after the other:
 Reported per pattern: publish and collect time, CPU s and DHT bytes read/written per node per round,
 publish-to-visible latency p50/p99 (batch creation to the collect that returned it) and app bytes
 per rollout received. Wall times are "N processes on 2 cores": on this host judge by CPU, bytes and
-ratios (see /work/shared/baselines.md). Results go to benchmarks/results/gossip.json.
+ratios (see ../shared/baselines.md). Results go to benchmarks/results/gossip.json.
 
 "One collector at a time" (``--solo``, after the all-at-once rounds): every node publishes, then three
 nodes collect in turn while the others only serve, so each pattern's own per-collect cost shows
