@@ -199,7 +199,7 @@ class Pusher:
         match = _WINDOW.search(key)
         now = self.window()
         if match is None or not key.startswith(f"sapo/{self.config.swarm_id}/"):
-            self.receiver.reject("wrong_swarm", f"pushed key {key!r:.80}", signer=_connection(remote))
+            self.receiver.reject("wrong_swarm", f"pushed key {key[:120]}", signer=_connection(remote))  # escaped by the log
             return False
         window = int(match.group(1))
         if abs(window - now) > max(self.config.windows_per_collect, self.config.record_ttl_windows) + 1:
