@@ -9,6 +9,7 @@ raw ESC byte, no line that starts with the forged text, no line over a few hundr
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from tests.chaos.conftest import ATTACKER_SCRIPT
 from tests.swarm.helpers import NodeProcess, start_node
 
 pytestmark = [pytest.mark.swarm, pytest.mark.slow]
+logger = logging.getLogger(__name__)
 
 OPEN_SWARM = dict(swarm_id="t-log", window_seconds=2.0, record_ttl_windows=2, windows_per_collect=2, num_shards=2,
                   shards_per_collect=2, startup_timeout_s=30.0)
@@ -68,6 +70,7 @@ def test_hostile_text_cannot_flood_or_control_the_log(tmp_path: Path) -> None:
     raw = (tmp_path / "log-victim.log").read_bytes()
     lines = raw.decode(errors="replace").splitlines()
     report = f"{refused} refused {rejections}; {len(lines)} log lines:\n" + "\n".join(lines[:60])
+    logger.info("%s", report.splitlines()[0])
     assert refused >= RECORDS, report  # the flood arrived: stored-side, read-side and push refusals, all counted
     assert rejections.get("wrong_window", 0) >= RECORDS // 8, report  # fresh verified signers reached the receiver
     assert 1 <= len(lines) <= MAX_LINES, report
