@@ -2,7 +2,7 @@
 simulation: the same nodes (peer ids, question streams, generation and sampler seeds), one process
 each, gossiping through `HivemindTransport` instead of `MemoryTransport`.
 
-    python benchmarks/sapo_table.py --dht          # 4 nodes, sparse, 8/8 uniform, seeds 0-1
+    python -m benchmarks.sapo --dht          # 4 nodes, sparse, 8/8 uniform, seeds 0-1
 
 Nodes start each round together (a `multiprocessing.Barrier`), then run `Node.step` concurrently on
 real DHT time, so whether a peer's batch of round r arrives in round r or r + 1 depends on timing
@@ -18,7 +18,7 @@ import multiprocessing as mp
 import time
 from typing import Any
 
-from benchmarks.sapo_sim import COMMON_QUESTIONS, RunSpec
+from benchmarks.sapo.sim import COMMON_QUESTIONS, RunSpec
 
 WINDOW_S = 60.0
 
@@ -35,7 +35,7 @@ def dht_transport_config(initial_peers: list[str]):
 async def _node_main(k: int, spec: RunSpec, initial_peers: list[str], barrier: Any, ready: Any) -> dict[str, Any]:
     import torch
 
-    from benchmarks.sapo_sim import node_config, peer_identity
+    from benchmarks.sapo.sim import node_config, peer_identity
     from node.algorithms import build_algorithm
     from node.policy import Policy
     from node.rewards import build_reward_fn

@@ -1,6 +1,6 @@
 """Checks the SAPO table rests on: paired question streams and a tokenizer that covers the RL tasks.
 
-    >>> from benchmarks.sapo_sim import SPARSE
+    >>> from benchmarks.sapo.sim import SPARSE
     >>> prefix_stable(SPARSE.rl_families)
     True
 

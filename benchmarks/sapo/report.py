@@ -1,6 +1,6 @@
 """Turn finished SAPO runs into the table, the JSON and the moving-average plot.
 
-    report = build_report(blocks, runs)          # runs: spec key -> run row (see sapo_table._run_one)
+    report = build_report(blocks, runs)          # runs: spec key -> run row (see `benchmarks.sapo.runs.run_one`)
     print(write_outputs(report, blocks, runs, json_path, png_path))
 
 Per block, every configuration is compared with its first one (isolation, 16/0) on the seeds both
@@ -11,15 +11,16 @@ configuration is its mean over seeds and nodes per round. The own-reward ratio i
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from benchmarks.sapo_checks import prefix_stable, tokenizer_coverage
-from benchmarks.sapo_grid import Block
-from benchmarks.sapo_sim import SPARSE, node_config
-from benchmarks.sapo_stats import format_table, paired_ratios, ratio_summary
+from benchmarks.common import shown, write_json
+from benchmarks.sapo.checks import prefix_stable, tokenizer_coverage
+from benchmarks.sapo.grid import Block
+from benchmarks.sapo.runs import spec_key
+from benchmarks.sapo.sim import SPARSE, node_config
+from benchmarks.sapo.stats import format_table, paired_ratios, ratio_summary
 from swarm.report import moving_average
 
 UNIFORM_LABEL = "8/8 uniform"
@@ -27,8 +28,6 @@ MA_WINDOW = 10
 
 
 def _by_label(block: Block, runs: dict[str, dict[str, Any]]) -> dict[str, dict[int, dict[str, Any]]]:
-    from benchmarks.sapo_table import spec_key
-
     out: dict[str, dict[int, dict[str, Any]]] = {}
     for seed in block.seeds:
         for config, spec in zip(block.configs, block.specs(seed)):
@@ -39,7 +38,7 @@ def _by_label(block: Block, runs: dict[str, dict[str, Any]]) -> dict[str, dict[i
 
 
 def _cum(row: dict[str, Any]) -> float:
-    """Cumulative reward on the common questions (see sapo_sim.COMMON_QUESTIONS)."""
+    """Cumulative reward on the common questions (see `benchmarks.sapo.sim.COMMON_QUESTIONS`)."""
     return float(sum(map(sum, row["common"])))
 
 
@@ -145,15 +144,13 @@ def write_outputs(report: dict[str, Any], blocks: list[Block], runs: dict[str, d
                   json_path: Path, png_path: Path) -> str:
     text = tables_text(report)
     report["table"] = text
-    json_path.write_text(json.dumps(report, indent=1))
+    write_json(json_path, report, meta=report.get("provenance"))
     plot(report, png_path)
-    return text + f"\n\nwrote {json_path} and {png_path}"
+    return text + f"\n\nwrote {shown(json_path)} and {shown(png_path)}"
 
 
 def dht_comparison(block: Block, sim: dict[str, dict[str, Any]], dht: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Per seed: cumulative reward of 8/8 over the DHT, simulated 8/8 and simulated 16/0."""
-    from benchmarks.sapo_table import spec_key
-
     seeds, lines = [], [f"{'seed':>4} {'16/0 sim':>9} {'8/8 sim':>9} {'8/8 DHT':>9} {'DHT/sim':>8} {'DHT/16:0':>9} "
                         f"{'kept sim':>8} {'kept DHT':>8} {'CPU sim':>8} {'CPU DHT':>8}"]
     for seed in block.seeds:

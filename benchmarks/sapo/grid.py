@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from benchmarks.sapo_sim import CHAIN_SUM_2, CHAIN_SUM_3, DENSE, SPARSE, SPARSER, SPARSEST, Regime, RunSpec
+from benchmarks.sapo.sim import CHAIN_SUM_2, CHAIN_SUM_3, DENSE, SPARSE, SPARSER, SPARSEST, Regime, RunSpec
 
 
 @dataclass(frozen=True)
@@ -192,7 +192,7 @@ def fill_blocks(seeds: int = 10) -> list[Block]:
     seeds only) against isolation at one step, its best recipe, since two steps weaken it; and one-step
     isolation against the 2-step fill over 300 rounds (about 31 CPU-minutes a seed for the pair).
 
-    Its runs have a log of their own (`sapo_table.fill.runs.jsonl`): the same spec and seed under another
+    Its runs have a log of their own (`fill.runs.jsonl.gz`): the same spec and seed under another
     transformers/tokenizers release builds another warm-started tiny model, so these runs must not be paired
     with the main table's, which came from an earlier set of releases (their rows carry no `env`)."""
     configs = (ISOLATION, FILL_POSITIVE, FILL_24, UNIFORM_88, FILL_48, FILL_FRESH, FILL_24_FRESH, FILL_24_VARIANCE)

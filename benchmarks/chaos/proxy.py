@@ -1,6 +1,6 @@
 """A userspace TCP fault proxy (toxiproxy-style) for links that `tc netem` cannot shape on this kernel.
 
-    python benchmarks/chaos_proxy.py --listen 10.77.0.1:4100 --target 127.0.0.1:4000 \
+    python -m benchmarks.chaos.proxy --listen 10.77.0.1:4100 --target 127.0.0.1:4000 \
         --latency-ms 100 --jitter-ms 20 --rate-kbit 1000 --seed 7
 
 One listening address forwards every accepted connection to one target. Per direction of each
