@@ -21,7 +21,9 @@ ratios (see ../shared/baselines.md).
 "One collector at a time" (``--solo``, after the all-at-once rounds): every node publishes, then three
 nodes collect in turn while the others only serve, so each pattern's own per-collect cost shows
 without the host's saturation: collect time, CPU of the collecting node *including its p2pd daemon*,
-and bytes read (DHT reads plus records pushed to it). This is how scale is judged (baselines.md).
+and bytes read. For the sharded pattern both include the records pushed to the collector since the
+round began (they arrive while peers publish, before it collects): their bytes, and the CPU its receive
+path spent checking them. This is how scale is judged (baselines.md).
 
 A full run writes ``benchmarks/results/gossip/full.json``; --smoke and --quick write to
 ``runs/benchmarks/gossip/`` unless ``--out`` says otherwise. Modules: `cli` (flags, output), `driver`

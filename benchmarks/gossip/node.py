@@ -27,10 +27,15 @@ from tests.swarm import node_proc  # noqa: E402
 
 
 class CountingStore:
-    """Wraps a transport's `RecordStore` and counts application bytes written to and read from the DHT."""
+    """Wraps a transport's `RecordStore` and counts application bytes written to and read from the DHT.
+
+    ``read`` also counts records pushed to the node and parts fetched from their publisher; ``pushed`` and
+    ``pushed_cpu_s`` are the pushed bytes and the CPU the node's receive path spent checking them (pushes
+    arrive while peers publish, before the node collects, so a collect's own window misses them)."""
 
     def __init__(self, inner: Any) -> None:
         self.inner, self.read, self.written = inner, 0, 0
+        self.pushed, self.pushed_cpu_s = 0, 0.0
 
     def time(self) -> float:
         return self.inner.time()
@@ -52,7 +57,12 @@ def count_reads(transport: Any) -> CountingStore:
 
     def counted(key: str, window: int, subkey: str, value: bytes, expiration: float, **kwargs: Any) -> bool:
         counter.read += len(value)  # a pushed record is read too, just not from the DHT
-        return accept_pushed(key, window, subkey, value, expiration, **kwargs)
+        counter.pushed += len(value)
+        cpu0 = node_proc.cpu_s()
+        try:
+            return accept_pushed(key, window, subkey, value, expiration, **kwargs)
+        finally:
+            counter.pushed_cpu_s += node_proc.cpu_s() - cpu0
 
     transport.accept_pushed = counted
     if getattr(transport, "direct_parts", None) is not None:
@@ -83,6 +93,8 @@ class BenchNode(node_proc.Node):
         self.secret = config.swarm_secret.encode() if config.swarm_secret else None
         self.verifier = RecordVerifier(config.swarm_id, self.secret)
         self.ref: ReferencePeer | None = None
+        self.round_start = (0, 0.0)
+        """(pushed bytes, push CPU s) when the current one-collector-at-a-time round began."""
         # Each benchmark round is its own time window, as a node's rounds are window-paced: records of
         # earlier rounds are then in closed windows, not re-read as if several rounds shared one window.
         self.round = 0
@@ -148,6 +160,7 @@ class BenchNode(node_proc.Node):
     async def publish_both(self, rnd: int, size: int, reference: bool = True) -> dict[str, Any]:
         """One collector at a time, step 1: every node publishes with both patterns."""
         self.round = rnd
+        self.round_start = (self.counter.pushed, self.counter.pushed_cpu_s)
         await self.t.publish(self._batch(f"s{rnd}", size))
         if reference:
             assert self.ref is not None, "ref_start first"
@@ -155,22 +168,27 @@ class BenchNode(node_proc.Node):
         return {}
 
     async def solo(self, pattern: str, rnd: int, want: int) -> dict[str, Any]:
-        """One collector at a time, step 2: this node alone collects with ``pattern``; CPU includes its p2pd."""
+        """One collector at a time, step 2: this node alone collects with ``pattern``. CPU includes its p2pd during
+        the collect; for ``sharded``, bytes and CPU also include what was pushed to it since the round began."""
         self.round = rnd
         daemon = (lambda: daemon_cpu_s(self.t.node.p2p)) if pattern == "sharded" else self.ref.daemon_cpu_s
-        cpu0, daemon0, read0, t0 = node_proc.cpu_s(), daemon(), self.counter.read, time.time()
-        got = 0
+        cpu0, daemon0, pushed0, t0 = node_proc.cpu_s(), daemon(), (self.counter.pushed, self.counter.pushed_cpu_s), time.time()
+        dht0, got, pushed, push_cpu = self.counter.read - self.counter.pushed, 0, 0, 0.0
         if pattern == "sharded":
             while got < want and time.time() < t0 + 3.0:
                 got += len(await self.t.collect(want - got))  # any fresh verified batch serves the node
                 if got < want:
                     await asyncio.sleep(0.02)
+            pushed, push_cpu = self.counter.pushed - self.round_start[0], self.counter.pushed_cpu_s - self.round_start[1]
+            before_collect = pushed0[1] - self.round_start[1]  # push CPU inside the collect is already in cpu_s
         else:
             read, batches, _ = await self.ref.collect(rnd, own=self.t.peer_id)
             self.counter.read += read
-            got = len(batches)
-        return {"collect_s": time.time() - t0, "cpu_s": node_proc.cpu_s() - cpu0,
-                "daemon_cpu_s": daemon() - daemon0, "read": self.counter.read - read0, "got": got}
+            got, before_collect = len(batches), 0.0
+        dht = self.counter.read - self.counter.pushed - dht0
+        return {"collect_s": time.time() - t0, "cpu_s": node_proc.cpu_s() - cpu0 + before_collect,
+                "daemon_cpu_s": daemon() - daemon0, "read": dht + pushed, "read_pushed": pushed,
+                "push_cpu_s": push_cpu, "got": got}
 
 
 if __name__ == "__main__":

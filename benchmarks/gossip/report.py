@@ -61,7 +61,8 @@ def summarize(rows: list[dict[str, Any]], n: int) -> dict[str, Any]:
 
 
 def summarize_solo(rows: list[dict[str, Any]], n: int, batch: str, pattern: str, want: int) -> dict[str, Any]:
-    """One-collector-at-a-time figures of one pattern over its collects."""
+    """One-collector-at-a-time figures of one pattern over its collects. For the sharded pattern, bytes and CPU
+    include the records pushed to the collector since its round began (``kib_pushed``, ``push_cpu``)."""
     cpu = [x["cpu_s"] + x["daemon_cpu_s"] for x in rows]
     return {"n": n, "batch": batch, "pattern": pattern, "mode": "one collector at a time",
             "collect_p50_ms": 1000 * pct([x["collect_s"] for x in rows], 50),
@@ -70,6 +71,8 @@ def summarize_solo(rows: list[dict[str, Any]], n: int, batch: str, pattern: str,
             "cpu_p50_ms_per_collect": 1000 * pct(cpu, 50),
             "daemon_cpu_ms_per_collect": 1000 * statistics.mean(x["daemon_cpu_s"] for x in rows),
             "kib_read_per_collect": statistics.mean(x["read"] for x in rows) / 1024,
+            "kib_pushed_per_collect": statistics.mean(x.get("read_pushed", 0) for x in rows) / 1024,
+            "push_cpu_ms_per_collect": 1000 * statistics.mean(x.get("push_cpu_s", 0.0) for x in rows),
             "collects_short_of_J": sum(x["got"] < want for x in rows), "collects": len(rows)}
 
 
