@@ -1,8 +1,9 @@
 """One SAPO round of a paper-sized node on a GPU, through the node's own code, against plain
 transformers in the same run.
 
-    python benchmarks/gpu_round.py [--prompts 8] [--completions 8] [--new-tokens 256]
+    python -m benchmarks.gpu_round [--prompts 8] [--completions 8] [--new-tokens 256]
                                    [--prompt-tokens 128] [--micro-batch 16] [--lr 1e-6]
+    python -m benchmarks.gpu_round --smoke      # on the CPU: 2 layers, 2 x 2 sequences, 8 new tokens (CI)
 
 The model is Qwen2.5-0.5B's architecture (494M parameters) with random weights, built from its config
 on the GPU (nothing is downloaded), with the tiny preset's tokenizer (prompts are padded out to
@@ -16,15 +17,15 @@ on the GPU (nothing is downloaded), with the tiny preset's tokenizer (prompts ar
 - weights moved by one update at --lr: float32 weights (ours) against bfloat16 weights (the baseline),
   where Adam steps smaller than bfloat16's 8-bit mantissa round away.
 
-Prints a table with ours/baseline ratios; writes benchmarks/results/gpu_round.json. Needs CUDA;
-`--device cpu --layers 2 --new-tokens 8` is a quick check of the script itself on a CPU.
+Prints a table with ours/baseline ratios; writes benchmarks/results/gpu_round/full.json. Needs CUDA;
+``--smoke`` checks the script itself on a CPU in seconds (`SMOKE`) and writes to runs/benchmarks/gpu_round/,
+as does any run off cuda.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import json
 import platform
 import random
 import statistics
@@ -35,13 +36,18 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, Qwen2Config
 
+from benchmarks.common import output_path, shown, write_json
 from node.algorithms import build_algorithm
 from node.config import AlgorithmConfig, ModelConfig
 from node.policy import Policy
 from node.types import ScoredGroup, Task, TokenBatch
 from protocol.messages import TaskRef
 
-RESULTS = Path(__file__).parent / "results" / "gpu_round.json"
+NARROW = dict(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2)
+"""--narrow: Qwen2.5's layout at a toy width, with the tokenizer's own vocabulary (a check of the code paths)."""
+SMOKE = dict(device="cpu", layers=2, narrow=True, new_tokens=8, prompts=2, completions=2, prompt_tokens=16, micro_batch=4,
+             repeats=1)
+"""--smoke: the whole script on a CPU in seconds (a check that it runs, not a measurement)."""
 
 QWEN25_05B = dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
                   num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768,
@@ -80,8 +86,8 @@ def build_policy(args: argparse.Namespace) -> Policy:
     device = torch.device(args.device)
     torch.manual_seed(0)
     with device:
-        model = AutoModelForCausalLM.from_config(Qwen2Config(**{**QWEN25_05B, "num_hidden_layers": args.layers}),
-                                                 dtype=torch.float32)
+        shape = {**QWEN25_05B, "num_hidden_layers": args.layers, **(NARROW | {"vocab_size": len(tokenizer)} if args.narrow else {})}
+        model = AutoModelForCausalLM.from_config(Qwen2Config(**shape), dtype=torch.float32)
     config = ModelConfig(name="qwen2.5-0.5b-arch", device=args.device, dtype="bfloat16", max_new_tokens=args.new_tokens)
     return Policy("qwen2.5-0.5b-arch", model.eval(), tokenizer, device, config, torch.bfloat16)
 
@@ -160,8 +166,8 @@ def moved_fraction(parameters, before) -> float:
     return changed / sum(b.numel() for b in before)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu_round", description=__doc__.split("\n\n")[0])
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--completions", type=int, default=8)
     parser.add_argument("--new-tokens", type=int, default=256)
@@ -171,11 +177,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--layers", type=int, default=QWEN25_05B["num_hidden_layers"])
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
+    parser.add_argument("--narrow", action="store_true", help="hidden size 64 and the tokenizer's vocabulary (`NARROW`)")
+    parser.add_argument("--smoke", action="store_true", help="a CPU check of the script: " + ", ".join(f"{k}={v}" for k, v in SMOKE.items()))
+    parser.add_argument("--out", type=Path, default=None, help="JSON result (default benchmarks/results/gpu_round/full.json on cuda)")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        vars(args).update(SMOKE)
+    full = not args.smoke and args.device.startswith("cuda")
+    args.out = output_path("gpu_round", "full.json" if full else "smoke.json" if args.smoke else "cpu.json", full=full, out=args.out)
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("gpu_round.py needs a CUDA device (torch.cuda.is_available() is False); "
-                         "--device cpu --layers 2 --new-tokens 8 checks the script on a CPU")
+        raise SystemExit("gpu_round needs a CUDA device (torch.cuda.is_available() is False); "
+                         "--smoke checks the script on a CPU")
     device = torch.device(args.device)
 
     policy = build_policy(args)
@@ -246,12 +263,10 @@ def main() -> None:
           f"{u['plain_bf16']['weights_moved_at_lr']:>8.1%}")
     print(f"refreshing the bfloat16 sampling copy after an update: {u['ours']['sampling_copy_refresh_s'] * 1e3:.1f} ms")
     print(f"ours / baseline: generation {g['ratio_tokens_per_s']:.2f}x tokens/s, update {u['ratio_seconds']:.2f}x seconds")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.machine()} cpu"
     meta = {"device": name, "torch": torch.__version__, "host": platform.node(),
             "args": {k: str(v) for k, v in vars(args).items()}}
-    args.out.write_text(json.dumps({"meta": meta, "result": result}, indent=2))
-    print(f"wrote {args.out}")
+    print(f"wrote {shown(write_json(args.out, {'meta': meta, 'result': result}, indent=2))}")
 
 
 if __name__ == "__main__":

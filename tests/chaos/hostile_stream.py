@@ -1,6 +1,6 @@
 """T5 at rate: every hostile class injected at the same records per second, all at once, for a while.
 
-The single-shot T5 (`benchmarks/chaos.py` ``t5_hostile``) counts each class under its reason at each
+The single-shot T5 (`benchmarks.chaos.hostile.t5_hostile`) counts each class under its reason at each
 receiver. This is the sustained version the issue asks for: an insider attacker stores the records of
 every class (`tests.chaos.hostile.build`, a fresh tag per build so each record is new) into the DHT at
 ``rate`` records per second per class, in the background, while the honest nodes run their workload.
