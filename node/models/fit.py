@@ -1,10 +1,10 @@
 """Which model fits a device: a memory estimate of one round (weights, gradients, Adam, activations,
 KV cache) and `pick_model`, the largest preset whose update fits with headroom.
 
-    >>> shape = RoundShape(update_rows=64, generate_rows=32, sequence_tokens=134, micro_batch=16)
-    >>> choice = pick_model(24 * GIB, "cuda", shape)
-    >>> choice.name, choice.lora
-    ('smollm2-135m', False)
+    >>> shape = RoundShape(update_rows=128, generate_rows=64, sequence_tokens=134, micro_batch=64)
+    >>> choice = pick_model(8 * GIB, "cuda", shape)
+    >>> choice.name, choice.lora, choice.micro_batch
+    ('smollm2-135m', False, 16)
     >>> pick_model(64 * GIB, "cpu", shape).name   # CPU stops at the tiny presets
     'tiny-16m'
 
@@ -12,7 +12,8 @@ The estimate is deliberately simple (bytes per parameter and per token, no alloc
 calibrated on one measurement: a 494M Qwen2.5-0.5B-shaped node updating 64 x 387 tokens at
 micro-batch 16 peaked at 34.1 GiB on an H100 (benchmarks/results/gpu_round.txt); the formula gives
 within 10% of that. A node whose full update does not fit can train LoRA adapters instead
-(`model.lora`); `pick_model` offers that only when no preset fits with a full update.
+(`model.lora`); `pick_model` offers that only when no preset fits with a full update. To fit a larger
+model it may lower the update's micro-batch (down to `MIN_MICRO_BATCH`), which costs speed, not memory.
 
 References: Korthikanti et al., "Reducing Activation Recomputation in Large Transformer Models"
 (arXiv 2205.05198) section 4 for activation bytes per token and layer; ZeRO (arXiv 1910.02054) for
@@ -22,7 +23,7 @@ the 4 + 4 + 8 bytes per parameter of float32 weights, gradients and Adam moments
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from node.models.tiny import TINY_SPECS, TOKENIZER_VOCAB
@@ -39,6 +40,8 @@ HEADROOM = 0.1
 """Share of the device's memory never planned for (CUDA context, other processes, the cache allocator)."""
 CPU_PRESETS = ("tiny-0.5m", "tiny-1.5m", "tiny-6m", "tiny-16m")
 """On CPU smaller models learn more per second (../shared/sapo.md), so auto stops at tiny-16m."""
+MIN_MICRO_BATCH = 4
+"""auto lowers the update's micro-batch to fit a larger model, but not below this (slower than a smaller model)."""
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
@@ -138,14 +141,30 @@ class FitChoice:
 
     name: str
     lora: bool
+    micro_batch: int
+    """The update's micro-batch it fits at (the configured one, or halved down to `MIN_MICRO_BATCH`)."""
     estimate_bytes: int
     usable_bytes: int
     reason: str
 
 
-def pick_model(total_bytes: int, kind: DeviceKind, shape: RoundShape, lora_r: int = 16,
+def fits(model: ModelShape, shape: RoundShape, usable_bytes: int, lora_r: int | None = None) -> tuple[int, int] | None:
+    """(micro-batch, bytes) at the largest micro-batch, from the configured one halving down to
+    `MIN_MICRO_BATCH`, whose round fits `usable_bytes`; None if even that one does not."""
+    micro = shape.micro_batch
+    while True:
+        need = estimate(model, replace(shape, micro_batch=micro), lora_r).total
+        if need <= usable_bytes:
+            return micro, need
+        if micro <= MIN_MICRO_BATCH:
+            return None
+        micro = max(MIN_MICRO_BATCH, micro // 2)
+
+
+def pick_model(total_bytes: int, kind: DeviceKind, shape: RoundShape, lora_r: int = 16, force_lora: bool = False,
                shapes: dict[str, ModelShape] | None = None) -> FitChoice:
-    """The largest preset whose round fits `total_bytes` less `HEADROOM`; LoRA only if no full update fits.
+    """The largest preset whose round fits `total_bytes` less `HEADROOM`; LoRA only if no full update fits
+    (or always, with `force_lora`: the config already asks for LoRA).
 
     If nothing fits even with LoRA, the smallest preset is returned and the reason says so.
     """
@@ -154,22 +173,28 @@ def pick_model(total_bytes: int, kind: DeviceKind, shape: RoundShape, lora_r: in
     ranked = sorted(allowed, key=lambda n: shapes[n].parameters, reverse=True)
     usable = int(total_bytes * (1 - HEADROOM))
     where = f"{total_bytes / GIB:.1f} GiB {kind}"
-    for lora in (False, True):
+    for lora in ((True,) if force_lora else (False, True)):
         for name in ranked:
-            need = estimate(shapes[name], shape, lora_r if lora else None).total
-            if need <= usable:
-                larger = ranked[: ranked.index(name)]
-                why = f"the largest preset whose {'LoRA (r=%d) ' % lora_r if lora else ''}update fits {where}"
-                why += f": needs ~{need / GIB:.2f} GiB of {usable / GIB:.2f} GiB usable"
-                if larger:
-                    why += f" ({larger[-1]} would need ~{estimate(shapes[larger[-1]], shape).total / GIB:.2f} GiB)"
-                if kind == "cpu":
-                    why += "; on CPU auto stops at the tiny presets (they learn more per second)"
-                return FitChoice(name, lora, need, usable, why)
-    smallest = ranked[-1]
-    need = estimate(shapes[smallest], shape, lora_r).total
-    return FitChoice(smallest, True, need, usable,
-                     f"nothing fits {where} ({smallest} with LoRA needs ~{need / GIB:.2f} GiB); trying {smallest} anyway")
+            found = fits(shapes[name], shape, usable, lora_r if lora else None)
+            if found is None:
+                continue
+            micro, need = found
+            why = f"the largest preset whose {'LoRA (r=%d) ' % lora_r if lora else ''}update fits {where}: "
+            why += f"~{need / GIB:.2f} GiB of {usable / GIB:.2f} GiB usable at micro-batch {micro}"
+            if micro < shape.micro_batch:
+                why += f" (lowered from {shape.micro_batch})"
+            larger = ranked[: ranked.index(name)]
+            if larger:
+                smallest_need = estimate(shapes[larger[-1]], replace(shape, micro_batch=MIN_MICRO_BATCH)).total
+                why += f"; {larger[-1]} would need ~{smallest_need / GIB:.2f} GiB even at micro-batch {MIN_MICRO_BATCH}"
+            if kind == "cpu":
+                why += "; on CPU auto stops at the tiny presets (they learn more per second)"
+            return FitChoice(name, lora, micro, need, usable, why)
+    smallest, micro = ranked[-1], min(shape.micro_batch, MIN_MICRO_BATCH)
+    need = estimate(shapes[smallest], replace(shape, micro_batch=micro), lora_r).total
+    return FitChoice(smallest, True, micro, need, usable,
+                     f"nothing fits {where} ({smallest} with LoRA at micro-batch {micro} needs ~{need / GIB:.2f} GiB); "
+                     f"trying {smallest} anyway (out-of-memory errors halve the micro-batch further)")
 
 
 def device_memory(device: str) -> tuple[int, DeviceKind]:
