@@ -10,8 +10,8 @@ same seeds they give the same tokens, up to float rounding of the logits (the co
 over a fixed-size cache with the unused tail masked, and its kernels are fused differently).
 
 The compiled loop pays its compile once per process and (batch, cache length): the cache length is
-rounded up to a multiple of `CACHE_BUCKET` tokens and a smaller last micro-batch is padded to the
-full one, so a node's rounds reuse one compiled step. Prefill runs eagerly (prompt lengths vary); only
+rounded up to a multiple of `CACHE_BUCKET` tokens and only grows, and a smaller last micro-batch is
+padded to the full one, so a node's rounds reuse one compiled step. Prefill runs eagerly (prompt lengths vary); only
 the one-token step is compiled, as in transformers' static-cache recipe. On cuda, mode
 "reduce-overhead" records the step as a CUDA graph: one launch per token instead of one per kernel,
 which is where a small model's decode time goes (17 ms per step with HF defaults on an H200,
@@ -23,6 +23,7 @@ cache, compiled decode_one_token, eager prefill); nanochat `engine.py` (our loop
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import time
@@ -88,7 +89,7 @@ class CompiledDecoder:
         self.device = device
         self.mode = "reduce-overhead" if device.type == "cuda" else "default"
         self._step = torch.compile(_forward_last_logits, mode=self.mode, dynamic=False)
-        self._caches: dict[tuple[int, int, int], StaticCache] = {}
+        self._caches: dict[tuple[int, int], tuple[StaticCache, int]] = {}
         self._compile_s = 0.0
 
     def __deepcopy__(self, memo: dict) -> "CompiledDecoder":
@@ -115,8 +116,7 @@ class CompiledDecoder:
             prompts = prompts + [prompts[0]] * (batch - rows)
             uniforms = torch.cat([uniforms, uniforms[:1].expand(batch - rows, -1)])
         width = max(map(len, prompts))
-        length = -(-(width + steps) // CACHE_BUCKET) * CACHE_BUCKET
-        cache = self._cache(model, batch, length)
+        cache, length = self._cache(model, batch, -(-(width + steps) // CACHE_BUCKET) * CACHE_BUCKET)
         ids, prompt_mask = left_pad(prompts, sampling.pad_id, self.device)
         mask = torch.ones(batch, length, dtype=prompt_mask.dtype, device=self.device)
         mask[:, :width] = prompt_mask  # future columns are 1: the causal mask hides what is not written yet
@@ -126,12 +126,13 @@ class CompiledDecoder:
                        logits_to_keep=1, **{kwarg: cache}).logits[:, -1, :]
         position = positions[:, -1:].clone()
         state = _Rows(sampling, batch, self.device)
-        for step in range(steps):
-            token = state.pick(logits, uniforms[:, step])
-            if step == steps - 1 or (step % DONE_CHECK_EVERY == DONE_CHECK_EVERY - 1 and bool(state.done.all())):
-                break
-            position += 1
-            logits = self._call(model, cache, kwarg, token[:, None], position, mask)
+        with _differentiating_guards_only():
+            for step in range(steps):
+                token = state.pick(logits, uniforms[:, step])
+                if step == steps - 1 or (step % DONE_CHECK_EVERY == DONE_CHECK_EVERY - 1 and bool(state.done.all())):
+                    break
+                position += 1
+                logits = self._call(model, cache, kwarg, token[:, None], position, mask)
         return state.tokens()[:rows]
 
     def _call(self, model, cache, kwarg, token, position, mask) -> torch.Tensor:
@@ -139,19 +140,20 @@ class CompiledDecoder:
             torch.compiler.cudagraph_mark_step_begin()  # the last step's logits were consumed
         return self._step(model, cache, kwarg, token, position, mask).clone()
 
-    def _cache(self, model: transformers.PreTrainedModel, batch: int, length: int) -> StaticCache:
-        """The cache of this shape, reset; a new shape is allocated and its step compiled (timed) first."""
-        key = (id(model), batch, length)
-        cache = self._caches.get(key)
-        if cache is None:
-            self._caches.clear()  # one shape at a time: a node's rounds all have the same one
-            cache = StaticCache(config=model.config, max_cache_len=length)
-            self._caches[key] = cache
-            self._warm_up(model, cache, batch, length)
-        cache.reset()
-        return cache
+    def _cache(self, model: transformers.PreTrainedModel, batch: int, length: int) -> tuple[StaticCache, int]:
+        """A reset cache of this batch holding at least `length` tokens, and its length. The cache only grows:
+        a round with shorter prompts reuses the longer one (masked), so rounds do not flip between shapes."""
+        key = (id(model), batch)
+        held = self._caches.get(key)
+        if held is None or held[1] < length:
+            self._caches.clear()  # one shape at a time: a node's rounds all have the same batch
+            held = (StaticCache(config=model.config, max_cache_len=length), length)
+            self._caches[key] = held
+            self._warm_up(model, *held, batch)
+        held[0].reset()
+        return held
 
-    def _warm_up(self, model, cache: StaticCache, batch: int, length: int) -> None:
+    def _warm_up(self, model, cache: StaticCache, length: int, batch: int) -> None:
         """Compile (and on cuda record) the step on throwaway tokens, so the compile time is measured apart."""
         started = time.perf_counter()
         kwarg = cache_kwarg(model)
@@ -177,6 +179,16 @@ def build_decoder(kind: str, device: torch.device) -> EagerDecoder | CompiledDec
     if kind == "eager":
         return EagerDecoder()
     raise ValueError(f"model.generation must be eager or compiled, not {kind!r}")
+
+
+def _differentiating_guards_only() -> contextlib.AbstractContextManager:
+    """Skip dynamo's full guard check on each step (milliseconds per call on a busy CPU, more than a small
+    model's whole step on a GPU). Safe here: the step of this shape was warmed up by `_warm_up` under the
+    default stance, and between steps only the values inside the same tensors change."""
+    set_stance = getattr(torch.compiler, "set_stance", None)  # torch >= 2.6
+    if set_stance is None:
+        return contextlib.nullcontext()
+    return set_stance("default", skip_guard_eval_unsafe=True)
 
 
 def _forward_last_logits(model, cache, kwarg: str, token, position, mask) -> torch.Tensor:

@@ -10,7 +10,10 @@ template, re-tokenize any node's completion text into a `TokenBatch`, and comput
 
 Sampling is our own short decode loop over the KV cache rather than `model.generate`: each row
 (question i, sample j) draws its randomness from its own generator seeded by (seed, i, j), so a
-rollout can be reproduced on its own, whatever else was in the batch (up to float rounding).
+rollout can be reproduced on its own, whatever else was in the batch (up to float rounding). The loop
+is `node/decode.py`'s, eager or compiled (`config.generation`); rows go through it in micro-batches
+that halve on an out-of-memory error (`node/oom.py`). With `config.lora` only adapters train and the
+sampling copy holds the merged weights (`node/models/lora.py`).
 
 Mixed precision: weights always stay float32 and `config.dtype` is the dtype forward passes compute
 in (bfloat16 on cuda by default). Adam updates of bfloat16 weights are rounded away: bfloat16 keeps

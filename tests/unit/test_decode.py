@@ -41,6 +41,9 @@ def test_compiled_gives_the_eager_tokens_for_the_same_seeds(pair) -> None:
     assert compiled.decoder.take_compile_seconds() > 0  # paid once, on the first call ...
     assert tokens(compiled, 3) == tokens(eager, 3)
     assert compiled.decoder.take_compile_seconds() == 0.0  # ... and never again for this shape
+    short = ["1 + 2 =", "3 - 3 =", "9 + 0 ="]  # same batch, shorter prompts: the longer cache is reused
+    assert tokens(compiled, 3, short) == tokens(eager, 3, short)
+    assert compiled.decoder.take_compile_seconds() == 0.0
     assert tokens(compiled, 4) != tokens(compiled, 5)
 
 
