@@ -5,7 +5,7 @@ LoRA), and whole rounds against a local 2-node swarm over the real DHT on loopba
     python benchmarks/gpu_round.py --quick         # any device, tiny-0.5m, < 1 minute on CPU (CI)
     python benchmarks/gpu_round.py --model smollm2-135m --rows generate --new-tokens 16
 
-Rows (each timed after a warm-up call; peak memory is what a call allocates above what was allocated
+Rows (each timed after a warm-up call, generation paths interleaved; peak memory is what a call allocates above what was allocated
 before it: `torch.cuda.max_memory_allocated` on cuda, torch's CPU allocator through the profiler off cuda):
 - generate: `Policy.generate` with `model.generation: eager` and `compiled` on the same weights (tokens/s,
   compile seconds, share of rows with identical tokens) and HF `model.generate` as the baseline;
@@ -53,8 +53,8 @@ QWEN25_05B = dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, nu
 """Qwen2.5-0.5B-Instruct's config.json, the architecture the paper's smallest nodes run."""
 SHAPES = {
     "cuda": dict(model=QWEN, prompts=8, completions=8, new_tokens=256, prompt_tokens=128, micro_batch=16, repeats=2, rounds=5),
-    "cpu": dict(model="tiny-6m", prompts=4, completions=8, new_tokens=32, prompt_tokens=32, micro_batch=16, repeats=2, rounds=4),
-    "quick": dict(model="tiny-0.5m", prompts=2, completions=4, new_tokens=12, prompt_tokens=24, micro_batch=8, repeats=1, rounds=2),
+    "cpu": dict(model="tiny-6m", prompts=4, completions=8, new_tokens=32, prompt_tokens=32, micro_batch=16, repeats=3, rounds=4),
+    "quick": dict(model="tiny-0.5m", prompts=2, completions=4, new_tokens=12, prompt_tokens=24, micro_batch=8, repeats=3, rounds=2),
 }
 
 
@@ -169,16 +169,23 @@ def generation_rows(eager: Policy, compiled: Policy, args: argparse.Namespace, d
     questions = questions_of(policy, args.prompts, args.prompt_tokens)
     count = lambda groups: sum(g.token_count for group in groups for g in group)  # noqa: E731
     eager.generate(questions[:1], 2, seed=0)  # device warm-up
-    eager_mib, _ = peak_mib(lambda: eager.generate(questions, args.completions, seed=0), device)
-    eager_s, eager_out = timed(lambda: eager.generate(questions, args.completions, seed=0), device, args.repeats)
     first_s, _ = timed(lambda: compiled.generate(questions, args.completions, seed=0), device)
     compile_s = compiled.decoder.take_compile_seconds()
-    comp_mib, _ = peak_mib(lambda: compiled.generate(questions, args.completions, seed=0), device)
-    comp_s, comp_out = timed(lambda: compiled.generate(questions, args.completions, seed=0), device, args.repeats)
-    rows = [(a, b) for ga, gb in zip(eager_out, comp_out) for a, b in zip(ga, gb)]
     hf_generate(policy, questions[:1], 2, 4)
-    hf_mib, _ = peak_mib(lambda: hf_generate(policy, questions, args.completions, args.new_tokens), device)
-    hf_s, hf_tokens = timed(lambda: hf_generate(policy, questions, args.completions, args.new_tokens), device, args.repeats)
+    runs = {"eager": lambda: eager.generate(questions, args.completions, seed=0),
+            "compiled": lambda: compiled.generate(questions, args.completions, seed=0),
+            "hf_generate": lambda: hf_generate(policy, questions, args.completions, args.new_tokens)}
+    peaks = {name: peak_mib(run, device)[0] for name, run in runs.items()}
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    outputs: dict[str, Any] = {}
+    for _ in range(args.repeats):  # interleaved, so a busy host slows every path alike
+        for name, run in runs.items():
+            took, outputs[name] = timed(run, device)
+            seconds[name].append(took)
+    eager_s, comp_s, hf_s = (statistics.median(seconds[name]) for name in runs)
+    eager_mib, comp_mib, hf_mib = peaks.values()
+    eager_out, comp_out, hf_tokens = outputs.values()
+    rows = [(a, b) for ga, gb in zip(eager_out, comp_out) for a, b in zip(ga, gb)]
     result = {
         "eager": {"seconds": eager_s, "tokens": count(eager_out), "tokens_per_s": count(eager_out) / eager_s, "peak_mib": eager_mib},
         "compiled": {"seconds": comp_s, "tokens": count(comp_out), "tokens_per_s": count(comp_out) / comp_s, "peak_mib": comp_mib,
