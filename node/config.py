@@ -50,6 +50,26 @@ class ModelConfig(_Strict):
     Independent of the tasks the node trains on, so nodes with different task mixes share one model."""
     threads: int | None = Field(None, ge=1, le=256)
     """torch CPU threads for this node (None: leave torch's default)."""
+    generation: Literal["eager", "compiled"] = "eager"
+    """Decode path. eager: a growing KV cache, one Python-driven forward per token. compiled: a
+    pre-allocated static KV cache and a torch.compile'd decode step (CUDA graphs on cuda), compiled once
+    per process and batch shape, then reused every round; the compile seconds are logged and reported
+    in metrics (`compile_s`). Same tokens as eager for the same seeds (up to float rounding)."""
+    generate_micro_batch: int | None = Field(None, ge=1, le=65536)
+    """Rows sampled per decode batch (None: all of a round's I x L rows at once). Halved for the rest of
+    the run when a CUDA out-of-memory error hits generation."""
+    lora: "LoraConfig | None" = None
+    """Train LoRA adapters instead of every weight (needs the `[lora]` extra, i.e. peft): for models whose
+    full update does not fit. Generation runs on the merged weights, refreshed after each update."""
+
+
+class LoraConfig(_Strict):
+    r: int = Field(16, ge=1, le=4096)
+    """Rank of each adapter's update B A."""
+    alpha: float = Field(32.0, gt=0.0)
+    """The update is scaled by alpha / r."""
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1)
+    """Names of the linear layers that get an adapter (the last part of the module name)."""
 
 
 class TaskFamilyConfig(_Strict):

@@ -31,6 +31,7 @@ import torch
 
 from node.checkpoint import load_checkpoint, save_checkpoint
 from node.config import NodeConfig
+from node.hardware import runtime_fields
 from node.intake import rescore_external
 from node.metrics import MetricsSink, NullMetrics
 from node.peer_ledger import PEER_USEFULNESS, PeerLedger
@@ -87,8 +88,9 @@ class Node:
         while self.round < total:
             started = loop.time()
             row = await self.step()
-            logger.info("round %d reward %.3f external %d/%d peers %d", row["round"], row["reward_local"],
-                        row["external_groups"], self.config.sampler.external_j, row["peers_seen"])
+            logger.info("round %d reward %.3f external %d/%d peers %d, %.0f tok/s on %s", row["round"], row["reward_local"],
+                        row["external_groups"], self.config.sampler.external_j, row["peers_seen"], row["tokens_per_s"],
+                        row.get("device", "?"))
             if self.round < total:
                 await self._pace(started, loop)
         if self.config.round.checkpoint_every and self.round % self.config.round.checkpoint_every:
@@ -264,6 +266,7 @@ class Node:
             "batches_received": len(batches), "pool_size": len(self.pool),
             "publish_skipped": self.transport.stats.skipped_publishes if self.transport is not None else 0,
             "tokens_per_s": tokens / max(timer.seconds["generate"], 1e-9),
+            **runtime_fields(self.policy, self.algorithm),  # device, compile_s, micro-batches, oom_backoffs, peak_gib
             **{f"t_{name}": round(sec, 4) for name, sec in timer.seconds.items()},
             "t_round": round(sum(timer.seconds.values()), 4),
             "rejections": dict(transport_rejections + self.intake_rejections),

@@ -163,9 +163,16 @@ def join(
     from swarm import join as joining
 
     if model == "auto":
-        memory, cuda = joining.device_memory(cfg.node.model.device)
-        cfg = load(config or paths.shipped_config("join.yaml"), set_, {**options, "node.model.name": joining.pick_model(memory, cuda)})
-        console.print(f"--model auto: {cfg.node.model.name} ({memory / joining.GIB:.0f} GiB, {'cuda' if cuda else 'cpu'})")
+        from node.models import fit
+
+        devices = [f"cuda:{g.strip()}" for g in gpus.split(",") if g.strip()] if gpus else [cfg.node.model.device]
+        memory, kind = min(fit.device_memory(d) for d in devices)  # the smallest GPU decides for all
+        choice = fit.pick_model(memory, kind, fit.round_shape(cfg.node, kind), force_lora=cfg.node.model.lora is not None)
+        picked = {"node.model.name": choice.name, "node.model.lora": {} if choice.lora and cfg.node.model.lora is None else None,
+                  "node.algorithm.micro_batch": choice.micro_batch if choice.micro_batch < cfg.node.algorithm.micro_batch else None}
+        cfg = load(config or paths.shipped_config("join.yaml"), set_, {**options, **picked})
+        console.print(f"--model auto: {choice.name}{' with LoRA' if choice.lora else ''}, {choice.reason}",
+                      highlight=False, soft_wrap=True)
     out = out or paths.default_node_dir()
     if gpus:
         ids = [int(g) for g in gpus.split(",") if g.strip()]

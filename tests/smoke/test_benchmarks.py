@@ -51,7 +51,6 @@ SMOKES: dict[str, tuple[list[str], list[str], Callable[[dict[str, Any]], None] |
     "codec": ([], ["seconds.sapo encode+sign", "ratios.verify+decode / json loads", "bytes.sapo"], None),
     "generation": ([], ["results.0.batched.tokens_per_s", "results.0.loop.tokens_per_s", "results.0.speedup_rollouts"], None),
     "learning": ([], ["rewards", "first_block", "last_block", "cpu_s"], lambda d: len(d["rewards"]) == 2 or pytest.fail("rounds")),
-    "gpu_round": ([], ["result.generation.ratio_tokens_per_s", "result.update.ratio_seconds", "meta.device"], None),
     "fuzz": ([], ["rows.0.executions", "rows.0.exec_per_s"], lambda d: all(r["crashes"] == 0 for r in d["rows"]) or pytest.fail("crash")),
     "gossip": ([], ["meta.invocations", "results", "ratios"], _gossip),
     "chaos": ([], ["phases", "network", "wall_s"], _chaos),
@@ -59,7 +58,7 @@ SMOKES: dict[str, tuple[list[str], list[str], Callable[[dict[str, Any]], None] |
                        lambda d: d["runs"]["baseline"]["crashes"] == [] or pytest.fail("crash")),
 }
 """benchmark -> (extra arguments after --smoke, dotted fields its JSON must hold, a check of its figures)."""
-SMOKE_ELSEWHERE = {"sapo": "tests/smoke/test_sapo_table_quick.py"}
+SMOKE_ELSEWHERE = {"sapo": "tests/smoke/test_sapo_table_quick.py", "gpu_round": "tests/smoke/test_gpu_round_quick.py"}
 
 
 def benchmark_names() -> set[str]:
