@@ -79,6 +79,11 @@ def algorithm_options(name: str) -> type[PluginOptions]:
     return _find(name).options
 
 
+def algorithm_names() -> list[str]:
+    """Every name `algorithm.type` accepts: the registry's and the entry points'."""
+    return sorted(set(ALGORITHMS) | {entry.name for entry in entry_points(group=ENTRY_POINT_GROUP)})
+
+
 def build_algorithm(config: AlgorithmConfig, policy: Any) -> Algorithm:
     """The algorithm named by `config.type`, built over `policy`. Unknown names raise UnknownPluginError."""
     from node.algorithms.base import Algorithm
@@ -121,6 +126,6 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "ALGORITHMS", "ENTRY_POINT_GROUP", "Algorithm", "AlgorithmEntry", "DrGRPOAlgorithm", "DrGRPOOptions",
-    "GRPOAlgorithm", "GRPOOptions", "ReinforceAlgorithm", "ReinforceOptions", "algorithm_options",
+    "GRPOAlgorithm", "GRPOOptions", "ReinforceAlgorithm", "ReinforceOptions", "algorithm_names", "algorithm_options",
     "build_algorithm", "group_mean_std", "masked_mean", "register_algorithm",
 ]
