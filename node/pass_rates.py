@@ -29,9 +29,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from node.types import ScoredGroup, Task
+
+if TYPE_CHECKING:
+    from node.config import PassRatesConfig
 
 FORGET_BELOW = 1e-2
 """A kind whose decayed group count falls below this is forgotten (it would score as the prior)."""
@@ -86,7 +89,7 @@ class PassRateTracker:
             raise ValueError(f"pass rates need decay in (0, 1], prior in [0, 1], prior_weight > 0; got {self}")
 
     @classmethod
-    def from_config(cls, config: Any) -> "PassRateTracker":
+    def from_config(cls, config: PassRatesConfig) -> "PassRateTracker":
         """From a `node.config.PassRatesConfig` (decay, prior, prior_weight)."""
         return cls(decay=config.decay, prior=config.prior, prior_weight=config.prior_weight)
 

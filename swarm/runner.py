@@ -50,11 +50,9 @@ def build_node(config: RunConfig, out_dir: Path, identity: Identity, transport=N
     from node.policy import Policy
     from node.rewards import build_reward_fn
     from node.round import Node
-    from node.sampler import build_strategy
     from node.tasks import build_task_source
 
     cfg = config.node
-    build_strategy(cfg.sampler.type)  # an unknown `sampler.type` fails here, naming the known ones, not at round 0
     if cfg.model.threads:
         torch.set_num_threads(cfg.model.threads)
     torch.manual_seed(cfg.round.seed)

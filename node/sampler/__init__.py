@@ -26,7 +26,7 @@ References: prime-rl `orchestrator/algo/__init__.py` (the registry sits in the p
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from node.registry import NoOptions, PluginOptions, lookup, register
 from node.sampler.base import AdmitFn, ChooseFn, SelectionContext, Strategy
@@ -42,6 +42,9 @@ from node.sampler.strategies import (
     uniform_strategy,
     variance_strategy,
 )
+
+if TYPE_CHECKING:
+    from node.config import SplitConfig
 
 STRATEGIES: dict[str, Strategy] = {
     "uniform": Strategy(uniform_strategy),
@@ -71,7 +74,7 @@ def build_strategy(name: str) -> Strategy:
     return lookup(STRATEGIES, name, "sampler strategy")
 
 
-def build_split(config: Any) -> Split:
+def build_split(config: SplitConfig) -> Split:
     """The split a `node.config.SplitConfig` (`sampler.split`) describes, before its first round."""
     return lookup(SPLITS, config.type, "sampler split")(config.options)
 
