@@ -29,12 +29,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from node.types import ScoredGroup, Task
-
-if TYPE_CHECKING:
-    from node.config import PassRatesConfig
 
 FORGET_BELOW = 1e-2
 """A kind whose decayed group count falls below this is forgotten (it would score as the prior)."""
@@ -87,11 +84,6 @@ class PassRateTracker:
     def __post_init__(self) -> None:
         if not 0.0 < self.decay <= 1.0 or self.prior_weight <= 0.0 or not 0.0 <= self.prior <= 1.0:
             raise ValueError(f"pass rates need decay in (0, 1], prior in [0, 1], prior_weight > 0; got {self}")
-
-    @classmethod
-    def from_config(cls, config: PassRatesConfig) -> "PassRateTracker":
-        """From a `node.config.PassRatesConfig` (decay, prior, prior_weight)."""
-        return cls(decay=config.decay, prior=config.prior, prior_weight=config.prior_weight)
 
     def observe(self, own_groups: Iterable[ScoredGroup]) -> None:
         """One round: decay every count, then add each of this node's own groups to its kind."""

@@ -32,13 +32,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
-
 from node.types import ScoredGroup
 from protocol.messages import RolloutBatch
-
-if TYPE_CHECKING:
-    from node.config import PeerLedgerConfig
 
 FORGET_BELOW = 1e-2
 """A record whose decayed received count falls below this is forgotten (it would score as the prior)."""
@@ -87,11 +82,6 @@ class PeerLedger:
             raise ValueError(f"peer ledger decay must be in (0, 1], got {self.decay}")
         if self.prior_useful <= 0.0 or self.prior_useless <= 0.0:
             raise ValueError("peer ledger prior pseudo-counts must be > 0 (a peer's weight must stay positive)")
-
-    @classmethod
-    def from_config(cls, config: PeerLedgerConfig) -> "PeerLedger":
-        """The ledger a `node.config.PeerLedgerConfig` describes (decay, prior_useful, prior_useless)."""
-        return cls(decay=config.decay, prior_useful=config.prior_useful, prior_useless=config.prior_useless)
 
     @property
     def prior(self) -> float:

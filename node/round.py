@@ -70,11 +70,11 @@ class Node:
         self.round = 0
         self.sampler_rng = random.Random(config.sampler.seed)  # its own stream, apart from task draws
         self.strategy = build_strategy(config.sampler.type)
-        self.split = build_split(config.sampler.split)  # (I, J) of each round: fixed, or moved by what was kept
+        self.split = build_split(config.sampler.split.type, config.sampler.split.options)  # (I, J) of each round
         self.pool = ExternalPool(config.sampler.max_external_pool, config.sampler.max_age_windows)
         self.intake_rejections: Counter[str] = Counter()
-        self.peer_ledger = PeerLedger.from_config(config.sampler.peer_ledger)  # whose groups were worth training on
-        self.pass_rates = PassRateTracker.from_config(config.sampler.pass_rates)  # what this node itself fails
+        self.peer_ledger = PeerLedger(**config.sampler.peer_ledger.model_dump())  # whose groups were worth training on
+        self.pass_rates = PassRateTracker(**config.sampler.pass_rates.model_dump())  # what this node itself fails
         self._rounds_without_external = 0
         self.last_row: dict[str, Any] | None = None
         """Metrics of the last finished round; checkpointed with it."""

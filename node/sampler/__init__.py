@@ -19,20 +19,35 @@ it is loaded (`strategy_options`, `split_options`), so a typo fails with the key
       Value error, unknown option 'recnt' of sampler strategy 'fresh_uniform' (valid: recent) ...
 
 A plug-in strategy: `register_strategy("mine", my_choose, MyOptions)` before the config is loaded.
-Selection itself is `select_groups` (`node.sampler.select`); the pool between rounds is `ExternalPool`.
+Selection itself is `select_groups` (below); the pool between rounds is `ExternalPool` (`node.sampler.pool`).
 
-References: prime-rl `orchestrator/algo/__init__.py` (the registry sits in the package's __init__).
+SAPO's selection: the node generates exactly I local groups; external candidates are whatever its peers
+shared (already re-scored by `node.intake`). Groups whose rewards are all equal have zero advantage under
+any group-relative method, so they are dropped first (when configured); then a strategy chooses J of the
+external ones. With fewer than J candidates, all are taken. Pure: no I/O, no clock.
+
+    >>> import random
+    >>> from node.types import ScoredGroup, Task
+    >>> from protocol.messages import TaskRef
+    >>> g = lambda i, *r: ScoredGroup(Task(TaskRef("toy", index=i), "q", "a"), ("x",) * len(r), r, "peer")
+    >>> sel = select_groups([g(0, 1.0, 0.0)], [g(1, 0.0, 0.0), g(2, 1.0, 0.0), g(3, 0.5, 1.0)],
+    ...                     local_i=1, external_j=1, rng=random.Random(0), strategy="variance")
+    >>> [x.task.ref.index for x in sel.external], sel.external_zero_advantage, sel.external_candidates
+    ([2], 1, 2)
+
+References: SAPO (arXiv 2509.08721) section 3; DAPO (arXiv 2503.14476) "dynamic sampling" for the
+zero-advantage filter; prime-rl `orchestrator/algo/__init__.py` (the registry sits in the package's __init__).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import random
+from collections.abc import Sequence
 
 from node.registry import NoOptions, PluginOptions, lookup, register
-from node.sampler.base import AdmitFn, ChooseFn, SelectionContext, Strategy
+from node.sampler.base import AdmitFn, ChooseFn, Selection, SelectionContext, Strategy
 from node.sampler.need import NeedOptions, need_strategy, passes_gate
 from node.sampler.pool import AgeStats, ExternalPool
-from node.sampler.select import Selection, select_groups
 from node.sampler.split import FillOptions, FillSplit, FixedSplit, Split, SupplyOptions, SupplySplit
 from node.sampler.strategies import (
     FreshUniformOptions,
@@ -42,9 +57,7 @@ from node.sampler.strategies import (
     uniform_strategy,
     variance_strategy,
 )
-
-if TYPE_CHECKING:
-    from node.config import SplitConfig
+from node.types import ScoredGroup
 
 STRATEGIES: dict[str, Strategy] = {
     "uniform": Strategy(uniform_strategy),
@@ -74,9 +87,9 @@ def build_strategy(name: str) -> Strategy:
     return lookup(STRATEGIES, name, "sampler strategy")
 
 
-def build_split(config: SplitConfig) -> Split:
-    """The split a `node.config.SplitConfig` (`sampler.split`) describes, before its first round."""
-    return lookup(SPLITS, config.type, "sampler split")(config.options)
+def build_split(name: str, options: PluginOptions | None = None) -> Split:
+    """The split `sampler.split.type` names, with its options, before its first round."""
+    return lookup(SPLITS, name, "sampler split")(options)
 
 
 def strategy_options(name: str) -> type[PluginOptions]:
@@ -87,6 +100,45 @@ def strategy_options(name: str) -> type[PluginOptions]:
 def split_options(name: str) -> type[PluginOptions]:
     """The options model of split `name`."""
     return lookup(SPLITS, name, "sampler split").Options
+
+
+# ----------------------------------------------------------------------------- selection
+
+
+def select_groups(local: Sequence[ScoredGroup], external: Sequence[ScoredGroup], *, local_i: int, external_j: int,
+                  rng: random.Random, strategy: str | Strategy | ChooseFn = "uniform", drop_zero_advantage: bool = True,
+                  context: SelectionContext | None = None) -> Selection:
+    """Choose the groups of one update: the first I local ones, then J of the external candidates.
+
+    `strategy` is a registry key of `node.sampler.STRATEGIES`, an entry, or a bare choice function. An
+    entry's `admit` filter (e.g. a success gate) applies to the candidates before any count or choice.
+    `rng` is used only when a strategy has a real choice to make (0 < J < candidates), so a node with
+    J = 0 consumes no randomness and trains exactly like a local-only node.
+    """
+    entry, context = _entry(strategy), context or SelectionContext()
+    local_kept, local_zero = _split_signal(list(local[:local_i]), drop_zero_advantage)
+    candidates, external_zero = _split_signal(list(external), drop_zero_advantage)
+    if entry.admit is not None:
+        candidates = [g for g in candidates if entry.admit(g, context)]
+    if external_j <= 0:
+        chosen: list[ScoredGroup] = []
+    elif len(candidates) <= external_j:
+        chosen = candidates
+    else:
+        chosen = entry.choose(candidates, external_j, rng, context)
+    return Selection(local_kept, chosen, local_zero, external_zero, len(candidates))
+
+
+def _entry(strategy: str | Strategy | ChooseFn) -> Strategy:
+    if isinstance(strategy, Strategy):
+        return strategy
+    return build_strategy(strategy) if isinstance(strategy, str) else Strategy(strategy)
+
+
+def _split_signal(groups: list[ScoredGroup], drop: bool) -> tuple[list[ScoredGroup], int]:
+    zero = sum(1 for g in groups if not g.has_signal)
+    kept = [g for g in groups if g.has_signal] if drop else groups
+    return kept, zero
 
 
 __all__ = [

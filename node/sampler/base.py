@@ -1,4 +1,5 @@
-"""What a selection strategy is: a pure choice function plus the typed options it declares.
+"""What a selection strategy is (a pure choice function plus the typed options it declares) and what a
+selection returns (`Selection`).
 
 A strategy is called with the candidates (external groups with signal, in pool order), how many to
 take (0 < j < len(candidates)), the node's sampling generator and a `SelectionContext`: its own typed
@@ -41,6 +42,20 @@ class SelectionContext:
         """The options as `model`: this context's when they are one (the config validated them), else
         `model`'s defaults (a strategy called directly, without options)."""
         return self.options if isinstance(self.options, model) else model()
+
+
+@dataclass(frozen=True)
+class Selection:
+    local: list[ScoredGroup]
+    """Local groups kept for the update (at most I)."""
+    external: list[ScoredGroup]
+    """External groups chosen for the update (at most J)."""
+    local_zero_advantage: int
+    """Zero-advantage groups among the first I local ones (dropped when configured)."""
+    external_zero_advantage: int
+    """Zero-advantage groups among the external ones (dropped when configured)."""
+    external_candidates: int
+    """External groups the strategy chose from (with signal, and admitted by the strategy)."""
 
 
 ChooseFn = Callable[[Sequence[ScoredGroup], int, random.Random, SelectionContext], list[ScoredGroup]]

@@ -66,7 +66,7 @@ def test_ledger_rejects_a_zero_prior_or_bad_decay() -> None:
         PeerLedger(prior_useful=0.0)
     with pytest.raises(ValueError):
         PeerLedger(decay=1.5)
-    assert PeerLedger.from_config(PeerLedgerConfig(decay=0.8)).decay == 0.8
+    assert PeerLedger(**PeerLedgerConfig(decay=0.8).model_dump()).decay == 0.8
 
 
 def good_and_bad_history() -> PeerUsefulness:

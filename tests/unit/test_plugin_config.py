@@ -63,7 +63,7 @@ def test_every_shipped_config_loads(path: Path) -> None:
 
 def test_the_fill_config_is_the_tables_winning_arm() -> None:
     node = load_config("configs/sapo-fill.yaml").node
-    split = build_split(node.sampler.split)
+    split = build_split(node.sampler.split.type, node.sampler.split.options)
     assert isinstance(split, FillSplit) and split.options.target == 24
     assert (node.sampler.local_i, node.sampler.external_j, node.sampler.completions_l) == (16, 0, 16)
     assert (node.algorithm.iterations, node.algorithm.external_advantage) == (2, "positive")
@@ -71,8 +71,7 @@ def test_the_fill_config_is_the_tables_winning_arm() -> None:
 
 
 def test_every_registry_refuses_an_unknown_key_the_same_way() -> None:
-    attempts = [(lambda: build_strategy("nope"), STRATEGIES), (lambda: build_split(NodeConfig().sampler.split.model_construct(
-        type="nope")), SPLITS), (lambda: build_algorithm(AlgorithmConfig.model_construct(type="nope"), None), ALGORITHMS),
+    attempts = [(lambda: build_strategy("nope"), STRATEGIES), (lambda: build_split("nope"), SPLITS), (lambda: build_algorithm(AlgorithmConfig.model_construct(type="nope"), None), ALGORITHMS),
         (lambda: ensure_model(ModelConfig(name="nope")), MODEL_PRESETS)]
     for attempt, registry in attempts:
         with pytest.raises(UnknownPluginError) as err:

@@ -30,7 +30,7 @@ def node_config(label: str) -> SamplerConfig:
 def run_node_split(label: str) -> list[list]:
     """The scenario as `Node.step` runs it: split -> pool -> select_groups -> consume -> observe."""
     config, (*_, seed, p_local, p_external) = node_config(label), SCENARIOS[label]
-    split, pool, rng = build_split(config.split), ExternalPool(config.max_external_pool), random.Random(SAMPLER_SEED)
+    split, pool, rng = build_split(config.split.type, config.split.options), ExternalPool(config.max_external_pool), random.Random(SAMPLER_SEED)
     rows = []
     for r, (local, arrivals) in enumerate(stream(seed, p_local, p_external)):
         i, j = split.current(config.local_i, config.external_j)
@@ -63,7 +63,7 @@ def test_node_split_moves_i_and_j_like_the_simulators_controller(label: str) -> 
     sim = _simulator()
     split_name, target, local_i, external_j, *_ = SCENARIOS[label]
     controller = sim.CONTROLLERS[split_name](target, local_i, external_j)
-    ours = build_split(node_config(label).split)
+    ours = build_split(node_config(label).split.type, node_config(label).split.options)
     rng = random.Random(label)
     i, j = local_i, external_j
     for r in range(40):
@@ -75,7 +75,7 @@ def test_node_split_moves_i_and_j_like_the_simulators_controller(label: str) -> 
 
 def test_a_split_resumes_from_its_state() -> None:
     config = node_config("fill to 24, I=16, uniform")
-    first, resumed = build_split(config.split), build_split(config.split)
+    first, resumed = (build_split(config.split.type, config.split.options) for _ in range(2))
     for r, kept in enumerate([3, 5, 1]):
         first.observe(r, kept, 10, 0)
     resumed.load_state_dict(first.state_dict())
@@ -87,7 +87,7 @@ def test_a_split_resumes_from_its_state() -> None:
 
 
 def test_the_fixed_split_follows_the_configured_values_every_round() -> None:
-    fixed = build_split(SamplerConfig().split)
+    fixed = build_split("fixed")
     assert fixed.current(8, 8) == (8, 8)
     fixed.observe(0, 3, 50, 8)
     assert fixed.current(4, 12) == (4, 12)  # read anew: a caller may change the config between rounds
