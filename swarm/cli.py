@@ -258,6 +258,24 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run folder (swarm tes
     console.print(f"wrote {run_dir / 'summary.json'}, " + ", ".join(str(p) for p in plots), highlight=False)
 
 
+@app.command("config")
+def config_(
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (default: all defaults).")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Also list each plug-in (sampler strategy, split, "
+                                          "algorithm): every option with its value and docstring, and the types it may take.")] = False,
+    set_: SetOpt = [],
+) -> None:
+    """Validate a config (unknown keys, types and options are refused, named) and print it resolved; starts nothing."""
+    import yaml
+
+    cfg = load(config, set_)
+    console.print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), markup=False, highlight=False, soft_wrap=True)
+    if explain:
+        from swarm.explain import catalogue, explain as explain_plugins
+
+        console.print(explain_plugins(cfg) + "\n\n" + catalogue(), markup=False, highlight=False, soft_wrap=True)
+
+
 # ------------------------------------------------------------------ identity
 
 PathOpt = Annotated[Optional[Path], typer.Option("--path", help="Key file (default: $SAPO_SWARM_HOME/identity.pem).")]

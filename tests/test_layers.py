@@ -3,7 +3,7 @@
 Rules (the data flows one way: protocol -> node -> swarm):
 - protocol/ imports neither torch, node nor swarm;
 - node/ imports neither swarm nor hivemind;
-- node/algorithms/ imports neither the sampler (node.sampler, node.strategies_extra) nor swarm;
+- node/algorithms/ imports neither the sampler (node.sampler) nor swarm;
 - only swarm/transports/hivemind/ imports hivemind;
 - no import cycles among the modules of swarm/, node/ and protocol/ (module-level imports).
 
@@ -27,9 +27,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("protocol", "node", "swarm")
-TOLERATED_CYCLES = {frozenset({"node.sampler", "node.strategies_extra"})}
-"""Cycles known when this test was written, owned by another change (the sampler registry split over two
-modules that import each other, issue 27): tolerated, never added to. Remove an entry once it is gone."""
+TOLERATED_CYCLES: set[frozenset[str]] = set()
+"""Known cycles to tolerate, never added to (none since the sampler registry became one package)."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +94,7 @@ RULES: list[tuple[str, str, tuple[str, ...], tuple[str, ...]]] = [
     ("protocol/ imports neither torch, node nor swarm", "protocol", ("torch", "node", "swarm"), ()),
     ("node/ imports neither swarm nor hivemind", "node", ("swarm", "hivemind"), ()),
     ("node/algorithms/ imports neither the sampler nor swarm", "node.algorithms",
-     ("node.sampler", "node.strategies_extra", "swarm"), ()),
+     ("node.sampler", "swarm"), ()),
     ("only swarm/transports/hivemind/ imports hivemind", "", ("hivemind",), ("swarm.transports.hivemind",)),
 ]
 

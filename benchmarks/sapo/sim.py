@@ -48,8 +48,6 @@ from protocol import Identity
 from swarm.transports import MemoryHub, build_transport
 from swarm.transports.config import TransportConfig
 
-import node.strategies_extra  # noqa: F401  (registers the extra sampler strategies)
-
 WINDOW_S = 10.0
 COMMON_QUESTIONS = 4
 """Questions at the head of each node's per-round stream that every configuration generates (I >= 4)."""

@@ -19,13 +19,14 @@ import copy
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
 from node.config import AlgorithmConfig
 from node.oom import OOM_ERRORS, MicroBatch, OutOfMemory, memory_summary
+from node.registry import NoOptions, PluginOptions, validate_options
 from node.types import ScoredGroup, TokenBatch, UpdateStats
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 class Algorithm(ABC):
     """A local update rule. Owns its Adam optimizer over `policy.parameters()`."""
+
+    Options: ClassVar[type[PluginOptions]] = NoOptions
+    """The model of this algorithm's `algorithm.options` (the registry reads it; a plug-in sets its own)."""
 
     zero_advantage_rows_are_inert: bool = False
     """True when a row with advantage 0 adds exactly 0 to the loss and its gradient, given beta = 0 (no KL
@@ -49,6 +53,8 @@ class Algorithm(ABC):
 
     def __init__(self, config: AlgorithmConfig, policy: Any) -> None:
         self.config = config
+        self.options = validate_options(type(self).Options, config.options, f"algorithm {config.type!r}")
+        """This algorithm's own options (`config.options` as `Options`)."""
         self.policy = policy
         self.optimizer = torch.optim.Adam(list(policy.parameters()), lr=config.lr)
         self.micro_batch = MicroBatch(config.micro_batch, what="update", model=getattr(policy, "name", "policy"),

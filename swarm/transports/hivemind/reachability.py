@@ -3,7 +3,7 @@
 go-libp2p backs a peer off after each failed dial (5 s + 1 s x tries^2, up to 5 minutes), and the p2p
 daemon offers no way to clear it. A partition therefore lasts longer than the network fault: every push,
 ping, clock query and DHT lookup that reaches for a peer on the far side is one more failed dial. After
-a 60 s isolation the backoff kept both sides apart for another 14 s (measured in benchmarks/chaos.py T2:
+a 60 s isolation the backoff kept both sides apart for another 14 s (measured in benchmarks/chaos T2:
 "failed to dial: all dials failed" within 0.01 s, then every peer back at once).
 
 So a peer whose calls failed `fail_threshold` times in a row is *suspect*, and the next probe round tries a

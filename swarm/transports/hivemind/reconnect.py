@@ -3,7 +3,7 @@
 hivemind removes a peer from its routing table when a request to it fails, and it bootstraps from the
 initial peers only once. After a network partition heals, each side can therefore keep routing only
 among itself: lookups never reach the replicas on the other side, and records published there stay
-invisible (measured: 77% delivery after healing a 4/4 split in benchmarks/chaos.py T2). Every
+invisible (measured: 77% delivery after healing a 4/4 split in benchmarks/chaos T2). Every
 ``period_s`` this loop pings the initial peers and the peers it has seen announced (libp2p ids, kept
 for ``remember`` entries) that are missing from the routing table; a ping that is answered puts the
 peer back, and the answering peer adds us to its table too. Peers held by `Reachability` (their calls kept
