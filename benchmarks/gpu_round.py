@@ -240,7 +240,7 @@ async def round_rows(policy: Policy, args: argparse.Namespace) -> dict[str, Any]
                     swarm_id="gpu-round", window_seconds=5.0)
 
     net = dict(type="hivemind", swarm_id="gpu-round", window_seconds=5.0, num_shards=1, shards_per_collect=1,
-               collect_timeout_s=2.0, startup_timeout_s=60.0)
+               request_timeout_s=2.0, startup_timeout_s=60.0)
     transports = [build_transport(TransportConfig(**net), Identity.from_seed(b"bench-node"))]
     await transports[0].start()
     transports.append(build_transport(TransportConfig(**net, initial_peers=[str(a) for a in transports[0].visible_maddrs]),
