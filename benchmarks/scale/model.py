@@ -9,7 +9,7 @@ Ours, per node per round: three DHT stores (the part, the parts index, the annou
 collect (2 announce keys: one shard, this window and the last; record keys only when pushes did not bring
 J), ``min(F, N-1)`` pushes and as many direct part fetches, and the background (clock queries).
 The reference: one store of the whole batch and one ``get(latest=True)`` of the round's key, which holds
-N batches, plus hivemind's cache store of the found value on the nearest visited node without it.
+N batches.
 
 Assumptions (the DHT's behaviour, not measured beyond 32 nodes):
 
@@ -20,15 +20,24 @@ Assumptions (the DHT's behaviour, not measured beyond 32 nodes):
   (Maymounkov & Mazieres 2002, section 2.3; 3.1 rounds at 10,000 peers). The pessimistic variant
   assumes one bit per hop past the first bucket, ``H(N) = 1 + log2(max(1, N / k))`` (10 rounds at 10,000).
   Ours uses beam 5; the reference hivemind's default beam, ``bucket_size`` = 20.
-- **Answers.** A find answer lists ``min(k, N-2)`` neighbours (fixed bytes each, fitted) and, from each of
-  the ``min(R, N-1, lookup)`` replicas it visits, the key's whole value: for ours ``N / shards`` records or
-  announcements (sized with N: records N/4 shards, announcements N/8), for the reference N batches.
+- **Answers.** A find answer lists ``min(k, N-2)`` neighbours (fixed bytes each, fitted) and, from every
+  visited node that holds the key, its whole value: for ours ``N / shards`` records or announcements (sized
+  with N: records N/4 shards, announcements N/8), for the reference N batches. Holders are the
+  ``R' = min(R, N-1)`` replicas, which a lookup visits, and the getters that cached the value (hivemind's
+  ``cache_locally``, on in both patterns): they sit anywhere, so a lookup visits each with probability
+  ``f/N``. A key read by g distinct nodes in a round thus answers a get from ``R' + (f - R') (g - 1) / (2 (N - 1))``
+  nodes on average: for the reference (g = N) half of all it visits, for ours (g about 8) just the replicas.
+  A store's lookup meets the batches stored before it: for the reference, publishers going in groups of 4
+  (the benchmark's schedule), ``max(0, N - 4) / 2`` batches on each replica. The bytes per value entry
+  per holder are fitted (they absorb how full a key is when it is read).
 - **Replication.** A store goes to ``min(R, N-1)`` replicas, R = 5. Pushes and part fetches reach
   ``min(F, N-1)`` peers, F = 8 (the push fanout), whatever N is.
 - **Symmetry.** Every RPC a node sends, another node serves: per node on average, served = sent, so
   bytes read = bytes written and the node's traffic is twice what its own operations send and receive.
 - **CPU** = the idle rate of a window (measured) + a x RPCs + b x bytes, a and b fitted by least squares
-  over the calibration node-rounds (python plus p2pd).
+  over the calibration node-rounds (python plus p2pd). The reference's answers grow with N (0.1 MB at 4
+  nodes, 1 MB at 32) and a byte of a big answer costs less than one of a small one: its CPU is also given
+  as the idle rate + its bytes x the CPU per byte measured at the largest N (``cpu_s_bytes_only``).
 - **Configuration sized with N**: record shards N/4, announce shards N/8, one announce shard read per
   window; the peer table (256), push fanout (8), retries (32 per window), probes and reconnect pings
   (16 and 8 per round) do not depend on N.
@@ -93,6 +102,22 @@ def _lstsq2(rows: list[tuple[float, float, float]]) -> tuple[float, float]:
     return (max(a_only, 0.0), 0.0) if err(max(a_only, 0.0), 0.0) <= err(0.0, max(b_only, 0.0)) else (0.0, max(b_only, 0.0))
 
 
+def get_hits(n: float, f: float, getters: float) -> float:
+    """Holders a get visits: the replicas, and the getters that cached the value (see the module docstring)."""
+    r = min(replicas(n), f)
+    return r + (f - r) * max(0.0, getters - 1) / (2 * (n - 1))
+
+
+def value_entries(n: float, category: str, pattern: str, stores: float, gets: float, f: float) -> float:
+    """Value entries (records, announcements, batches) that find answers carry per round, summed over holders."""
+    held = per_key(n, category)
+    if not held:
+        return 0.0
+    getters = n if pattern == "reference" else min(n, 8.0)
+    store_entries = max(0.0, n - 4) / 2 if pattern == "reference" else held
+    return stores * min(replicas(n), f) * store_entries + gets * get_hits(n, f, getters) * held
+
+
 # ---------------------------------------------------------------- calibration
 
 
@@ -126,9 +151,8 @@ def _calibrate_category(rows: list[dict[str, Any]], c: str, pattern: str) -> dic
         add("finds_per_lookup_ratio", row.get("find", 0) / (lookups * f) if lookups else 0.0)
         add("store_rpcs_per_replica", row.get("store", 0) / (values.get("stores", 0) * replicas(n)) if values.get("stores") else 0.0)
         add("bytes_per_store_rpc", row.get("b_store", 0) / row["store"] if row.get("store") else 0.0)
-        hits = min(replicas(n), f)
-        held = per_key(n, c)
-        add("value_per_hit_entry", row.get("v_find", 0) / (lookups * hits * held) if lookups and held else 0.0)
+        entries = value_entries(n, c, pattern, values.get("stores", 0), values.get("gets", 0), f)
+        add("value_per_hit_entry", row.get("v_find", 0) / entries if entries else 0.0)
         for kind in ("push", "fetch"):
             add(f"{kind}_per_peer", row.get(kind, 0) / min(FANOUT, n - 1))
             add(f"bytes_per_{kind}", row.get(f"b_{kind}", 0) / row[kind] if row.get(kind) else 0.0)
@@ -145,20 +169,16 @@ def predict(cal: dict[str, Any], n: float, pattern: str, pessimistic: bool = Fal
     """Per node per round at N: bytes (read + written), read, written, RPCs (sent + served), CPU, per category."""
     f = finds_per_lookup(n, pattern, pessimistic)
     find_bytes = cal["find_fixed_bytes"] + cal["neighbour_bytes"] * neighbours(n)
-    hits = min(replicas(n), f)
     cats = {}
     for c, k in cal["categories"].items():
         lookups = k["stores"] + k["gets"]
         finds = lookups * f * k["finds_per_lookup_ratio"]
         stores = k["stores"] * replicas(n) * k["store_rpcs_per_replica"]
-        if pattern == "reference":
-            stores += k["gets"] * (n - 1 > hits)  # hivemind caches a found value on the nearest visited node without it
         pushes, fetches = (k[f"{kind}_per_peer"] * min(FANOUT, n - 1) for kind in ("push", "fetch"))
         other = k["other_rpcs_per_peer"] * min(8, n - 1)
-        value_in = lookups * hits * per_key(n, c) * k["value_per_hit_entry"]
-        cache_bytes = (k["gets"] * (n - 1 > hits)) * per_key(n, c) * k["bytes_per_store_rpc"] if pattern == "reference" else 0.0
+        value_in = value_entries(n, c, pattern, k["stores"], k["gets"], f) * k["value_per_hit_entry"]
         sent_bytes = (finds * find_bytes + value_in + k["stores"] * replicas(n) * k["store_rpcs_per_replica"] * k["bytes_per_store_rpc"]
-                      + cache_bytes + pushes * k["bytes_per_push"] + fetches * k["bytes_per_fetch"]
+                      + pushes * k["bytes_per_push"] + fetches * k["bytes_per_fetch"]
                       + k["other_bytes_per_peer"] * min(8, n - 1))
         cats[c] = {"rpcs": finds + stores + pushes + fetches + other, "finds": finds, "stores": stores, "bytes": sent_bytes}
     sent_rpcs = sum(v["rpcs"] for v in cats.values())
@@ -170,16 +190,20 @@ def predict(cal: dict[str, Any], n: float, pattern: str, pessimistic: bool = Fal
 
 
 def hot_key(cal: dict[str, Any], n: float, pattern: str, f: float) -> dict[str, float]:
-    """The most-read key of a window: its readers, and the bytes its replicas serve them per window."""
+    """The most-read key: its readers per window, the bytes its holders serve them per window, and the find
+    RPCs it gets over its life (its writers' and readers' lookups). Ours: an announce key, written by its
+    N / (N/8) peers and read in two windows by N x 1 / (N/8) nodes each; the reference: the round's key,
+    written and read by all N."""
     if pattern == "reference":
         entry = cal["categories"].get("reference", {}).get("bytes_per_store_rpc", 0.0)
-        readers, held = n, per_key(n, "reference")
+        readers, held, reads = n, per_key(n, "reference"), n
     else:
         entry = cal.get("announcement_bytes", 340.0)
-        shards = max(1, n // 8)
-        readers, held = n / shards, per_key(n, "announcements")  # one shard per window, read in two windows
-    hits = min(replicas(n), f)
-    return {"readers_per_window": readers, "entries": held, "bytes_served_per_window": readers * hits * held * entry}
+        readers, held = n / max(1, n // 8), per_key(n, "announcements")
+        reads = 2 * readers
+    hits = get_hits(n, f, n if pattern == "reference" else min(n, 8.0))
+    return {"readers_per_window": readers, "entries": held, "bytes_served_per_window": readers * hits * held * entry,
+            "finds_per_key": (held + reads) * f}
 
 
 def _error(predicted: float, measured: float) -> float:
@@ -201,6 +225,11 @@ def build_model(measured: list[dict[str, Any]], calibrate_on: list[int]) -> dict
         model["calibration"][pattern] = cal
         grid = sorted(set(GRID) | {r["n"] for r in measured})
         model["predict"][pattern] = {str(n): predict(cal, n, pattern) for n in grid}
+        largest = max((r for r in measured if r["pattern"] == pattern), key=lambda r: r["n"])
+        per_byte = (largest["cpu_s"] - largest["idle_cpu_s_per_window"]) / (largest["read"] + largest["written"])
+        cal["cpu_per_byte_at_largest_s"] = {"n": largest["n"], "s_per_byte": per_byte}
+        for p in model["predict"][pattern].values():  # the CPU a byte cost at the largest size measured (bigger answers are cheaper per byte)
+            p["cpu_s_bytes_only"] = cal["idle_cpu_s"] + per_byte * p["bytes"]
         model["pessimistic"][pattern] = {str(n): predict(cal, n, pattern, pessimistic=True) for n in grid}
         for r in measured:
             if r["pattern"] == pattern and r["n"] not in calibrate_on:
@@ -211,5 +240,7 @@ def build_model(measured: list[dict[str, Any]], calibrate_on: list[int]) -> dict
                     "bytes": [p["bytes"], measured_bytes, _error(p["bytes"], measured_bytes)],
                     "cpu_s": [p["cpu_s"], r["cpu_s"], _error(p["cpu_s"], r["cpu_s"])],
                     "rpcs": [p["rpcs"], r["rpcs_sent"] + r["rpcs_served"], _error(p["rpcs"], r["rpcs_sent"] + r["rpcs_served"])],
+                    "hot_key_finds": [p["hot_key"]["finds_per_key"], r["hottest_key_finds"],
+                                      _error(p["hot_key"]["finds_per_key"], r["hottest_key_finds"])],
                 })
     return model
