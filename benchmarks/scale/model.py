@@ -226,7 +226,8 @@ def build_model(measured: list[dict[str, Any]], calibrate_on: list[int]) -> dict
         grid = sorted(set(GRID) | {r["n"] for r in measured})
         model["predict"][pattern] = {str(n): predict(cal, n, pattern) for n in grid}
         largest = max((r for r in measured if r["pattern"] == pattern), key=lambda r: r["n"])
-        per_byte = (largest["cpu_s"] - largest["idle_cpu_s_per_window"]) / (largest["read"] + largest["written"])
+        moved = largest["read"] + largest["written"]
+        per_byte = (largest["cpu_s"] - largest["idle_cpu_s_per_window"]) / moved if moved else 0.0
         cal["cpu_per_byte_at_largest_s"] = {"n": largest["n"], "s_per_byte": per_byte}
         for p in model["predict"][pattern].values():  # the CPU a byte cost at the largest size measured (bigger answers are cheaper per byte)
             p["cpu_s_bytes_only"] = cal["idle_cpu_s"] + per_byte * p["bytes"]
