@@ -33,7 +33,8 @@ async def collect_peers(config: TransportConfig, wait_s: float) -> list[PeerAnno
     Raises the transport's startup error when no initial peer answers."""
     from swarm.transports import build_transport
 
-    transport = build_transport(config, Identity.generate())
+    every_shard = min(config.announce_shards, 64)  # a one-off look: read every announce shard, not the per-window few
+    transport = build_transport(config.model_copy(update={"announce_reads_per_window": every_shard}), Identity.generate())
     await transport.start()
     try:
         await asyncio.sleep(wait_s)

@@ -41,6 +41,17 @@ class TransportConfig(BaseModel):
     """Shards per window; a peer's shard is sha256(peer id) mod num_shards."""
     shards_per_collect: int = Field(2, ge=1)
     """Random shards a node reads per collect (one more when they come back thin)."""
+    announce_shards: int = Field(1, ge=1, le=4096)
+    """Announcement shards per window: a peer announces under sha256(peer id) mod announce_shards, so one key
+    holds about N / announce_shards announcements and no key is read by the whole swarm. 1 suits a swarm of a
+    few dozen peers; beyond, about N / 8 (a key then holds ~8 peers, as many as a push fanout)."""
+    announce_reads_per_window: int = Field(2, ge=1, le=64)
+    """Announcement shards a node reads per window (each in the current and the previous window), in turn
+    from a random start: its view covers every shard within announce_shards / announce_reads_per_window
+    windows, and every shard at once when there are no more than this. The cost does not grow with N."""
+    max_known_peers: int = Field(256, ge=1, le=65536)
+    """Peers this node keeps in its peer table (from verified announcements; push targets and the peers it
+    re-dials come from it). The oldest announcements go first when it is full."""
     windows_per_collect: int = Field(2, ge=1, le=16)
     """How many recent windows a collect reads."""
     record_ttl_windows: int = Field(3, ge=1, le=64)
@@ -79,6 +90,13 @@ class TransportConfig(BaseModel):
     DHT replicas held by censoring sybils); the DHT copy stays the directory."""
     push_fanout: int = Field(8, ge=1, le=1024)
     """Admitted peers each record is pushed to, chosen at random (keeps a node's cost flat as the swarm grows)."""
+    push_retries_per_window: int = Field(32, ge=0, le=65536)
+    """Pushes sent again per window at most (to peers that did not answer, or admitted since), whatever N is."""
+    max_probes: int = Field(16, ge=1, le=1024)
+    """TCP probes of suspect or held peers started per probe round at most (`hivemind.reachability`)."""
+    reconnect_pings: int = Field(8, ge=0, le=1024)
+    """Known peers missing from the DHT routing table pinged per reconnect period at most (initial peers
+    first, then a random few of the admitted ones): the heal after a partition, at a cost that does not grow with N."""
     direct_parts: bool = False
     """With push_to_peers: also push parts indexes, and serve this node's recent parts over a unary RPC
     (`swarm.transports.hivemind.direct_parts`), so receivers fetch big batches from their publisher, not the DHT."""
@@ -87,6 +105,13 @@ class TransportConfig(BaseModel):
     max_dht_storage_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024, le=64 * 1024**3)
     """Bytes of values this node holds as a DHT replica (and as much again in its DHT cache); stores past
     it are refused and counted as "storage_full" (`swarm.transports.hivemind.storage_budget`)."""
+
+    @property
+    def peer_ttl_windows(self) -> int:
+        """Windows a peer stays in `peers()` after its latest announcement this node read: the record lifetime,
+        or longer when the announce shards take more windows than that to come round again."""
+        rotation = -(-self.announce_shards // self.announce_reads_per_window)
+        return max(self.record_ttl_windows, rotation + 1)
 
     @model_validator(mode="before")
     @classmethod

@@ -8,7 +8,8 @@ Whichever way a record arrives, it takes the same steps, in this order:
    subkey == signer, swarm tag, encrypted body, allow list, slot cap, signature;
 4. decryption, only after those passed, to learn what the body is (batch, announcement, parts index);
 5. parts joining, from a given source: the DHT, or the pusher first and the DHT for what it missed;
-6. the own-shard check: a batch counts only under its signer's own shard key;
+6. the own-shard check: a batch counts only under its signer's own shard key, an announcement only under
+   its signer's own announce shard (then it goes to the bounded `PeerTable`, not the inbox);
 7. the offer to the `Inbox` (full verification, dedup by batch id, per-peer quota, bounded queue).
 
 Refusals go to the transport's `RejectionLog` (counted exactly, logged bounded and escaped).
@@ -28,14 +29,14 @@ from typing import Iterable, Protocol
 
 from protocol.envelope import Envelope
 from protocol.errors import ProtocolError
-from protocol.keys import record_key, shard_of, subkey_owner
-from protocol.messages import PeerAnnouncement
+from protocol.keys import announce_key, is_announce_key, record_key, shard_of, subkey_owner
 from protocol.parts import PartsIndex, body_type, join_parts, read_index
 from protocol.validation import RecordVerifier, WindowClock
 from swarm.transports.chunks import RecordStore, fetch_part_values, fetch_parts
 from swarm.transports.config import TransportConfig
 from swarm.transports.inbox import Inbox
 from swarm.transports.peer_score import PeerScores
+from swarm.transports.peer_table import PeerTable
 from swarm.transports.rejections import RejectionSink
 
 logger = logging.getLogger(__name__)
@@ -70,8 +71,8 @@ class Receiver:
         self.reject: RejectionSink = inbox.reject
         self.scores: PeerScores = inbox.scores
         """Behaviour per peer, read by flood publishing to rank its targets and fed by it with pushers' refusals."""
-        self.announcements: dict[str, PeerAnnouncement] = {}
-        """Verified announcements by peer id, latest read last."""
+        self.announcements = PeerTable(config.max_known_peers)
+        """Verified announcements by peer id (at most ``max_known_peers``), latest refreshed last."""
         self._processed: dict[int, dict[tuple[str, str], float]] = {}
         """window -> (key, subkey) -> expiration of the record version already checked."""
         self._direct_fetches: set[asyncio.Task] = set()
@@ -112,10 +113,8 @@ class Receiver:
         if not isinstance(value, bytes):
             self.reject("malformed", f"value of type {type(value).__name__}", claimed=subkey_owner(subkey))
             return
-        if key.endswith("/peers"):
-            announcement = self.inbox.offer_announcement(value, subkey=subkey, window=window)
-            if announcement is not None:
-                self.announcements[announcement.peer_id] = announcement
+        if is_announce_key(key):
+            self._accept_announcement(key, window, subkey, value)
             return
         try:
             opened = self._open(value, subkey)
@@ -157,6 +156,18 @@ class Receiver:
         return True
 
     # ------------------------------------------------------------ steps
+
+    def _accept_announcement(self, key: str, window: int, subkey: str, value: bytes) -> None:
+        """A verified announcement counts only under its signer's own announce shard: a peer that announces
+        under every shard would otherwise be sampled more often (pushes, J) than its share."""
+        announcement = self.inbox.offer_announcement(value, subkey=subkey, window=window)
+        if announcement is None:
+            return
+        own = announce_key(self.config.swarm_id, window, shard_of(announcement.peer_id, self.config.announce_shards))
+        if key != own:
+            self.reject("wrong_window", "announcement under a shard other than its signer's", signer=announcement.peer_id)
+            return
+        self.announcements.add(announcement)
 
     def _open(self, value: bytes, subkey: str) -> tuple[Envelope, str, bytes | None] | None:
         """Steps 2-4: (envelope, body type, plaintext if already decrypted); None if refused and counted.

@@ -5,7 +5,9 @@ window = floor(DHT time / window_seconds) and shard = sha256(peer id) mod num_sh
 ``shards_per_collect`` random shards of each of the last ``windows_per_collect`` windows at once
 (and of every window since the previous collect while its records live; one more shard when they
 come back thin), so no key is hot and per-node cost stays flat as the
-swarm grows; SAPO samples peers uniformly anyway. Announcements sit under ``announce_key(window)``.
+swarm grows; SAPO samples peers uniformly anyway. Announcements are sharded the same way, under
+``announce_key(window, shard_of(peer id, announce_shards))``: a node reads a few announce shards per window, in
+turn, into a bounded peer table (`swarm.transports.peer_table`), so no key is read by the whole swarm either.
 
     transport = MemoryTransport(config, identity, hub)      # or HivemindTransport.create(...)
     await transport.publish(batch)                          # batch.window = current window
@@ -24,12 +26,14 @@ from typing import Callable, Protocol
 from protocol.clock import now
 from protocol.envelope import seal
 from protocol.identity import Identity
-from protocol.keys import announce_key, record_key, record_subkey, shard_of, subkey_owner, subkey_slot, window_of
+from protocol.keys import (announce_key, is_announce_key, record_key, record_subkey, shard_of, subkey_owner, subkey_slot,
+                           window_of)
 from protocol.messages import PeerAnnouncement, RolloutBatch
 from swarm.transports.base import PublishReceipt, Transport, TransportStats
 from swarm.transports.chunks import RecordStore, gather_partial, store_parts
 from swarm.transports.config import TransportConfig
 from swarm.transports.inbox import Inbox
+from swarm.transports.peer_table import AnnounceReads
 from swarm.transports.receiver import Receiver, build_verifier
 from swarm.transports.rejections import RejectionLog
 
@@ -70,6 +74,8 @@ class ShardedTransport(Transport):
         """Advertised in announcements; the node may set them before the first round."""
         self._announced_window: int | None = None
         self._peers_read_window: int | None = None
+        self.announce_reads = AnnounceReads(config.announce_shards, config.announce_reads_per_window, self.rng)
+        """Which announce shards the next read of announcements takes (in turn, from a random start)."""
         self._slots: dict[int, int] = {}
         """Records published per window: each gets its own subkey slot, up to the per-peer cap."""
         self._first_publish_window: int | None = None
@@ -147,7 +153,7 @@ class ShardedTransport(Transport):
             self.peer_id, self.model, self.hardware, self.software_version, self.addresses[:16],
             self.clock(), self.config.swarm_id, window,
         )
-        key = announce_key(self.config.swarm_id, window)
+        key = announce_key(self.config.swarm_id, window, shard_of(self.peer_id, self.config.announce_shards))
         await gather_partial([self.store.store(key, self.peer_id, seal(msg, self.identity, self.secret), self._expiration())], self.config.request_timeout_s)
 
     async def _next_slot(self, window: int, key: str) -> int | None:
@@ -222,11 +228,12 @@ class ShardedTransport(Transport):
         return [self.rng.choice(unread)] if unread else []
 
     def _announce_plan(self, window: int) -> list[tuple[str, int]]:
-        """Read announcements once per window (and while no peer is known yet)."""
+        """The next announce shards, in the previous and the current window, once per window (and at every
+        collect while no peer is known yet, the next shards each time)."""
         if self._peers_read_window == window and self.receiver.announcements:
             return []
         self._peers_read_window = window
-        return [(announce_key(self.config.swarm_id, w), w) for w in (window - 1, window)]
+        return [(announce_key(self.config.swarm_id, w, s), w) for s in self.announce_reads.next() for w in (window - 1, window)]
 
     async def _read(self, plan: list[tuple[str, int]], budget: int | None = None) -> None:
         """Read the planned keys; verify (and fetch the parts of) at most `budget` new batch records,
@@ -242,7 +249,7 @@ class ShardedTransport(Transport):
         self.rng.shuffle(found)
         chosen, deferred = [], set()
         for record in found:
-            if budget is not None and not record[0].endswith("/peers"):
+            if budget is not None and not is_announce_key(record[0]):
                 if budget <= 0:
                     deferred.add(record[0])
                     continue
@@ -263,7 +270,7 @@ class ShardedTransport(Transport):
     # ------------------------------------------------------------ peers
 
     def peers(self) -> list[PeerAnnouncement]:
-        """Peers announced within the record lifetime (other than this node): live, give or take a window."""
-        oldest = self.window() - self.config.record_ttl_windows
-        announced = self.receiver.announcements.values()
-        return sorted((a for a in announced if a.window >= oldest and a.peer_id != self.peer_id), key=lambda a: a.peer_id)
+        """Peers (other than this node) whose announcement read last is at most ``config.peer_ttl_windows`` old:
+        live, give or take a window. A sample of the swarm once it is larger than the announce shards read per
+        window or the peer table; SAPO and the push fanout draw uniformly from it anyway."""
+        return self.receiver.announcements.live(self.window() - self.config.peer_ttl_windows, exclude=self.peer_id)

@@ -58,7 +58,8 @@ SMOKES: dict[str, tuple[list[str], list[str], Callable[[dict[str, Any]], None] |
                        lambda d: d["runs"]["baseline"]["crashes"] == [] or pytest.fail("crash")),
 }
 """benchmark -> (extra arguments after --smoke, dotted fields its JSON must hold, a check of its figures)."""
-SMOKE_ELSEWHERE = {"sapo": "tests/smoke/test_sapo_table_quick.py", "gpu_round": "tests/smoke/test_gpu_round_quick.py"}
+SMOKE_ELSEWHERE = {"sapo": "tests/smoke/test_sapo_table_quick.py", "gpu_round": "tests/smoke/test_gpu_round_quick.py",
+                   "scale": "tests/smoke/test_scale_quick.py"}
 
 
 def benchmark_names() -> set[str]:

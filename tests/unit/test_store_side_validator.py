@@ -90,3 +90,22 @@ def test_bootstrap_peer_and_node_replicas_refuse_alike(monkeypatch: pytest.Monke
     expected = {k: v for k, (_, v) in CASES.items()}
     assert verdicts(boot) == verdicts(node) == expected
     assert boot.verifier.max_slots == 4 and boot.verifier.allowed_peers == frozenset({ALICE.peer_id})
+
+
+def test_announcements_under_sharded_announce_keys_keep_the_replica_rules() -> None:
+    """Replicas see a hashed key, not ``.../a<shard>``: an announcement is judged by its subkey and envelope alone
+    (the own-shard rule is the readers', `Receiver`), so sharding announce keys changes nothing a replica checks."""
+    from protocol import PeerAnnouncement
+    from protocol.keys import announce_key
+
+    def announcement(ident: Identity, subkey: str) -> DHTRecord:
+        msg = PeerAnnouncement(ident.peer_id, "m", "h", "0.1.0", (), NOW, "t", int(NOW // 2))
+        key = announce_key("t", int(NOW // 2), 3).encode()
+        return DHTRecord(key, msgpack.packb(subkey), msgpack.packb(seal(msg, ident, b"s"), use_bin_type=True), NOW + 6.0)
+
+    refused: list[str] = []
+    validator = build_record_validator(CONFIG, clock=lambda: NOW, report=lambda reason, *a, **k: refused.append(reason))
+    assert validator.validate(announcement(ALICE, ALICE.peer_id))
+    assert not validator.validate(announcement(MALLORY, ALICE.peer_id))
+    assert not validator.validate(announcement(MALLORY, MALLORY.peer_id))
+    assert refused == ["subkey_mismatch", "not_allowed"]

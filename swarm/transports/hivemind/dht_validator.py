@@ -13,6 +13,9 @@ a read of a record key stays small, whatever an admitted peer stores), and a rec
 further ahead of this node's swarm clock than a record published now could ("future_window"): a node
 with its clock minutes ahead would otherwise plant records that wait in the DHT until their window
 comes and are then read as current.
+Replicas see keys only as hashes (hivemind's DHTID), so the rules that name a key, a record or an
+announcement under its signer's own shard and window (``protocol.keys``: ``.../s<shard>``, ``.../a<shard>``),
+are the readers' (`swarm.transports.receiver`); what a replica checks is the same for every key.
 Signature and tag are checked on the body as sent, never decrypted here (`protocol.envelope`). The
 envelope checks are `RecordVerifier.check_envelope`, the very method every receiver applies
 (`swarm.transports.receiver`). Each refusal is reported to ``report``, normally the transport's

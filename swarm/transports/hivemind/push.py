@@ -12,7 +12,8 @@ own shard and window, dedup, per-peer quota), once per (key, subkey, expiration)
 counts against the pushing connection's peer (`swarm.transports.peer_score`), and a publisher pushes to
 peers with no recent refusal first: admitted keys that flood do not take honest peers' slots. Parts indexes are
 pushed only by a node that serves its parts (`swarm.transports.hivemind.direct_parts`); the receiver fetches them
-from the pusher, the DHT for any it does not serve. Pushes per remote peer per window are capped.
+from the pusher, the DHT for any it does not serve. Pushes per remote peer per window are capped, and so is a
+node's own sending, whatever the swarm's size: `push_fanout` peers per record, `push_retries_per_window` retries.
 A push that was not answered goes out again every quarter window while its record is in the read range
 (`swarm.transports.hivemind.push_retry`): after a partition heals, the last windows cross within a window. A peer
 whose pushes keep failing is not dialed again until a TCP probe of its address answers
@@ -82,6 +83,8 @@ class Pusher:
         self.retry_period_s = max(0.25, config.window_seconds / 4)
         self.retry_timeout_s = min(config.request_timeout_s, max(0.5, config.window_seconds / 2))
         """Shorter than a first push's: a retry that hangs on a dead link must not hold back the next one."""
+        self.retries: Counter[int] = Counter()
+        """window -> pushes sent again in it (at most ``config.push_retries_per_window``)."""
 
     async def start(self) -> None:
         await self.p2p.add_protobuf_handler(PUSH_PROTOCOL, self.rpc_push, dht_pb2.StoreRequest)
@@ -130,11 +133,19 @@ class Pusher:
                 await asyncio.wait_for(self._wake.wait(), self.retry_period_s)
             self._wake.clear()
             try:
-                held = set(self.reach.held_peers())
-                for out, peers in self.ledger.due(self.window(), self.retry_targets(), self.config.push_fanout, skip=held):
-                    self._send(out, peers, self.retry_timeout_s)
+                self._retry_due()
             except Exception:  # never let bookkeeping end the loop; the first pushes still go out
                 logger.exception("push retry failed")
+
+    def _retry_due(self) -> None:
+        """One retry round, within what is left of this window's retry budget."""
+        window, held = self.window(), set(self.reach.held_peers())
+        for old in [w for w in self.retries if w < window]:
+            del self.retries[old]
+        budget = self.config.push_retries_per_window - self.retries[window]
+        for out, peers in self.ledger.due(window, self.retry_targets(), self.config.push_fanout, skip=held, budget=budget):
+            self.retries[window] += len(peers)
+            self._send(out, peers, self.retry_timeout_s)
 
     def targets(self, held_too: bool = False) -> list[PeerID]:
         """Up to `push_fanout` admitted peers: those with no recent refusal first, in random order, then the
@@ -150,10 +161,16 @@ class Pusher:
             self.recently_admitted[pid] = seen
             if held_too or not self.reach.held(pid):
                 candidates.append(Candidate(pid, (pid.to_base58(), a.peer_id)))
+        self._bound_recently_admitted()
         if not admitted:
             fallback = [pid for pid in self.fallback_targets() if not self.reach.held(pid)]
             return self.rng.sample(fallback, min(len(fallback), self.config.push_fanout))
         return self.receiver.scores.rank(candidates, self.rng, self.config.push_fanout)
+
+    def _bound_recently_admitted(self) -> None:
+        """At most ``max_known_peers`` remembered (the least recently admitted go first)."""
+        while len(self.recently_admitted) > self.config.max_known_peers:
+            del self.recently_admitted[min(self.recently_admitted, key=self.recently_admitted.get)]
 
     async def call_push(self, targets: list[PeerID], request: dht_pb2.StoreRequest, out: Outgoing | None = None,
                         timeout_s: float | None = None) -> None:

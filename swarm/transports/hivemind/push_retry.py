@@ -10,7 +10,7 @@ because each side's replicas answer a lookup with their own side's copy of the s
     out = ledger.add(key, subkey, window, request)
     ledger.sent(out, targets)
     ledger.answered(out, targets, answers)          # an answer (any response) counts as delivered
-    for out, peers in ledger.due(now_window, admitted, fanout): ...
+    for out, peers in ledger.due(now_window, admitted, fanout, budget=32): ...
 
 Reference: gossipsub v1.1 keeps a message cache of recent windows and serves it on IWANT; this is the
 publisher-side equivalent without a mesh.
@@ -69,23 +69,28 @@ class PushLedger:
                 out.failed.discard(peer)
 
     def due(self, now_window: int, admitted: Sequence[Hashable], fanout: int,
-            skip: Collection[Hashable] = ()) -> list[tuple[Outgoing, list[Hashable]]]:
+            skip: Collection[Hashable] = (), budget: int | None = None) -> list[tuple[Outgoing, list[Hashable]]]:
         """Records still in the read range, each with the peers to push it to now: those that failed, then
         admitted peers not tried yet while fewer than `fanout` have it; never a peer in `skip` (held: it
-        keeps its place among the failed). Forgets records out of range."""
+        keeps its place among the failed). At most `budget` pushes in all (None: no cap), newest records
+        first: a swarm's size or a partition never makes retries unbounded. Forgets records out of range."""
         oldest = now_window - self.keep_windows + 1
         for name in [name for name, out in self.records.items() if out.window < oldest]:
             del self.records[name]
         plan = []
-        for out in self.records.values():
+        left = budget if budget is not None else len(self.records) * (fanout + len(admitted))
+        for out in reversed(self.records.values()):
+            if left <= 0:
+                break
             if out.window > now_window:
                 continue
             busy = out.delivered | out.in_flight
             waiting = [p for p in out.failed if p not in busy]
             room = fanout - len(out.delivered) - len(out.in_flight) - len(waiting)
             waiting += [p for p in admitted if p not in busy and p not in out.failed][:max(0, room)]
-            peers = [p for p in waiting if p not in skip]
+            peers = [p for p in waiting if p not in skip][:left]
             if peers:
+                left -= len(peers)
                 plan.append((out, peers))
                 self.retried += len(peers)
         return plan

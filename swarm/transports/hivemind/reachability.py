@@ -53,9 +53,11 @@ def tcp_address(maddrs: Iterable[str]) -> tuple[str, int] | None:
 
 class Reachability:
     def __init__(self, *, fail_threshold: int = 2, probe_period_s: float = 0.5, probe_timeout_s: float = 1.0,
-                 forget_s: float = 120.0, max_probes: int = 64) -> None:
+                 forget_s: float = 120.0, max_probes: int = 64, max_peers: int = 1024) -> None:
+        """``max_probes``: probes in flight (so started per round) at most; ``max_peers``: addresses and failure
+        counts remembered at most (the least recently learned or failed go first; held peers stay)."""
         self.fail_threshold, self.probe_period_s, self.probe_timeout_s = fail_threshold, probe_period_s, probe_timeout_s
-        self.forget_s, self.max_probes = forget_s, max_probes
+        self.forget_s, self.max_probes, self.max_peers = forget_s, max_probes, max_peers
         self.addresses: dict[Hashable, tuple[str, int]] = {}
         self.failures: dict[Hashable, int] = {}
         self._held: dict[Hashable, float] = {}
@@ -75,9 +77,11 @@ class Reachability:
         if address is None:
             return
         moved = self.addresses.get(peer) not in (None, address)
-        self.addresses[peer] = address
+        self.addresses.pop(peer, None)
+        self.addresses[peer] = address  # last: the most recently learned
         if moved and peer in self._held:
             self._release(peer)
+        self._bound(self.addresses)
 
     def result(self, peer: Hashable, ok: bool) -> None:
         """One call to `peer` answered (ok) or failed: a timeout, a reset, a dial error."""
@@ -87,9 +91,17 @@ class Reachability:
             if peer in self._held:
                 self._release(peer)
             return
-        self.failures[peer] = self.failures.get(peer, 0) + 1
+        self.failures[peer] = self.failures.pop(peer, 0) + 1
+        self._bound(self.failures)
         if self.failures[peer] >= self.fail_threshold and peer in self.addresses and peer not in self._held:
             self._suspects.add(peer)
+
+    def _bound(self, table: dict) -> None:
+        """Forget the oldest entries of ``table`` past ``max_peers``, never a held or suspect peer's."""
+        if len(table) <= self.max_peers:
+            return
+        for peer in [p for p in table if p not in self._held and p not in self._suspects][:len(table) - self.max_peers]:
+            del table[peer]
 
     def _hold(self, peer: Hashable) -> None:
         self._held[peer] = time.monotonic()

@@ -106,7 +106,8 @@ class HivemindTransport(ShardedTransport):
         self.node: DHTNode | None = None
         self.clock_sync: ClockSync | None = None
         self.reconnect: Reconnect | None = None
-        self.reach = Reachability(probe_period_s=min(0.5, config.window_seconds / 4), probe_timeout_s=min(1.0, config.window_seconds / 4))
+        self.reach = Reachability(probe_period_s=min(0.5, config.window_seconds / 4), probe_timeout_s=min(1.0, config.window_seconds / 4),
+                                  max_probes=config.max_probes, max_peers=4 * config.max_known_peers)
         """Peers not to dial until a TCP probe answers, shared by pushes, routing-table pings, clock queries and DHT calls."""
         self.visible_maddrs: list[str] = []
 
@@ -142,7 +143,8 @@ class HivemindTransport(ShardedTransport):
         if self.config.push_to_peers:
             await self._start_push(self.node)
         self.reconnect = Reconnect(self.node, initial, self._admitted_ids, period_s=max(self.config.window_seconds, 2.0),
-                                   timeout_s=self.config.request_timeout_s, reach=self.reach)
+                                   timeout_s=self.config.request_timeout_s, reach=self.reach, max_pings=self.config.reconnect_pings,
+                                   remember=self.config.max_known_peers)
         await self.reconnect.start()
         self.visible_maddrs = [str(m) for m in await self.node.get_visible_maddrs()]
         self.addresses = tuple(self.visible_maddrs)
