@@ -32,16 +32,28 @@ class Generation:
 
 
 @dataclass(frozen=True)
+class GroupOrigin:
+    """When an external group was generated, as its batch says: for staleness, never for trust."""
+
+    window: int
+    """The sender's time window at generation (checked against the record's DHT key by the transport)."""
+    sender_round: int | None = None
+    """The sender's round at generation (its claim; None from senders before protocol 1.2)."""
+
+
+@dataclass(frozen=True)
 class ScoredGroup:
     """One question with its completions, scored by *this* node's verifier.
 
-    Invariant: len(texts) == len(rewards) >= 1. `source` is "local" or the sender's peer id.
+    Invariant: len(texts) == len(rewards) >= 1. `source` is "local" or the sender's peer id; `origin`
+    is set on external groups by intake.
     """
 
     task: Task
     texts: tuple[str, ...]
     rewards: tuple[float, ...]
     source: str = "local"
+    origin: GroupOrigin | None = None
 
     @property
     def is_local(self) -> bool:

@@ -185,7 +185,7 @@ def join(
     check_node(cfg, folders, gpu_ids, model_named=model != "auto")
     check_bootstraps_reachable(cfg)
     if model == "auto":
-        cfg = _auto_model(cfg, config, set_, options, folders)
+        cfg = _auto_model(cfg, config, set_, options, folders, gpu_ids)
     from swarm import join as joining
 
     prepare_model(cfg)
@@ -217,20 +217,14 @@ def _gpu_ids(gpus: Optional[str]) -> list[int]:
         fail(str(exc))
 
 
-def _auto_model(cfg: RunConfig, config: Optional[Path], sets: list[str], options: dict, folders: list[Path]) -> RunConfig:
-    """--model auto: the model a state folder already holds, else the largest preset that fits this device."""
-    from swarm.checks import state_model
+def _auto_model(cfg: RunConfig, config: Optional[Path], sets: list[str], options: dict, folders: list[Path],
+                gpu_ids: list[int]) -> RunConfig:
+    """--model auto (`swarm.join.auto_model`): reload the config with the model and settings it picked."""
+    from swarm.join import auto_model
 
-    held = {m for f in folders if (m := state_model(f)) is not None}
-    if len(held) == 1:
-        name, why = held.pop(), "the model the state folder holds"
-    else:
-        from swarm import join as joining
-
-        memory, cuda = joining.device_memory(cfg.node.model.device)
-        name, why = joining.pick_model(memory, cuda), f"{memory / joining.GIB:.0f} GiB, {'cuda' if cuda else 'cpu'}"
-    console.print(f"--model auto: {name} ({why})")
-    return load(config or paths.shipped_config("join.yaml"), sets, {**options, "node.model.name": name})
+    picked, line = auto_model(cfg, folders, gpu_ids)
+    console.print(f"--model auto: {line}", highlight=False, soft_wrap=True)
+    return load(config or paths.shipped_config("join.yaml"), sets, {**options, **picked})
 
 
 def check_node(cfg: RunConfig, folders: list[Path], gpus: list[int], model_named: bool = True) -> None:
@@ -372,6 +366,24 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run folder (swarm tes
     summary, plots = build_report(run_dir)
     console.print(summary_table(summary))
     console.print(f"wrote {run_dir / 'summary.json'}, " + ", ".join(str(p) for p in plots), highlight=False)
+
+
+@app.command("config")
+def config_(
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (default: all defaults).")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Also list each plug-in (sampler strategy, split, "
+                                          "algorithm): every option with its value and docstring, and the types it may take.")] = False,
+    set_: SetOpt = [],
+) -> None:
+    """Validate a config (unknown keys, types and options are refused, named) and print it resolved; starts nothing."""
+    import yaml
+
+    cfg = load(config, set_)
+    console.print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), markup=False, highlight=False, soft_wrap=True)
+    if explain:
+        from swarm.explain import catalogue, explain as explain_plugins
+
+        console.print(explain_plugins(cfg) + "\n\n" + catalogue(), markup=False, highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@
 Checks, in order: the identity file (present, mode 0600); the listen port (free); free disk for
 checkpoints; the model (loadable offline, fits this device's memory); the bootstrap peers (and which
 failure, `swarm.diagnose`); whether peers can dial this machine (a bootstrap peer connects back to the
-port at the address it sees us at, `swarm.hello`); the clock offset to the peers (bootstrap and DHT
+port at the address it sees us at, `transports.hivemind.hello`); the clock offset to the peers (bootstrap and DHT
 neighbours) against ``transport.max_clock_skew_s``; and versions against what those peers run.
-The network checks go through one throwaway p2p daemon that dials out only and announces nothing.
+The network checks go through one throwaway p2p daemon that dials out only and announces nothing
+(`swarm.transports.hivemind.probe`).
 """
 
 from __future__ import annotations
@@ -22,14 +23,11 @@ from typing import Any
 from protocol.messages import PROTOCOL_VERSION
 from swarm import checks
 from swarm.config import RunConfig
-from swarm.diagnose import BootstrapProbe
 from swarm.doctor_local import disk_check, identity_check, memory_check, model_check, port_check
-from swarm.hello import HelloReply, software_version
 from swarm.ports import listen_ports
 from swarm.preflight import dial_back, reachability_line
-
-MAX_ASKED = 8
-
+from swarm.transports.hivemind.hello import HelloReply, software_version
+from swarm.transports.hivemind.probe import BootstrapProbe
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -47,7 +45,7 @@ async def run_doctor(config: RunConfig, identity_path: Path, out: Path, timeout_
     t = config.transport
     results = [CheckResult(*identity_check(identity_path)), *(CheckResult(*r) for r in port_check(list(t.host_maddrs))),
                CheckResult(*disk_check(out, config.node.model.name)), CheckResult(*model_check(config.node.model)),
-               CheckResult(*memory_check(config.node.model))]
+               CheckResult(*memory_check(config.node))]
     return results + await network_checks(config, timeout_s)
 
 
@@ -65,7 +63,7 @@ async def network_checks(config: RunConfig, timeout_s: float) -> list[CheckResul
                               for n in ("dialable from outside", "clock offset", "versions")]
         ports = listen_ports(list(t.announce_maddrs)) or listen_ports(list(t.host_maddrs))
         results.append(_dialable(await _dial_back_or_busy(probe, good, config, ports), ports))
-        replies = await _ask_peers(probe, good, t.swarm_id, timeout_s)
+        replies = await probe.ask_neighbours(good, t.swarm_id)
     return results + [_clock(replies, t.max_clock_skew_s), _versions(replies)]
 
 
@@ -91,37 +89,6 @@ def _dialable(verdict: tuple[bool, str] | None, ports: list[int]) -> CheckResult
     head, _, fix = line.partition(". To serve others, ")
     return CheckResult("dialable from outside", dialable, "dialable" + line.removeprefix("dialable") if dialable else head,
                        "" if dialable else fix[:1].upper() + fix[1:])
-
-
-async def _ask_peers(probe: BootstrapProbe, good: list, swarm_id: str, timeout_s: float) -> list[HelloReply]:
-    """Hello replies of the bootstrap peers and of up to `MAX_ASKED` DHT neighbours met through them."""
-    from hivemind.dht.node import DHTNode
-
-    from swarm.hello import call_hello
-
-    replies = [r for c in good if (r := await probe.hello(c, swarm_id=swarm_id)) is not None]
-    node = await DHTNode.create(p2p=probe.p2p, initial_peers=[c.maddr for c in good], client_mode=True,
-                                ensure_bootstrap_success=False, wait_timeout=timeout_s)
-    try:
-        asked = {checks_peer_id(c.maddr) for c in good}
-        neighbours = [p for p in node.protocol.routing_table.peer_id_to_uid if p.to_base58() not in asked][:MAX_ASKED]
-
-        async def ask(peer: Any) -> HelloReply | None:
-            try:
-                return await call_hello(probe.p2p, peer, swarm_id=swarm_id, timeout_s=timeout_s)
-            except Exception:  # an old peer without the handler, or gone
-                return None
-
-        replies += [r for r in await asyncio.gather(*(ask(p) for p in neighbours)) if r is not None]
-    finally:
-        await node.shutdown()
-    return replies
-
-
-def checks_peer_id(maddr: str) -> str:
-    from swarm.maddr import parse_peer_maddr
-
-    return parse_peer_maddr(maddr).peer_id
 
 
 def _clock(replies: list[HelloReply], tolerance_s: float) -> CheckResult:

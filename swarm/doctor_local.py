@@ -1,7 +1,7 @@
 """`swarm doctor`'s checks of this machine alone: identity file, listen port, disk, model, memory.
 
-Each returns ``(name, ok, what was found, fix)`` and touches no network; only `memory_check` on a
-CUDA build of torch imports torch.
+Each returns ``(name, ok, what was found, fix)`` and touches no network; only `memory_check` imports torch
+(through `node.models.fit`, the estimate --model auto uses).
 
     >>> identity_check(Path("/nonexistent/identity.pem"))[:2]
     ('identity', False)
@@ -16,9 +16,11 @@ import math
 import os
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from node.config import ModelConfig
+from node.config import ModelConfig, NodeConfig
 from protocol.identity import Identity, IdentityError
 from swarm import checks
 from swarm.maddr import listen_host, tcp_port
@@ -28,10 +30,6 @@ Result = tuple[str, bool, str, str]
 GIB = 1024**3
 CHECKPOINT_BYTES_PER_PARAM = 28
 """float32 weights and two Adam moments (12 B), twice while a checkpoint replaces the last (24 B), plus the cached model (4 B)."""
-TRAIN_BYTES_PER_PARAM = 16
-"""Training memory: float32 weights, gradients and two Adam moments."""
-ACTIVATIONS_BYTES = GIB // 2
-"""A floor for activations, the tokenizer and the runtime, on top of `TRAIN_BYTES_PER_PARAM`."""
 _SAFETENSORS_DTYPE_BYTES = {"F64": 8, "F32": 4, "BF16": 2, "F16": 2, "I64": 8, "I32": 4, "I8": 1, "U8": 1, "BOOL": 1}
 
 
@@ -102,26 +100,40 @@ def model_check(model: ModelConfig) -> Result:
     return "model", True, f"{model.name} loads without the network", ""
 
 
-def memory_check(model: ModelConfig) -> Result:
-    params = params_estimate(model.name)
-    if params is None:
+def memory_check(node: NodeConfig) -> Result:
+    """Whether one round of this node fits the device, by `node.models.fit`'s estimate (the one --model auto
+    uses), against what is free now on a CPU and the device's total on CUDA (less `fit.HEADROOM`)."""
+    from node.models import fit
+
+    model = node.model
+    shape = fit.PRESET_SHAPES.get(model.name) or folder_shape(model.name)
+    if shape is None:
         return "model fits memory", True, f"size of {model.name} unknown here (a hub id): not checked", ""
-    need = params * TRAIN_BYTES_PER_PARAM + ACTIVATIONS_BYTES
-    where, have = device_memory(model.device)
-    detail = f"{model.name} needs about {need / GIB:.1f} GiB to train; {where} has {have / GIB:.1f} GiB"
-    ok = have >= need
-    return "model fits memory", ok, detail, "" if ok else "choose a smaller model (--model auto picks one that fits) or --generate-only"
+    total, kind = fit.device_memory(model.device)
+    have = total if kind == "cuda" else min(total, _available_ram())
+    usable = int(have * (1 - fit.HEADROOM))
+    lora = model.lora.r if model.lora is not None else None
+    found = fit.fits(shape, fit.round_shape(node, kind), usable, lora)
+    where = f"{kind} ({have / GIB:.1f} GiB{' available' if kind != 'cuda' else ''})"
+    if found is None:
+        need = fit.estimate(shape, replace(fit.round_shape(node, kind), micro_batch=fit.MIN_MICRO_BATCH), lora).total
+        return ("model fits memory", False, f"{model.name} needs about {need / GIB:.2f} GiB per round; {where} has "
+                f"{usable / GIB:.2f} GiB usable", "choose a smaller model (--model auto picks one that fits) or --generate-only")
+    micro, need = found
+    return "model fits memory", True, f"{model.name} needs about {need / GIB:.2f} GiB per round (micro-batch {micro}); {where}", ""
 
 
-def device_memory(device: str) -> tuple[str, int]:
-    """(what, bytes available) for a device: CUDA's total memory, else this machine's available memory."""
-    if device.startswith("cuda") or (device == "auto" and checks.torch_cuda_build()):
-        import torch
+def folder_shape(name: str) -> Any:
+    """`fit.ModelShape` of a model folder, from its config.json (None if there is none or it lacks a field)."""
+    from node.models import fit
 
-        if torch.cuda.is_available():
-            index = int(device.split(":")[1]) if ":" in device else 0
-            return f"cuda:{index}", torch.cuda.get_device_properties(index).total_memory
-    return "this machine (available RAM)", _available_ram()
+    try:
+        c = json.loads((Path(name).expanduser() / "config.json").read_text())
+        return fit.ModelShape(c["hidden_size"], c["num_hidden_layers"], c["num_attention_heads"],
+                              c.get("num_key_value_heads", c["num_attention_heads"]), c["intermediate_size"],
+                              c["vocab_size"], bool(c.get("tie_word_embeddings", True)))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _available_ram() -> int:

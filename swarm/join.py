@@ -1,7 +1,7 @@
 """Running nodes for `swarm run` / `swarm join`: in this process, or one child process per GPU.
 
-    >>> pick_model(24 * GIB, has_cuda=True), pick_model(8 * GIB, has_cuda=False)
-    ('smollm2-135m', 'tiny-6m')
+    >>> offset_ports(["/ip4/0.0.0.0/tcp/31337", "/ip4/127.0.0.1/tcp/0"], 1)
+    ['/ip4/0.0.0.0/tcp/31338', '/ip4/127.0.0.1/tcp/0']
 
 A node writes ``node.json`` (peer id, multiaddrs) once it has joined; `run_here` reports it through
 ``on_up`` so the user sees the addresses to share. SIGTERM stops a node as Ctrl-C does: the round
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import time
 from pathlib import Path
@@ -24,37 +23,11 @@ from rich.console import Console
 
 from protocol import Identity
 from swarm.config import RunConfig
-from swarm.ports import spread_ports
 from swarm.procs import Child, child_env, cli_argv, sigterm_as_interrupt, spawn, stop_all, tail
 from swarm.shutdown import arm_exit_watchdog
 from swarm.testnet import write_config
 
-GIB = 1024**3
 NodeInfo = dict[str, Any]
-
-
-def pick_model(total_memory_bytes: int, has_cuda: bool) -> str:
-    """The largest preset that trains comfortably in this much device (GPU) or host (CPU) memory.
-
-    On CPU smaller models learn more per second (../shared/sapo.md), so CPU stops at tiny-16m.
-    """
-    if has_cuda:
-        return "smollm2-135m" if total_memory_bytes >= 4 * GIB else "tiny-16m"
-    if total_memory_bytes >= 16 * GIB:
-        return "tiny-16m"
-    if total_memory_bytes >= 4 * GIB:
-        return "tiny-6m"
-    return "tiny-1.5m"
-
-
-def device_memory(device: str) -> tuple[int, bool]:
-    """(total bytes, is cuda) of the device a node would use ("auto", "cpu", "cuda", "cuda:N", "mps")."""
-    import torch
-
-    if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()):
-        index = int(device.split(":")[1]) if ":" in device else 0
-        return torch.cuda.get_device_properties(index).total_memory, True
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), False
 
 
 def read_node_info(out_dir: Path, newer_than: float = 0.0) -> NodeInfo | None:
@@ -100,15 +73,15 @@ def run_here(config: RunConfig, out_dir: Path, identity: Identity, on_up: Callab
 
 
 def run_per_gpu(config: RunConfig, gpus: list[int], out_dir: Path, identities: list[Path], console: Console) -> int:
-    """One `swarm run` child per GPU (CUDA_VISIBLE_DEVICES=<gpu>, out_dir/gpu<N>); waits for all."""
+    """One `swarm run` child per GPU (CUDA_VISIBLE_DEVICES=<gpu>, out_dir/gpu<N>); waits for all.
+
+    Each child has its own identity, state folder and listen ports (the k-th child's fixed ports are
+    shifted by k, so two nodes never bind the same one; port 0 stays "any free port")."""
     started = time.time()
     children: dict[str, tuple[Child, Path]] = {}
-    ports = spread_ports(list(config.transport.host_maddrs), len(gpus))  # one host, one port each: never shared
-    for (gpu, identity), host_maddrs in zip(zip(gpus, identities), ports):
+    for k, (gpu, identity) in enumerate(zip(gpus, identities)):
         folder = out_dir / f"gpu{gpu}"
-        node_cfg = config.model_copy(update={"node": config.node.model_copy(update={
-            "model": config.node.model.model_copy(update={"device": "cuda:0"})})})
-        node_cfg = node_cfg.model_copy(update={"transport": node_cfg.transport.model_copy(update={"host_maddrs": host_maddrs})})
+        node_cfg = per_gpu_config(config, k)
         path = write_config(node_cfg, folder / "config.yaml")
         env = dict(child_env(config.node.model.threads or 1), CUDA_VISIBLE_DEVICES=str(gpu))
         argv = cli_argv("run", "--config", str(path), "--out", str(folder), "--identity", str(identity))
@@ -127,6 +100,47 @@ def run_per_gpu(config: RunConfig, gpus: list[int], out_dir: Path, identities: l
             console.print(f"[red]{name} exited with {child.returncode}[/]; log tail:\n{tail(child.log_path)}")
             code = 1
     return code
+
+
+def per_gpu_config(config: RunConfig, k: int) -> RunConfig:
+    """The config of the k-th GPU's node: device cuda:0 (its only visible GPU) and ports shifted by k."""
+    transport = config.transport.model_copy(update={"host_maddrs": offset_ports(config.transport.host_maddrs, k),
+                                                    "announce_maddrs": offset_ports(config.transport.announce_maddrs, k)})
+    model = config.node.model.model_copy(update={"device": "cuda:0"})
+    return config.model_copy(update={"node": config.node.model_copy(update={"model": model}), "transport": transport})
+
+
+def offset_ports(maddrs: list[str], offset: int) -> list[str]:
+    """Multiaddrs with every nonzero tcp/udp port raised by `offset`."""
+    shifted = []
+    for maddr in maddrs:
+        parts = maddr.split("/")
+        for i in range(1, len(parts) - 1):
+            if parts[i] in ("tcp", "udp") and parts[i + 1].isdigit() and int(parts[i + 1]) > 0:
+                parts[i + 1] = str(int(parts[i + 1]) + offset)
+        shifted.append("/".join(parts))
+    return shifted
+
+
+def auto_model(config: RunConfig, folders: list[Path], gpus: list[int]) -> tuple[dict[str, Any], str]:
+    """--model auto: (config overrides, the line that says why). The model a state folder already holds,
+    else the largest preset that fits this device (`node.models.fit`; with --gpus the smallest GPU decides)."""
+    from swarm.checks import state_model
+
+    held = {m for f in folders if (m := state_model(f)) is not None}
+    if len(held) == 1:
+        name = held.pop()
+        return {"node.model.name": name}, f"{name} (the model the state folder holds)"
+    from node.models import fit
+
+    devices = [f"cuda:{g}" for g in gpus] or [config.node.model.device]
+    memory, kind = min(fit.device_memory(d) for d in devices)
+    lora = config.node.model.lora
+    choice = fit.pick_model(memory, kind, fit.round_shape(config.node, kind), force_lora=lora is not None)
+    micro = choice.micro_batch if choice.micro_batch < config.node.algorithm.micro_batch else None
+    picked = {"node.model.name": choice.name, "node.model.lora": {} if choice.lora and lora is None else None,
+              "node.algorithm.micro_batch": micro}
+    return picked, f"{choice.name}{' with LoRA' if choice.lora else ''}, {choice.reason}"
 
 
 def _wait_all(children: dict[str, tuple[Child, Path]], started: float, console: Console) -> None:

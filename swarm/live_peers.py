@@ -9,7 +9,7 @@ itself (``announce_self = False``): nodes never count it in ``peers_seen``, and 
 to it. It reads the peer announcements of the last windows. When it finds none it says why, if it can:
 
 - announcements were refused for the swarm secret (`swarm.secret_watch`): a missing or wrong ``--secret``;
-- the peers it met (bootstrap and DHT neighbours, asked over `swarm.hello`) run another swarm id, or key
+- the peers it met (bootstrap and DHT neighbours, asked over `transports.hivemind.hello`) run another swarm id, or key
   their records by windows of another length (``transport.window_seconds``);
 - else: nobody announced in this swarm lately (nodes announce once per window while they run).
 """
@@ -23,15 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocol import Identity, PeerAnnouncement
-from swarm.diagnose import BootstrapCheck, BootstrapProbe
+from swarm.diagnose import BootstrapCheck
 from swarm.secret_watch import secret_verdict
 from swarm.transports.config import TransportConfig
 
 logger = logging.getLogger(__name__)
-
-MAX_ASKED = 8
-"""DHT neighbours asked for their swarm id when no announcement was found."""
-
 
 @dataclass
 class PeerView:
@@ -41,7 +37,7 @@ class PeerView:
     peers: list[PeerAnnouncement] = field(default_factory=list)
     checks: list[BootstrapCheck] = field(default_factory=list)
     swarm_ids: Counter[str] = field(default_factory=Counter)
-    """Swarm ids the peers asked over `swarm.hello` answered with."""
+    """Swarm ids the peers asked over `transports.hivemind.hello` answered with."""
     windows: Counter[float] = field(default_factory=Counter)
     """``window_seconds`` the peers of this swarm id answered with."""
     window_seconds: float = 0.0
@@ -63,8 +59,9 @@ class PeerView:
 
 def observer_config(config: TransportConfig) -> TransportConfig:
     """The observer's transport: a DHT client on loopback that pushes nothing and keeps no stable id."""
+    every_shard = min(config.announce_shards, 64)  # a one-off look: read every announce shard, not the per-window few
     return config.model_copy(update={
-        "reachability": "private", "push_to_peers": False, "direct_parts": False, "stable_peer_id": False,
+        "announce_reads_per_window": every_shard, "reachability": "private", "push_to_peers": False, "direct_parts": False, "stable_peer_id": False,
         "host_maddrs": ["/ip4/127.0.0.1/tcp/0"], "announce_maddrs": [], "type": "hivemind"})
 
 
@@ -72,6 +69,7 @@ async def look(config: TransportConfig, wait_s: float, timeout_s: float = 5.0) -
     """Check the bootstraps, join as an observer for `wait_s`, read announcements; see the module docstring.
     The transport's `TransportStartupError` propagates when the bootstraps answer but the DHT does not."""
     from swarm.transports import build_transport
+    from swarm.transports.hivemind.probe import BootstrapProbe, ask_transport_neighbours
 
     view = PeerView(config.swarm_id, window_seconds=config.window_seconds)
     async with BootstrapProbe(timeout_s) as probe:
@@ -87,29 +85,14 @@ async def look(config: TransportConfig, wait_s: float, timeout_s: float = 5.0) -
         await transport.collect(max_batches=0)  # reads the announcement keys only
         view.peers = sorted(transport.peers(), key=lambda p: p.peer_id)
         view.refused_secret = transport.stats.rejections.get("wrong_secret", 0)
-        neighbours = list(transport.node.protocol.routing_table.peer_id_to_uid)
-        view.dht_peers = len(neighbours)
         if not view.peers:
-            replies = await _ask(transport.node.p2p, neighbours[:MAX_ASKED], config.swarm_id)
+            view.dht_peers, replies = await ask_transport_neighbours(transport, config.swarm_id)
             view.swarm_ids = Counter(r.swarm_id for r in replies)
             view.windows = Counter(r.window_seconds for r in replies if r.swarm_id == config.swarm_id and r.window_seconds)
             view.explanation = explain_empty(view, secret_verdict(transport, min_records=1))
     finally:
         await transport.stop()
     return view
-
-
-async def _ask(p2p: Any, peers: list[Any], swarm_id: str) -> list[Any]:
-    """`swarm.hello.HelloReply` of each peer that answers."""
-    from swarm.hello import call_hello
-
-    async def ask(peer: Any) -> Any:
-        try:
-            return await call_hello(p2p, peer, swarm_id=swarm_id, timeout_s=5.0)
-        except Exception:  # an old peer without the handler, or gone: no answer
-            return None
-
-    return [r for r in await asyncio.gather(*(ask(p) for p in peers)) if r is not None]
 
 
 def explain_empty(view: PeerView, secret_line: str | None) -> str:

@@ -84,11 +84,6 @@ def listen_ports(maddrs: list[str]) -> list[int]:
     return list(dict.fromkeys(p for m in maddrs if (p := tcp_port(m))))
 
 
-def spread_ports(maddrs: list[str], count: int) -> list[list[str]]:
-    """Listen addresses for `count` nodes of one host (``--gpus``): node i gets pinned port + i; port 0 stays 0."""
-    return [[with_port(m, p + i) if (p := tcp_port(m)) else m for m in maddrs] for i in range(count)]
-
-
 def taken_port(maddrs: list[str]) -> str | None:
     """``"port P on HOST"`` for the first pinned listen port someone already holds, else None."""
     for maddr in maddrs:

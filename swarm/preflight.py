@@ -11,7 +11,7 @@
    help, and a node must not train alone for 100,000 rounds believing it is in a swarm. If some only time
    out (transient), ``plan.joinable`` is False and the node trains alone while it retries, and says so.
 3. **Reachability** (``transport.reachability: auto``, listening beyond loopback). A bootstrap peer tries a
-   TCP connect back to this machine's port at the address it sees us at (`swarm.hello`), while a
+   TCP connect back to this machine's port at the address it sees us at (`transports.hivemind.hello`), while a
    throwaway listener holds the port. Accepted: the node serves the DHT. Not accepted: it runs as a DHT
    client (it still publishes, reads and trains through its outbound connections, and others never
    route DHT requests to an address they cannot reach), and the note says how to become dialable.
@@ -22,10 +22,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from swarm.diagnose import BootstrapCheck, BootstrapProbe
+from swarm.diagnose import BootstrapCheck
 from swarm.ports import PortInUseError, claim_listen_ports, is_loopback, listen_ports
 from swarm.transports.config import TransportConfig
+
+if TYPE_CHECKING:
+    from swarm.transports.hivemind.probe import BootstrapProbe
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +68,8 @@ async def preflight(config: TransportConfig, timeout_s: float = 5.0) -> Plan:
     if not config.initial_peers:
         plan.reachability = "new swarm"
         return plan
+    from swarm.transports.hivemind.probe import BootstrapProbe
+
     async with BootstrapProbe(timeout_s) as probe:
         plan.checks = await probe.check(list(config.initial_peers))
         if not any(c.ok for c in plan.checks):

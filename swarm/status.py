@@ -17,8 +17,10 @@ import time
 from pathlib import Path
 
 from rich.table import Table
+from rich.text import Text
 
 from protocol import PeerAnnouncement
+from protocol.printable import peer_text
 from swarm.bootstrap import BOOTSTRAP_FILE
 from swarm.report import load_rows
 
@@ -35,13 +37,14 @@ def live_testnet(run_dir: Path) -> tuple[Path, list[str]] | None:
 
 
 def peers_table(peers: list[PeerAnnouncement]) -> Table:
+    """Every string of an announcement is the peer's: shown escaped and bounded, never as rich markup."""
     table = Table(title=f"Live peers ({len(peers)})")
     for col in ("peer id", "model", "hardware", "software", "last window", "seen s ago", "addresses"):
         table.add_column(col)
     now = time.time()
     for p in peers:
-        table.add_row(p.peer_id, p.model, p.hardware, p.software_version, str(p.window),
-                      f"{now - p.time:.0f}", "\n".join(p.addresses))
+        table.add_row(*(Text(peer_text(s, 64, quote=False)) for s in (p.peer_id, p.model, p.hardware, p.software_version)),
+                      str(p.window), f"{now - p.time:.0f}", Text("\n".join(peer_text(a, 120, quote=False) for a in p.addresses)))
     return table
 
 

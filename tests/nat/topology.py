@@ -14,8 +14,8 @@ home NAT, instead of being refused) and routes nothing else. The public hosts ha
 link at all. Names carry this process's pid, so two runs never share a namespace; `teardown` deletes
 every namespace it made (their veths go with them) and returns what is left over (nothing).
 
-Needs root, ``ip`` (iproute2) and ``iptables`` (the Makefile's venv target installs it as root).
-Reference: benchmarks/chaos.py `Network` (namespaces on a bridge); iptables-extensions(8) conntrack.
+Needs root, ``ip`` (iproute2) and ``iptables`` (`make test` installs it as root: the Makefile's nat-tools).
+Reference: benchmarks/chaos/network.py `Network` (namespaces on a bridge); iptables-extensions(8) conntrack.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def missing_tools() -> str | None:
         return "needs root (network namespaces)"
     for tool in ("ip", "iptables"):
         if shutil.which(tool) is None:
-            return f"needs `{tool}` (as root: apt-get install -y iptables iproute2; `make venv` does it)"
+            return f"needs `{tool}` (as root: apt-get install -y iptables iproute2; `make test` does it)"
     return None
 
 

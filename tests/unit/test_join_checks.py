@@ -13,14 +13,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from node.config import ModelConfig
+from node.config import ModelConfig, NodeConfig
 from protocol import Identity
 from swarm import checks
 from swarm.doctor_local import disk_check, identity_check, memory_check, params_estimate, port_check
-from swarm.hello import HelloServer, parse_reply
-from swarm.libp2p_key import ensure_libp2p_key, libp2p_key_path, libp2p_peer_id
+from swarm.transports.hivemind.hello import HelloServer, parse_reply
+from swarm.transports.hivemind.libp2p_key import ensure_libp2p_key, libp2p_key_path, libp2p_peer_id
 from swarm.maddr import check_peer_id
-from swarm.ports import PortInUseError, claim_listen_ports, port_in_use, spread_ports
+from swarm.ports import PortInUseError, claim_listen_ports, port_in_use
 from swarm.secret_watch import secret_verdict
 
 
@@ -50,12 +50,6 @@ def test_so_reuseport_listeners_are_caught_too() -> None:
         s.bind(("0.0.0.0", 0))
         s.listen()
         assert port_in_use("0.0.0.0", s.getsockname()[1])
-
-
-def test_gpu_children_get_distinct_ports() -> None:
-    assert spread_ports(["/ip4/0.0.0.0/tcp/31337"], 3) == [
-        ["/ip4/0.0.0.0/tcp/31337"], ["/ip4/0.0.0.0/tcp/31338"], ["/ip4/0.0.0.0/tcp/31339"]]
-    assert spread_ports(["/ip4/127.0.0.1/tcp/0"], 2) == [["/ip4/127.0.0.1/tcp/0"]] * 2
 
 
 # ------------------------------------------------------------------ common mistakes (item 6)
@@ -178,7 +172,21 @@ def test_doctor_port_disk_and_memory_checks(listener: int, tmp_path: Path) -> No
     assert port_check(["/ip4/127.0.0.1/tcp/0"])[0][1]
     assert params_estimate("tiny-6m") == 6_000_000 and params_estimate("smollm2-135m") == 135_000_000
     assert disk_check(tmp_path / "not" / "yet", "tiny-0.5m")[1]
-    assert memory_check(ModelConfig(name="tiny-0.5m", device="cpu"))[1]
+    assert memory_check(NodeConfig(model=ModelConfig(name="tiny-0.5m", device="cpu")))[1]
+
+
+def test_doctor_memory_check_uses_the_fit_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The doctor's verdict is `node.models.fit`'s (what --model auto picks by): a small GPU fails a large preset."""
+    from node.models import fit
+
+    monkeypatch.setattr(fit, "device_memory", lambda device: (GIB_SMALL, "cuda"))
+    name, ok, detail, fix = memory_check(NodeConfig(model=ModelConfig(name="smollm2-135m", device="cuda")))
+    assert not ok and "GiB per round" in detail and "--model auto" in fix
+    monkeypatch.setattr(fit, "device_memory", lambda device: (80 * fit.GIB, "cuda"))
+    assert memory_check(NodeConfig(model=ModelConfig(name="smollm2-135m", device="cuda")))[1]
+
+
+GIB_SMALL = 256 * 1024**2
 
 
 def test_run_per_gpu_gives_each_child_its_own_port(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -198,7 +206,7 @@ def test_run_per_gpu_gives_each_child_its_own_port(tmp_path: Path, monkeypatch: 
 
 def test_doctor_clock_and_versions_verdicts() -> None:
     from swarm.doctor import _clock, _versions
-    from swarm.hello import HelloReply
+    from swarm.transports.hivemind.hello import HelloReply
 
     def reply(offset: float, protocol=(1, 1), software="0.1.0") -> HelloReply:
         return HelloReply("s", software, protocol, 1000.0 + offset, "", sent_at=999.0, received_at=1001.0)

@@ -13,6 +13,7 @@ from swarm.diagnose import BootstrapCheck, classify_dial_error, tcp_checks
 from swarm.maddr import AddressError, check_peer_id, parse_peer_maddr
 from swarm.preflight import JoinError, preflight
 from swarm.transports.config import TransportConfig
+from swarm.transports.hivemind import probe as probe_mod
 
 PID = "12D3KooWB1hQkagaJHDL3s8TAvLYHjCnweX1Yixsg1JNFwLdyrk9"
 OTHER = "12D3KooWPs1ceg8cAJeDeZDte7eJQSQTc1Z8F1hnc3PB3aLGCUyv"
@@ -126,7 +127,7 @@ def _fake_probe(monkeypatch: pytest.MonkeyPatch, verdicts: list[str]) -> None:
         async def hello(self, check, **kw):
             return None
 
-    monkeypatch.setattr(preflight_mod, "BootstrapProbe", Probe)
+    monkeypatch.setattr(probe_mod, "BootstrapProbe", Probe)  # preflight imports it when it needs it
 
 
 def _config(n: int, **kw) -> TransportConfig:
