@@ -74,7 +74,7 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> dict:
 # ------------------------------------------------------------------ help and config errors
 
 
-@pytest.mark.parametrize("command", ["run", "testnet", "join", "bootstrap", "status", "report", "identity"])
+@pytest.mark.parametrize("command", ["run", "testnet", "join", "bootstrap", "status", "doctor", "report", "config", "identity"])
 def test_every_command_has_help(command: str) -> None:
     result = invoke(command, "--help")
     assert result.exit_code == 0, result.output
