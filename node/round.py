@@ -31,6 +31,7 @@ import torch
 
 from node.checkpoint import load_checkpoint, save_checkpoint
 from node.config import NodeConfig
+from node.defences import build_defences
 from node.intake import rescore_external
 from node.metrics import MetricsSink, NullMetrics
 from node.peer_ledger import PEER_USEFULNESS, PeerLedger
@@ -71,6 +72,7 @@ class Node:
         self.pool: deque[ScoredGroup] = deque(maxlen=config.sampler.max_external_pool)
         self.intake_rejections: Counter[str] = Counter()
         self.peer_ledger = PeerLedger.from_options(config.sampler.options)  # whose groups were worth training on
+        self.defences = build_defences(config, policy)  # checks on peers' completions before selection
         self._rounds_without_external = 0
         self.last_row: dict[str, Any] | None = None
         """Metrics of the last finished round; checkpointed with it."""
@@ -170,7 +172,8 @@ class Node:
             external, rejected = await asyncio.to_thread(rescore_external, batches, self.tasks, self.reward_fn,
                                                          accept_free_text=cfg.sampler.accept_free_text)
             self.intake_rejections.update(rejected)
-            self.peer_ledger.observe(batches, external)
+            external, flagged = await asyncio.to_thread(self.defences.screen, external, local, self.peer_ledger)
+            self.peer_ledger.observe(batches, external, flagged)
             received_zero_adv = sum(not g.has_signal for g in external)
             # Groups without signal can never be chosen when the filter is on: don't let them crowd the pool.
             self.pool.extend(g for g in external if g.has_signal or not cfg.sampler.drop_zero_advantage)
@@ -185,7 +188,7 @@ class Node:
         # ===== PLUMBING: bookkeeping
         self.round += 1
         row = self._metrics_row(r, local, selection, stats, generations, batches, timer)
-        row.update(external_received=len(external), zero_adv_external=received_zero_adv)
+        row.update(external_received=len(external), zero_adv_external=received_zero_adv, **self.defences.metrics())
         self.last_row = row
         # Checkpoint first, then the metrics line: a kill between them loses no work, and the restart
         # writes the missing line from the checkpoint (`restore_metrics`).
