@@ -1,0 +1,115 @@
+"""Run the poisoning benchmark: `python -m benchmarks.poison [--quick | --report-only | --tiers 0 1 ...]`.
+
+    .venv/bin/python -m benchmarks.poison --quick          # CI: 8 nodes, 12 rounds, 1 seed, 3 arms (own log, fresh)
+    .venv/bin/python -m benchmarks.poison --tiers 0 1      # the pre-registered grid's first tiers (resumable)
+    .venv/bin/python -m benchmarks.poison --report-only    # table, JSON and plot from the run log so far
+
+Runs go `--workers` at a time (default 2, one torch thread each), niced by the caller, and each finished run is
+appended to `results/poison.runs.jsonl` (one JSON line), so an interrupted grid continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.poison.grid import Block, full_blocks, jobs_of, quick_blocks  # noqa: E402
+from benchmarks.poison.report import build_report, write_outputs  # noqa: E402
+from benchmarks.poison.swarm import PoisonSpec, run_poisoned  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def spec_key(spec: PoisonSpec) -> str:
+    return json.dumps(asdict(spec), sort_keys=True)
+
+
+def _run_one(job: tuple[str, str, PoisonSpec]) -> dict[str, Any]:
+    block, label, spec = job
+    start_wall, start_cpu = time.time(), time.process_time()
+    result = run_poisoned(spec)
+    return {"key": spec_key(spec), "block": block, "label": label, "seed": spec.seed, **result,
+            "process_cpu_s": round(time.process_time() - start_cpu, 2), "wall_s": round(time.time() - start_wall, 1),
+            "env": library_versions()}
+
+
+def library_versions() -> dict[str, str]:
+    import platform
+    from importlib.metadata import version
+
+    return {"python": platform.python_version(),
+            **{name: version(name) for name in ("torch", "transformers", "tokenizers", "reasoning_gym")}}
+
+
+def load_runs(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.exists():
+        return {}
+    return {row["key"]: row for row in (json.loads(line) for line in path.read_text().splitlines() if line.strip())}
+
+
+def prebuild_models(blocks: list[Block]) -> None:
+    """Build (or find cached) every preset before forking workers."""
+    from benchmarks.poison.swarm import TESTNET, config_of
+    from node.models import ensure_model
+
+    for name in sorted({m for b in blocks for a in b.arms for m in a.models}):
+        spec = PoisonSpec(models=(name,), rounds=1)
+        ensure_model(config_of(spec, 0).model, TESTNET.warm_families, seed=0)
+
+
+def run_jobs(blocks: list[Block], log: Path, workers: int, resume: bool) -> dict[str, dict[str, Any]]:
+    done = load_runs(log) if resume else {}
+    todo: dict[str, tuple[str, str, PoisonSpec]] = {}
+    for block, arm, spec in jobs_of(blocks):
+        if spec_key(spec) not in done:
+            todo.setdefault(spec_key(spec), (block, arm.label, spec))
+    print(f"{len(done)} runs already logged, {len(todo)} to run on {workers} workers", flush=True)
+    with log.open("a" if resume else "w") as sink, mp.get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
+        for row in pool.imap_unordered(_run_one, list(todo.values())):
+            done[row["key"]] = row
+            sink.write(json.dumps(row) + "\n")
+            sink.flush()
+            print(f"  {row['block']:<20} {row['label']:<40} seed {row['seed']}: CPU {row['process_cpu_s']:7.1f} s"
+                  f"  wall {row['wall_s']:7.1f} s", flush=True)
+    return done
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="8 nodes, 12 rounds, 1 seed: control and b_prefix")
+    parser.add_argument("--tiers", type=int, nargs="*", default=None, help="only these tiers of the grid")
+    parser.add_argument("--blocks", nargs="*", default=None, help="only these block names")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args()
+
+    stem = "poison.quick" if args.quick else "poison"
+    all_blocks = quick_blocks(args.rounds or 12) if args.quick else full_blocks(args.rounds or 100, args.seeds)
+    blocks = [b for b in all_blocks if (args.tiers is None or b.tier in args.tiers) and (not args.blocks or b.name in args.blocks)]
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    log = args.out_dir / f"{stem}.runs.jsonl"
+    started = time.time()
+    if args.report_only:
+        runs = load_runs(log)
+    else:
+        prebuild_models(blocks)
+        runs = run_jobs(blocks, log, args.workers, resume=not args.quick)
+    report = build_report(all_blocks, runs)
+    report["invocation"] = {"argv": sys.argv[1:], "wall_s": round(time.time() - started, 1)}
+    print(write_outputs(report, args.out_dir / f"{stem}.json", args.out_dir / f"{stem}.png"))
+
+
+if __name__ == "__main__":
+    main()
