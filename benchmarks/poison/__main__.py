@@ -15,22 +15,17 @@ import json
 import multiprocessing as mp
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.poison.grid import Block, full_blocks, jobs_of, quick_blocks  # noqa: E402
+from benchmarks.poison.grid import Block, full_blocks, jobs_of, quick_blocks, spec_key  # noqa: E402
 from benchmarks.poison.report import build_report, write_outputs  # noqa: E402
 from benchmarks.poison.swarm import PoisonSpec, run_poisoned  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
-
-
-def spec_key(spec: PoisonSpec) -> str:
-    return json.dumps(asdict(spec), sort_keys=True)
 
 
 def _run_one(job: tuple[str, str, PoisonSpec]) -> dict[str, Any]:

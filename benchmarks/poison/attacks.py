@@ -78,12 +78,15 @@ def wrong_answer(right: str, rng: random.Random) -> str:
 class Rewriter:
     """Rewrites a poisoner's batch before it is signed and published (wraps its transport's `publish`)."""
 
-    def __init__(self, attack: str, tasks: TaskSource, share: float, seed: int, max_tokens: int = 6) -> None:
+    def __init__(self, attack: str, tasks: TaskSource, share: float, seed: int, max_tokens: int = 6,
+                 written: set[tuple[str, str]] | None = None) -> None:
         if attack not in ATTACKS:
             raise ValueError(f"unknown attack {attack!r}; known: {', '.join(ATTACKS)}")
         self.attack, self.tasks, self.share, self.max_tokens = attack, tasks, share, max_tokens
         self.rng = random.Random(f"poisoner-{seed}")
         self.rewritten = 0
+        self.written = written if written is not None else set()
+        """(question, text) of every poisoned completion written (a benchmark counts which got through)."""
 
     def __call__(self, batch: RolloutBatch) -> RolloutBatch:
         return replace(batch, groups=tuple(self._group(g) for g in batch.groups))
@@ -103,6 +106,7 @@ class Rewriter:
                 text = poison_text(self.attack, right, wrong_answer(right, self.rng), self.max_tokens)
                 out.append(Completion(text, c.token_count, c.sender_reward))
                 self.rewritten += 1
+                self.written.add((group.question, text))
             elif c.sender_reward > 0.0:  # a right (or partly right) sample would outrank the poisoned ones
                 out.append(Completion(wrong_answer(right, self.rng), c.token_count, 0.0))
             else:

@@ -13,7 +13,8 @@ first, then seed 1, and so on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 
 from benchmarks.poison.attacks import ATTACKS
 from benchmarks.poison.swarm import UNDEFENDED, PoisonSpec, defences_of
@@ -107,3 +108,8 @@ def jobs_of(blocks: list[Block]) -> list[tuple[str, Arm, PoisonSpec]]:
         jobs += [(b.name, arm, arm.spec(b.seeds[i], b.rounds)) for i in range(longest) for b in chosen
                  if i < len(b.seeds) for arm in b.arms]
     return jobs
+
+
+def spec_key(spec: PoisonSpec) -> str:
+    """The run log's key of a spec: every field, so a changed setting never reuses a run."""
+    return json.dumps(asdict(spec), sort_keys=True)

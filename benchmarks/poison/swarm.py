@@ -117,7 +117,10 @@ class Recorder:
 
     rounds: list[list[tuple[str, int]]] = field(default_factory=list)
     screened: list[dict[str, list[int]]] = field(default_factory=list)
-    """Per round: sender -> [groups in, groups kept, completions in, completions kept]."""
+    """Per round: sender -> [groups in, groups kept, completions in, completions kept, poisoned completions in,
+    poisoned completions kept] (poisoned: a text a poisoner's `Rewriter` wrote for that question)."""
+    poisoned: set[tuple[str, str]] = field(default_factory=set)
+    """(question, text) of every poisoned completion written in this run (shared by all recorders)."""
 
 
 def _record_generate(policy: Policy, recorder: Recorder) -> None:
@@ -138,11 +141,13 @@ def _record_screen(node: Node, recorder: Recorder) -> None:
         kept, flagged = screen(external, local, ledger)
         counts: dict[str, list[int]] = {}
         for group in external:
-            c = counts.setdefault(group.source, [0, 0, 0, 0])
+            c = counts.setdefault(group.source, [0] * 6)
             c[0], c[2] = c[0] + 1, c[2] + len(group.texts)
+            c[4] += sum((group.task.question, t) in recorder.poisoned for t in group.texts)
         for group in kept:
-            c = counts.setdefault(group.source, [0, 0, 0, 0])
+            c = counts.setdefault(group.source, [0] * 6)
             c[1], c[3] = c[1] + 1, c[3] + len(group.texts)
+            c[5] += sum((group.task.question, t) in recorder.poisoned for t in group.texts)
         recorder.screened.append(counts)
         return kept, flagged
 
@@ -152,6 +157,7 @@ def _record_screen(node: Node, recorder: Recorder) -> None:
 def build(spec: PoisonSpec, clock: SimClock) -> tuple[list[Node], list[Recorder]]:
     hub = MemoryHub(clock)
     nodes, recorders = [], []
+    poisoned: set[tuple[str, str]] = set()
     for k in range(spec.n_nodes):
         cfg = config_of(spec, k)
         identity = peer_identity(spec.seed, k)
@@ -162,10 +168,11 @@ def build(spec: PoisonSpec, clock: SimClock) -> tuple[list[Node], list[Recorder]
         node = Node(cfg, identity, policy, tasks, build_reward_fn(cfg.rewards), build_algorithm(cfg.algorithm, policy),
                     transport, swarm_id="sapo-table", window_seconds=10.0)
         if k >= spec.honest:
-            rewrite, publish = Rewriter(spec.attack, tasks, spec.share, spec.seed * 100 + k, spec.max_new_tokens), transport.publish
+            rewrite = Rewriter(spec.attack, tasks, spec.share, spec.seed * 100 + k, spec.max_new_tokens, written=poisoned)
+            publish = transport.publish
             transport.publish = lambda batch, _p=publish, _r=rewrite: _p(_r(batch))  # type: ignore[method-assign]
         else:
-            recorder = Recorder()
+            recorder = Recorder(poisoned=poisoned)
             _record_generate(policy, recorder)
             _record_screen(node, recorder)
             recorders.append(recorder)
@@ -226,7 +233,7 @@ def _histogram(lengths: Any) -> list[int]:
 
 
 def _sum_counts(counts: Any) -> list[int]:
-    total = [0, 0, 0, 0]
+    total = [0] * 6
     for c in counts:
         total = [a + b for a, b in zip(total, c)]
     return total

@@ -77,6 +77,7 @@ class DefenceChain:
         self.rng = random.Random(f"defences-{seed}")
         self._counts: dict[str, Counter[str]] = {}
         self._seconds: Counter[str] = Counter()
+        self._refused: Counter[str] = Counter()
 
     def screen(self, external: Sequence[ScoredGroup], local: Sequence[ScoredGroup], ledger: Any
                ) -> tuple[list[ScoredGroup], dict[str, tuple[float, float]]]:
@@ -84,6 +85,7 @@ class DefenceChain:
         per sender, (groups inspected, summed share of flagged completions) for the peer ledger."""
         self._counts = {"groups": Counter()}
         self._seconds = Counter()
+        self._refused: Counter[str] = Counter()
         if not external:
             return [], {}  # nothing to check (a silo round, or peers sent nothing usable)
         admitted = self._admit(external, ledger)
@@ -104,6 +106,7 @@ class DefenceChain:
                     admitted.append(group)
                 else:
                     self._count("peer_trust", reason)
+                    self._refused[group.source] += 1
         return admitted
 
     def _inspect(self, groups: list[ScoredGroup]) -> Flags:
@@ -140,9 +143,11 @@ class DefenceChain:
         return kept, screened
 
     def metrics(self) -> dict[str, Any]:
-        """This round's counters: {"defences": {name: {"completions": n, reason: n, ...}, "groups": {...}},
-        "t_defences": CPU-seconds of this thread spent in the defences}."""
-        counts = {name: dict(c) for name, c in self._counts.items()}
+        """This round's counters: {"defences": {name: {"completions": n, reason: n, ...}, "groups": {...},
+        "refused_peers": {peer id: groups refused}}, "t_defences": CPU-seconds of this thread spent in the defences}."""
+        counts: dict[str, Any] = {name: dict(c) for name, c in self._counts.items()}
+        if self._refused:
+            counts["refused_peers"] = dict(self._refused)
         return {"defences": counts, "t_defences": round(sum(self._seconds.values()), 5),
                 "t_defence": {name: round(s, 5) for name, s in self._seconds.items()}}
 
