@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from benchmarks.poison.attacks import ATTACKS
+from benchmarks.poison.attacks import ATTACKS, PLANTING
 from benchmarks.poison.swarm import UNDEFENDED, PoisonSpec, defences_of
 
 DEFENCE_SETTINGS = {
@@ -35,16 +35,20 @@ class Arm:
     defences: str
     advantage: str = "positive"
     models: tuple[str, ...] = ("tiny-0.5m",)
+    groups: int = 8
+    """Groups each poisoner shares per round (8, like an honest node; 32 in the strengthened arms)."""
 
     @property
     def label(self) -> str:
         who = "control" if self.attack == "none" else f"{self.attack} {self.poisoners}/8"
         mix = "" if self.models == ("tiny-0.5m",) else " (" + "+".join(m.removeprefix("tiny-") for m in self.models) + ")"
-        return f"{who} {self.advantage}{mix}, {self.defences}"
+        more = "" if self.groups == 8 else f" x{self.groups}"
+        return f"{who}{more} {self.advantage}{mix}, {self.defences}"
 
     def spec(self, seed: int, rounds: int) -> PoisonSpec:
         return PoisonSpec(attack=self.attack, poisoners=self.poisoners, defences=defences_of(DEFENCE_SETTINGS[self.defences]),
-                          external_advantage=self.advantage, rounds=rounds, seed=seed, models=self.models)
+                          external_advantage=self.advantage, rounds=rounds, seed=seed, models=self.models,
+                          poisoner_groups=self.groups)
 
     def control(self) -> "Arm":
         """The no-attack arm this one is compared with: same rule and models, undefended."""
@@ -73,16 +77,23 @@ def full_blocks(rounds: int = 100, seeds: int = 5) -> list[Block]:
     def attacked(defences: str) -> tuple[Arm, ...]:
         return (*(Arm(a, 2, defences) for a in ATTACKS), Arm("e_partial", 2, defences, "signed"))
 
+    def strong(defences: str) -> tuple[Arm, ...]:
+        return tuple(Arm(a, 2, defences, groups=32) for a in PLANTING)
+
     def honest(defences: str) -> tuple[Arm, ...]:
         return Arm("none", 0, defences, "positive"), Arm("none", 0, defences, "signed")
 
     return [
         Block("controls", honest("undefended"), every, rounds, note="honest swarm of 8, no defence"),
         Block("2 of 8", attacked("undefended"), every, rounds, note="2 poisoners among 8 nodes, undefended"),
+        Block("2 of 8, x32", strong("undefended"), every, rounds,
+              note="the planting attacks strengthened: each poisoner shares 32 groups a round (61% of what an honest node receives)"),
         Block("controls, defended", honest("shape+trust"), every, rounds, tier=1,
               note="honest swarm of 8 with the default defences: what they cost in reward, false rejections, CPU"),
         Block("2 of 8, defended", attacked("shape+trust"), every, rounds, tier=1,
               note="2 poisoners among 8 nodes, honest nodes with the default defences"),
+        Block("2 of 8, x32, defended", strong("shape+trust"), every, rounds, tier=1,
+              note="the strengthened planting attacks against the default defences"),
         Block("plausibility", (Arm("none", 0, "all"), Arm("e_partial", 2, "all"), Arm("e_partial", 2, "all", "signed")),
               every[:2], rounds, tier=2, note="the log-prob check on as well: its false rejections, cost, and (e)"),
         Block("mixed models", (Arm("none", 0, "undefended", "positive", mixed), Arm("none", 0, "shape+trust", "positive", mixed),
