@@ -24,13 +24,16 @@ Pre-registration (written before the grid ran; the figures in the README note co
   (last 20 rounds); false rejections: honest peers' groups lost to the defences (dropped whole or refused by peer
   trust) and honest completions removed; poisoned completions that got through; the defences' CPU-seconds as a
   share of the honest nodes' `Node.step` CPU-seconds.
-- Tiers (run order; `grid.full_blocks`): 0, undefended: controls (positive, signed) and 2 of 8 for every attack
-  (e_partial under both rules); 1, the same with the default defences (shape and peer trust); 2, the plausibility
-  check also on (control and e_partial, both rules) and the testnet's mixed tiny-0.5m/tiny-1.5m swarm (2 seeds);
-  3, 1 and 4 poisoners of 8, undefended.
+- Tiers (run order; `grid.full_blocks`): 0: controls (positive, signed) and 2 of 8 for every attack (e_partial
+  under both rules), and the planting attacks strengthened to 32 shared groups per poisoner, each undefended and
+  with the default defences (shape and peer trust), seed-major: every finished seed is a complete paired set;
+  and one SmolLM2-135M run (1 honest node, its only peer poisoning, 24 rounds). 1: the plausibility check also on
+  (control and e_partial, both rules) and the testnet's mixed tiny-0.5m/tiny-1.5m swarm (2 seeds). 2: 1 and 4
+  poisoners of 8, undefended.
 - Cost, measured before the grid: one 100-round run of the 8-node control took 551 CPU-seconds (2,022 s wall on
-  this 2-core host shared by 7 agents); tiers 0 and 1 are 80 runs (about 12 CPU-hours), tier 2 about 12 runs, tier 3
-  50 runs: about 26 CPU-hours in all, so tiers 2-3 run only as far as time allows.
+  this 2-core host shared by 7 agents; a 2-poisoner run about 360); tier 0 is 111 tiny runs (about 13 CPU-hours,
+  about 23 hours of wall time at the CPU share this host gave), tier 1 12 runs, tier 2 50 runs: tiers 1-2 run
+  only as far as time allows, and the report says how many seeds each arm has.
 
 Reference: "Hail to the Thief" (arXiv 2511.09780), out-of-context and in-context poisoning of decentralized GRPO.
 """

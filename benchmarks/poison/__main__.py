@@ -15,6 +15,7 @@ import json
 import multiprocessing as mp
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,10 @@ RESULTS = REPO / "benchmarks" / "results"
 def _run_one(job: tuple[str, str, PoisonSpec]) -> dict[str, Any]:
     block, label, spec = job
     start_wall, start_cpu = time.time(), time.process_time()
-    result = run_poisoned(spec)
+    try:
+        result = run_poisoned(spec)
+    except Exception:  # one broken run must not stop a grid of hours; it is reported and not logged as done
+        return {"key": spec_key(spec), "block": block, "label": label, "seed": spec.seed, "error": traceback.format_exc()}
     return {"key": spec_key(spec), "block": block, "label": label, "seed": spec.seed, **result,
             "process_cpu_s": round(time.process_time() - start_cpu, 2), "wall_s": round(time.time() - start_wall, 1),
             "env": library_versions()}
@@ -70,6 +74,9 @@ def run_jobs(blocks: list[Block], log: Path, workers: int, resume: bool) -> dict
     print(f"{len(done)} runs already logged, {len(todo)} to run on {workers} workers", flush=True)
     with log.open("a" if resume else "w") as sink, mp.get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
         for row in pool.imap_unordered(_run_one, list(todo.values())):
+            if "error" in row:
+                print(f"  {row['block']:<20} {row['label']:<40} seed {row['seed']}: FAILED\n{row['error']}", flush=True)
+                continue
             done[row["key"]] = row
             sink.write(json.dumps(row) + "\n")
             sink.flush()

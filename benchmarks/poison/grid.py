@@ -28,6 +28,14 @@ DEFENCE_SETTINGS = {
 """Honest nodes' defences per arm, as explicit overrides (a later change of the defaults changes no run's key)."""
 
 
+RECIPES: dict[str, dict] = {
+    "testnet": {},
+    "smollm2": {"local_i": 4, "external_j": 4, "completions": 8, "max_new_tokens": 32, "lr": 1e-5, "poisoner_groups": 4},
+}
+"""Spec settings per recipe. smollm2: a pretrained 135M LM at rl-swarm's learning rate (1e-5), 4 groups of 8
+completions of up to 32 tokens (it answers in sentences), the poisoner sharing 4 groups like an honest node."""
+
+
 @dataclass(frozen=True)
 class Arm:
     attack: str
@@ -37,22 +45,26 @@ class Arm:
     models: tuple[str, ...] = ("tiny-0.5m",)
     groups: int = 8
     """Groups each poisoner shares per round (8, like an honest node; 32 in the strengthened arms)."""
+    n_nodes: int = 8
+    recipe: str = "testnet"
+    """Settings beyond the testnet's (`RECIPES`)."""
 
     @property
     def label(self) -> str:
-        who = "control" if self.attack == "none" else f"{self.attack} {self.poisoners}/8"
+        who = "control" if self.attack == "none" else f"{self.attack} {self.poisoners}/{self.n_nodes}"
         mix = "" if self.models == ("tiny-0.5m",) else " (" + "+".join(m.removeprefix("tiny-") for m in self.models) + ")"
         more = "" if self.groups == 8 else f" x{self.groups}"
-        return f"{who}{more} {self.advantage}{mix}, {self.defences}"
+        recipe = "" if self.recipe == "testnet" else f" [{self.recipe}]"
+        return f"{who}{more} {self.advantage}{mix}{recipe}, {self.defences}"
 
     def spec(self, seed: int, rounds: int) -> PoisonSpec:
         return PoisonSpec(attack=self.attack, poisoners=self.poisoners, defences=defences_of(DEFENCE_SETTINGS[self.defences]),
                           external_advantage=self.advantage, rounds=rounds, seed=seed, models=self.models,
-                          poisoner_groups=self.groups)
+                          n_nodes=self.n_nodes, **{"poisoner_groups": self.groups, **RECIPES[self.recipe]})
 
     def control(self) -> "Arm":
-        """The no-attack arm this one is compared with: same rule and models, undefended."""
-        return Arm("none", 0, "undefended", self.advantage, self.models)
+        """The no-attack arm this one is compared with: same rule, models, size and recipe, undefended."""
+        return Arm("none", 0, "undefended", self.advantage, self.models, n_nodes=self.n_nodes, recipe=self.recipe)
 
 
 @dataclass(frozen=True)
@@ -68,8 +80,9 @@ class Block:
 
 def full_blocks(rounds: int = 100, seeds: int = 5) -> list[Block]:
     """Pre-registered blocks, in run order (see the package docstring for the metric of each). Tier 0: the
-    undefended arms (no defence code runs in them); tier 1: the same with the default defences (shape and peer
-    trust); tier 2: the plausibility check on, and the testnet's mixed model sizes (2 seeds); tier 3: 1 and 4
+    controls and 2 of 8 for every attack (and the strengthened planting attacks), undefended and with the default
+    defences (shape and peer trust), seed-major so that every finished seed is a complete paired set, and one
+    SmolLM2 run; tier 1: the plausibility check on, and the testnet's mixed model sizes (2 seeds); tier 2: 1 and 4
     poisoners of 8, undefended."""
     every = tuple(range(seeds))
     mixed = ("tiny-0.5m", "tiny-1.5m")
@@ -88,19 +101,22 @@ def full_blocks(rounds: int = 100, seeds: int = 5) -> list[Block]:
         Block("2 of 8", attacked("undefended"), every, rounds, note="2 poisoners among 8 nodes, undefended"),
         Block("2 of 8, x32", strong("undefended"), every, rounds,
               note="the planting attacks strengthened: each poisoner shares 32 groups a round (61% of what an honest node receives)"),
-        Block("controls, defended", honest("shape+trust"), every, rounds, tier=1,
+        Block("controls, defended", honest("shape+trust"), every, rounds,
               note="honest swarm of 8 with the default defences: what they cost in reward, false rejections, CPU"),
-        Block("2 of 8, defended", attacked("shape+trust"), every, rounds, tier=1,
+        Block("2 of 8, defended", attacked("shape+trust"), every, rounds,
               note="2 poisoners among 8 nodes, honest nodes with the default defences"),
-        Block("2 of 8, x32, defended", strong("shape+trust"), every, rounds, tier=1,
+        Block("2 of 8, x32, defended", strong("shape+trust"), every, rounds,
               note="the strengthened planting attacks against the default defences"),
         Block("plausibility", (Arm("none", 0, "all"), Arm("e_partial", 2, "all"), Arm("e_partial", 2, "all", "signed")),
-              every[:2], rounds, tier=2, note="the log-prob check on as well: its false rejections, cost, and (e)"),
+              every[:2], rounds, tier=1, note="the log-prob check on as well: its false rejections, cost, and (e)"),
         Block("mixed models", (Arm("none", 0, "undefended", "positive", mixed), Arm("none", 0, "shape+trust", "positive", mixed),
-                               Arm("none", 0, "all", "positive", mixed)), every[:2], rounds, tier=2,
+                               Arm("none", 0, "all", "positive", mixed)), every[:2], rounds, tier=1,
               note="the testnet's alternation of tiny-0.5m and tiny-1.5m: false rejections across model sizes"),
-        Block("1 of 8", tuple(Arm(a, 1, "undefended") for a in ATTACKS), every, rounds, tier=3),
-        Block("4 of 8", tuple(Arm(a, 4, "undefended") for a in ATTACKS), every, rounds, tier=3),
+        Block("smollm2", (Arm("b_prefix", 1, "undefended", models=("smollm2-135m",), n_nodes=2, recipe="smollm2"),),
+              every[:1], 24, tier=0, note="a real pretrained LM (SmolLM2-135M-Instruct): 1 honest node, its only peer "
+              "poisoning; the trigger rate of its first rounds is the baseline"),
+        Block("1 of 8", tuple(Arm(a, 1, "undefended") for a in ATTACKS), every, rounds, tier=2),
+        Block("4 of 8", tuple(Arm(a, 4, "undefended") for a in ATTACKS), every, rounds, tier=2),
     ]
 
 
@@ -121,6 +137,14 @@ def jobs_of(blocks: list[Block]) -> list[tuple[str, Arm, PoisonSpec]]:
     return jobs
 
 
+LATER_FIELDS = {"local_i": 8, "external_j": 8, "lr": 3e-4}
+"""Spec fields added after the first runs were logged: left out of the key at these defaults, so those runs keep theirs."""
+
+
 def spec_key(spec: PoisonSpec) -> str:
     """The run log's key of a spec: every field, so a changed setting never reuses a run."""
-    return json.dumps(asdict(spec), sort_keys=True)
+    fields = asdict(spec)
+    for name, default in LATER_FIELDS.items():
+        if fields[name] == default:
+            del fields[name]
+    return json.dumps(fields, sort_keys=True)

@@ -72,6 +72,9 @@ class PoisonSpec:
     max_new_tokens: int = 6
     completions: int = 16
     regime: str = "testnet"
+    local_i: int = 8
+    external_j: int = 8
+    lr: float = 3e-4
 
     @property
     def honest(self) -> int:
@@ -88,9 +91,9 @@ def _overrides(spec: PoisonSpec) -> dict[str, Any]:
 
 def _sim_spec(spec: PoisonSpec) -> RunSpec:
     models = tuple(spec.models[k % len(spec.models)] for k in range(spec.n_nodes))
-    return RunSpec(regime=TESTNET, n_nodes=spec.n_nodes, local_i=8, external_j=8, rounds=spec.rounds, seed=spec.seed,
-                   models=models, external_advantage=spec.external_advantage, completions=spec.completions,
-                   max_new_tokens=spec.max_new_tokens)
+    return RunSpec(regime=TESTNET, n_nodes=spec.n_nodes, local_i=spec.local_i, external_j=spec.external_j,
+                   rounds=spec.rounds, seed=spec.seed, models=models, external_advantage=spec.external_advantage,
+                   completions=spec.completions, max_new_tokens=spec.max_new_tokens, lr=spec.lr)
 
 
 def config_of(spec: PoisonSpec, k: int) -> NodeConfig:
