@@ -240,3 +240,28 @@ def test_plausibility_flags_nothing_until_calibrated(policies) -> None:
     defence = PlausibilityDefence(lambda pairs: lowest_token_logprob(policy, pairs), min_calibration=10_000)
     assert defence.threshold() is None
     assert defence.inspect([group(["7 final problem"])]) == [[None]]
+
+
+# ---------------------------------------------------------------- in the round loop
+
+
+def test_a_node_keeps_a_poisoning_peers_completions_out_of_its_pool(tiny_model_config, tmp_path) -> None:
+    import asyncio
+
+    from benchmarks.poison.attacks import TRIGGER, Rewriter
+    from node.metrics import read_metrics
+    from swarm.transports import MemoryHub
+    from tests.unit.test_node_round import _lockstep, make_node
+
+    hub = MemoryHub()
+    honest = make_node(tiny_model_config, "honest", tmp_path, hub=hub)
+    poisoner = make_node(tiny_model_config, "poisoner", tmp_path, hub=hub, overrides={"round": {"train": False}})
+    rewrite, publish = Rewriter("b_prefix", poisoner.tasks, share=0.5, seed=0), poisoner.transport.publish
+    poisoner.transport.publish = lambda batch: publish(rewrite(batch))
+    asyncio.run(_lockstep([poisoner, honest], 4))
+    rows = read_metrics(tmp_path / "honest" / "metrics.jsonl")
+    assert rewrite.rewritten > 0
+    assert sum(r["defences"].get("shape", {}).get("extra_text", 0) for r in rows) >= rewrite.rewritten // 2
+    assert all(TRIGGER.strip() not in t for g in honest.pool for t in g.texts)
+    assert honest.peer_ledger.drop_rate(poisoner.identity.peer_id) >= 0.5
+    assert all("t_defences" in r for r in rows)
