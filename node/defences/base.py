@@ -85,7 +85,7 @@ class DefenceChain:
         per sender, (groups inspected, summed share of flagged completions) for the peer ledger."""
         self._counts = {"groups": Counter()}
         self._seconds = Counter()
-        self._refused: Counter[str] = Counter()
+        self._refused = Counter()
         if not external:
             return [], {}  # nothing to check (a silo round, or peers sent nothing usable)
         admitted = self._admit(external, ledger)
@@ -112,12 +112,13 @@ class DefenceChain:
     def _inspect(self, groups: list[ScoredGroup]) -> Flags:
         flags: Flags = [[None] * len(g.texts) for g in groups]
         for defence in self.defences:
-            todo = [i for i, g in enumerate(groups) if g.has_signal or not (defence.signal_only and self.signal_matters)]
-            pending = [[j for j, f in enumerate(flags[i]) if f is None] for i in todo]
-            views = [_subgroup(groups[i], keep) for i, keep in zip(todo, pending) if keep]
+            # (group, its completions no earlier defence flagged); costly checks skip groups without signal
+            todo = [(i, [j for j, f in enumerate(flags[i]) if f is None]) for i, g in enumerate(groups)
+                    if g.has_signal or not (defence.signal_only and self.signal_matters)]
+            todo = [(i, keep) for i, keep in todo if keep]
             with self._timed(defence.name):
-                verdicts = defence.inspect(views) if views else []
-            for (i, keep), reasons in zip([(i, k) for i, k in zip(todo, pending) if k], verdicts):
+                verdicts = defence.inspect([_subgroup(groups[i], keep) for i, keep in todo]) if todo else []
+            for (i, keep), reasons in zip(todo, verdicts):
                 for j, reason in zip(keep, reasons):
                     if reason is not None:
                         flags[i][j] = f"{defence.name}:{reason}"
