@@ -31,8 +31,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import torch
-
 from node.defences.base import Defence, Flags
 from node.types import ScoredGroup
 
@@ -84,22 +82,10 @@ def _distinct_pairs(groups: Sequence[ScoredGroup], limit: int) -> list[tuple[str
     return list(seen)
 
 
-def lowest_token_logprob(policy: Any, pairs: Sequence[tuple[str, str]], rows_per_pass: int = 256) -> list[float]:
+def lowest_token_logprob(policy: Any, pairs: Sequence[tuple[str, str]]) -> list[float]:
     """Each completion's lowest per-token log-prob (its end-of-turn token included) under `policy`, no grad.
 
-    Rows are the policy's own training rows (`Policy.build_batch`: chat prompt, completion, end token), so the
-    check sees exactly the tokens an update would push up.
+    The tokens are the policy's own training rows (`Policy.completion_logprobs`, as `Policy.build_batch` makes
+    them), so the check sees exactly the tokens an update would push up.
     """
-    from node.types import Task
-    from protocol.messages import TaskRef
-
-    out: list[float] = []
-    for start in range(0, len(pairs), rows_per_pass):
-        chunk = pairs[start:start + rows_per_pass]
-        groups = [ScoredGroup(Task(TaskRef("plausibility", index=i), q, ""), (t,), (0.0,)) for i, (q, t) in enumerate(chunk)]
-        batch = policy.build_batch(groups)
-        with torch.no_grad():
-            logps = policy.token_logprobs(batch)
-        masked = logps.masked_fill(batch.completion_mask == 0, float("inf"))
-        out.extend(masked.min(dim=1).values.tolist())
-    return out
+    return [min(scores) for scores in policy.completion_logprobs(pairs)]

@@ -235,6 +235,21 @@ def test_plausibility_keeps_another_models_honest_completions_and_drops_triggers
     assert caught.count("implausible") >= 0.9 * len(caught), (receiver, sender, caught)
 
 
+def test_shared_prompt_logprobs_equal_the_training_rows(policies) -> None:
+    import torch
+
+    policy = policies["tiny-1.5m"]
+    tasks = TASKS.draw("rows", 0, 3)
+    pairs = [(t.question, text) for t in tasks for text in (t.answer, "1", f"{t.answer} final problem", "")]
+    shared = policy.completion_logprobs(pairs, questions_per_pass=2)
+    batch = policy.build_batch([ScoredGroup(t, (text,), (0.0,)) for t, (_, text) in zip([t for t in tasks for _ in range(4)], pairs)])
+    with torch.no_grad():
+        rows = policy.token_logprobs(batch)
+    for r, scores in enumerate(shared):
+        expected = rows[r][batch.completion_mask[r] == 1].tolist()
+        assert scores == pytest.approx(expected, abs=1e-4), (pairs[r], scores, expected)
+
+
 def test_plausibility_flags_nothing_until_calibrated(policies) -> None:
     policy = policies["tiny-0.5m"]
     defence = PlausibilityDefence(lambda pairs: lowest_token_logprob(policy, pairs), min_calibration=10_000)
