@@ -5,9 +5,11 @@
 For every (receiver, sender) pair of presets: the receiver calibrates on its own completions (as a node does:
 `PlausibilityDefence.observe_local`, 8 rounds of 8 questions x 16 completions), then scores a sender's honest
 completions on other questions (false rejections, per completion and per group dropped whole at the node's
-`group_drop_share`) and the five attacks' completions on the same questions (catches). Done for several
-margins, so the chosen default is read off a measured curve rather than assumed. Also: CPU-seconds per scored
-(question, completion) pair. Writes `results/poison.calibration.json`.
+`group_drop_share`) and the five attacks' completions on the same questions (catches). Two settings: "alone"
+(a task family with no answer shape: every completion reaches the check) and "after_shape" (chain_sum: the shape
+check runs first, on the node's own completions too, so both calibration and input hold only shape-passing text).
+Done for several margins, so the chosen default is read off a measured curve rather than assumed. Also:
+CPU-seconds per scored (question, completion) pair. Writes `results/poison.calibration.json`.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ import torch  # noqa: E402
 
 from benchmarks.poison.attacks import ATTACKS, poison_text, wrong_answer  # noqa: E402
 from benchmarks.poison.swarm import TESTNET  # noqa: E402
-from node.config import ModelConfig, TasksConfig  # noqa: E402
+from node.config import ModelConfig, RewardsConfig, TasksConfig  # noqa: E402
 from node.defences.plausibility import PlausibilityDefence, lowest_token_logprob  # noqa: E402
+from node.defences.shape import ShapeDefence  # noqa: E402
+from node.rewards import build_reward_fn  # noqa: E402
 from node.policy import Policy  # noqa: E402
 from node.tasks import TaskSource  # noqa: E402
 from node.types import ScoredGroup  # noqa: E402
@@ -37,12 +41,30 @@ MARGINS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
 PRESETS = ("tiny-0.5m", "tiny-1.5m")
 
 
+REWARD = build_reward_fn(RewardsConfig())
+SHAPE = ShapeDefence(None, max_tokens=10_000)
+
+
+def scored(task: Any, texts: tuple[str, ...], who: str) -> ScoredGroup:
+    return ScoredGroup(task, texts, tuple(REWARD(task, list(texts))), who)
+
+
 def own_groups(policy: Policy, tasks: TaskSource, who: str, rounds: int, questions: int, seed: int) -> list[list[ScoredGroup]]:
     out = []
     for r in range(rounds):
         drawn = tasks.draw(who, r, questions)
         gens = policy.generate([t.question for t in drawn], 16, seed=seed + r)
-        out.append([ScoredGroup(t, tuple(g.text for g in gs), (0.0,) * len(gs), who) for t, gs in zip(drawn, gens)])
+        out.append([scored(t, tuple(g.text for g in gs), who) for t, gs in zip(drawn, gens)])
+    return out
+
+
+def shape_passing(groups: list[ScoredGroup]) -> list[ScoredGroup]:
+    """The groups with only the completions the shape check accepts (groups left empty are dropped)."""
+    out = []
+    for g, marks in zip(groups, SHAPE.inspect(groups)):
+        keep = [j for j, m in enumerate(marks) if m is None]
+        if keep:
+            out.append(ScoredGroup(g.task, tuple(g.texts[j] for j in keep), tuple(g.rewards[j] for j in keep), g.source))
     return out
 
 
@@ -93,12 +115,15 @@ def main() -> None:
     report: dict[str, Any] = {"quantile": args.quantile, "group_drop_share": args.group_drop_share, "margins": MARGINS, "pairs": {}}
     for sender, rounds in sent.items():
         honest = [g for groups in rounds for g in groups]
-        poisoned = {a: [ScoredGroup(g.task, (poison_text(a, g.task.answer, wrong_answer(g.task.answer, rng)),), (1.0,), "p")
+        poisoned = {a: [scored(g.task, (poison_text(a, g.task.answer, wrong_answer(g.task.answer, rng)),), "p")
                         for g in honest] for a in ATTACKS}
         for receiver, policy in policies.items():
-            report["pairs"][f"{receiver} <- {sender}"] = measure(policy, honest, poisoned, own[receiver], args.quantile,
-                                                                 args.group_drop_share)
-            print(receiver, "<-", sender, json.dumps(report["pairs"][f"{receiver} <- {sender}"]), flush=True)
+            pair = f"{receiver} <- {sender}"
+            report["pairs"][pair] = {
+                "alone": measure(policy, honest, poisoned, own[receiver], args.quantile, args.group_drop_share),
+                "after_shape": measure(policy, shape_passing(honest), {}, [shape_passing(g) for g in own[receiver]],
+                                       args.quantile, args.group_drop_share)}
+            print(pair, json.dumps(report["pairs"][pair]), flush=True)
     args.out.write_text(json.dumps(report, indent=1))
 
 

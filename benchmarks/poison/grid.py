@@ -112,6 +112,9 @@ def full_blocks(rounds: int = 100, seeds: int = 5) -> list[Block]:
         Block("mixed models", (Arm("none", 0, "undefended", "positive", mixed), Arm("none", 0, "shape+trust", "positive", mixed),
                                Arm("none", 0, "all", "positive", mixed)), every[:2], rounds, tier=1,
               note="the testnet's alternation of tiny-0.5m and tiny-1.5m: false rejections across model sizes"),
+        Block("2 of 8, x32, 200 rounds", (Arm("a_suffix", 2, "undefended", groups=32), Arm("b_prefix", 2, "undefended", groups=32),
+                                          Arm("a_suffix", 2, "shape+trust", groups=32)), every[:1], 2 * rounds,
+              note="more rounds: the strengthened planting still rose at round 100"),
         Block("smollm2", (Arm("b_prefix", 1, "undefended", models=("smollm2-135m",), n_nodes=2, recipe="smollm2"),),
               every[:1], 24, tier=0, note="a real pretrained LM (SmolLM2-135M-Instruct): 1 honest node, its only peer "
               "poisoning; the trigger rate of its first rounds is the baseline"),

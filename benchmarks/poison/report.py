@@ -151,6 +151,8 @@ def arm_summary(arm: Arm, rows: dict[int, dict[str, Any]], controls: dict[int, d
         "defence_cpu_share": round(mean(_cpu_share(rows[s]) for s in seeds), 5),
         "cpu_s_per_node_round": round(mean(sum(sum(n) for n in rows[s]["cpu"]) / sum(len(n) for n in rows[s]["cpu"]) for s in seeds), 4),
         "defence_counts": _merge_counts([rows[s]["defence_counts"] for s in seeds]),
+        "pattern_rates_last20": {name: round(mean(_pooled(rows[s]["hits"][name], rows[s]["completions"], window) for s in seeds), 6)
+                                 for name in DETECTORS},
         "external_groups_per_update": round(mean(mean(mean(n) for n in rows[s]["external_groups"]) for s in seeds), 3),
     }
 

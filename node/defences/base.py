@@ -19,8 +19,8 @@ and how much of each was flagged, which `node.peer_ledger` counts so that `PeerT
     >>> kept[0].texts, dropped, chain.metrics()["defences"]["no_sevens"]
     (('8', '9'), {'peer-b': (1.0, 0.3333333333333333)}, {'completions': 1, 'seven': 1})
 
-When each hook is called: `observe_local(local)` once a round with this node's own scored groups, before
-`inspect`; `inspect(groups)` once a round with the external groups still to check (each defence sees only
+When each hook is called: `observe_local(local)` once a round with this node's own scored groups (those of its
+completions the cheap checks before it accept), before `inspect`; `inspect(groups)` once a round with the external groups still to check (each defence sees only
 the completions no earlier defence flagged).
 
 Reference: hivemind `dht/validation.py` (small validators composed in order, each returning a verdict).
@@ -53,7 +53,8 @@ class Defence(ABC):
     """Inspect only groups with signal: the sampler drops the others before any update (set for costly checks)."""
 
     def observe_local(self, local: Sequence[ScoredGroup]) -> None:
-        """Called once a round with this node's own scored groups, before `inspect` (calibration)."""
+        """Called once a round, before `inspect`, with this node's own scored groups as the cheap checks before this
+        one would accept them from a peer (calibration on acceptable traffic)."""
 
     @abstractmethod
     def inspect(self, groups: Sequence[ScoredGroup]) -> Flags:
@@ -89,11 +90,21 @@ class DefenceChain:
         if not external:
             return [], {}  # nothing to check (a silo round, or peers sent nothing usable)
         admitted = self._admit(external, ledger)
-        for defence in self.defences:
-            with self._timed(defence.name):
-                defence.observe_local(local)
+        self._calibrate(local)
         flags = self._inspect(admitted)
         return self._apply(admitted, flags)
+
+    def _calibrate(self, local: Sequence[ScoredGroup]) -> None:
+        """Show each defence this node's own groups, as the checks before it would pass them from a peer: a
+        defence calibrated on own completions then learns what acceptable traffic looks like, not junk that an
+        earlier check removes anyway. Only cheap checks (not `signal_only`) filter, and nothing is counted."""
+        own = list(local)
+        for defence in self.defences:
+            with self._timed(defence.name):
+                defence.observe_local(own)
+                if own and not defence.signal_only:
+                    own = [_subgroup(g, [j for j, f in enumerate(marks) if f is None])
+                           for g, marks in zip(own, defence.inspect(own)) if None in marks]
 
     def _admit(self, external: Sequence[ScoredGroup], ledger: Any) -> list[ScoredGroup]:
         if self.gate is None:
