@@ -31,6 +31,7 @@ import torch
 
 from node.checkpoint import load_checkpoint, save_checkpoint
 from node.config import NodeConfig
+from node.defences import build_defences
 from node.hardware import runtime_fields
 from node.intake import rescore_external
 from node.metrics import MetricsSink, NullMetrics
@@ -77,6 +78,7 @@ class Node:
         self.intake_rejections: Counter[str] = Counter()
         self.peer_ledger = PeerLedger(**config.sampler.peer_ledger.model_dump())  # whose groups were worth training on
         self.pass_rates = PassRateTracker(**config.sampler.pass_rates.model_dump())  # what this node itself fails
+        self.defences = build_defences(config, policy)  # checks on peers' completions before selection
         self._rounds_without_external = 0
         self.last_row: dict[str, Any] | None = None
         """Metrics of the last finished round; checkpointed with it."""
@@ -182,7 +184,8 @@ class Node:
             external, rejected = await asyncio.to_thread(rescore_external, batches, self.tasks, self.reward_fn,
                                                          accept_free_text=cfg.sampler.accept_free_text)
             self.intake_rejections.update(rejected)
-            self.peer_ledger.observe(batches, external)
+            external, flagged = await asyncio.to_thread(self.defences.screen, external, local, self.peer_ledger)
+            self.peer_ledger.observe(batches, external, flagged)
             received_zero_adv = sum(not g.has_signal for g in external)
             # Groups without signal can never be chosen when the filter is on: don't let them crowd the pool.
             self.pool.add(g for g in external if g.has_signal or not cfg.sampler.drop_zero_advantage)
@@ -204,7 +207,7 @@ class Node:
         self._warn_if_no_external(r, selection, external_j)
         row = self._metrics_row(r, local, selection, stats, generations, batches, timer)
         row.update(external_received=len(external), zero_adv_external=received_zero_adv, local_i=local_i,
-                   external_j=external_j, pool_dropped_stale=stale, **ages)
+                   external_j=external_j, pool_dropped_stale=stale, **ages, **self.defences.metrics())
         row["batches_from"] = dict(Counter(b.sender for b in batches))  # who reached us this round: delivery per peer
         self.last_row = row
         # Checkpoint first, then the metrics line: a kill between them loses no work, and the restart
