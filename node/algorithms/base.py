@@ -85,6 +85,8 @@ class Algorithm(ABC):
         for _ in range(self.config.iterations):
             total_loss, metric_sums, grad_norm = self._step(micros, parts, advantages, rows, old_logps)
         extra = {"grad_norm": grad_norm, "reward_mean": float(rewards.mean()),
+                 "entropy": sampled_entropy(old_logps, micros, [_is_local(groups, m.group_index) for m in micros]),
+                 "lr": float(self.optimizer.param_groups[0]["lr"]),
                  "advantage_abs_mean": float(advantages.abs().mean()), "inert_rows_skipped": float(rows - len(active)),
                  **metric_sums}
         return UpdateStats(loss=total_loss, num_sequences=rows, num_tokens=int(batch.completion_mask.sum()), extra=extra)
@@ -144,6 +146,25 @@ def positive_for_external(advantages: Tensor, groups: Sequence[ScoredGroup], gro
     """
     external = torch.tensor([not g.is_local for g in groups], device=advantages.device)[group_index]
     return torch.where(external, advantages.clamp(min=0.0), advantages)
+
+
+def sampled_entropy(logps: Sequence[Tensor], micros: Sequence[TokenBatch], local: Sequence[Tensor]) -> float:
+    """Mean -log pi of this node's own sampled completion tokens under the policy before the step.
+
+    For tokens sampled from the policy itself (temperature 1) this is a Monte Carlo estimate of its
+    per-token entropy, at no extra forward pass; peers' rows are left out (they were not sampled from
+    this policy). NaN when the batch holds no local row.
+    """
+    total, count = 0.0, 0.0
+    for logp, micro, rows in zip(logps, micros, local):
+        mask = micro.completion_mask.to(logp.dtype) * rows.to(logp.dtype).unsqueeze(1)
+        total += float(-(logp * mask).sum())
+        count += float(mask.sum())
+    return total / count if count else float("nan")
+
+
+def _is_local(groups: Sequence[ScoredGroup], group_index: Tensor) -> Tensor:
+    return torch.tensor([g.is_local for g in groups], device=group_index.device)[group_index]
 
 
 def group_mean_std(values: Tensor, group_index: Tensor) -> tuple[Tensor, Tensor]:

@@ -1,0 +1,104 @@
+"""What makes a node with the `swarm join` defaults lose its reward after hundreds of rounds?
+
+    python benchmarks/collapse_study.py --arms base3,silo --seeds 0 1 2      # run (two at a time, resumable)
+    python benchmarks/collapse_study.py --report                              # table + results/collapse_study.json
+
+Each arm changes ONE factor of the join defaults (configs/join.yaml's node section, guard off) and runs
+the same seeds; every run is `benchmarks/soak.py`'s in-process swarm (the real node code path, the DHT
+replaced by the in-memory sharded store). Per run: mean reward by eighths of the run, the peak of the
+100-round moving average and where the run ends against it, and the entropy by eighths. Per-round logs
+go to ``runs/collapse/<arm>-s<seed>.jsonl`` (kept compressed under ``benchmarks/results/collapse/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.soak import node_summary, run_in_process  # noqa: E402
+
+LOGS = Path(os.environ.get("COLLAPSE_LOGS", REPO / "runs" / "collapse"))
+RESULTS = REPO / "benchmarks" / "results"
+SMALL = ["node.model.name=tiny-0.5m"]
+"""tiny-0.5m: what the issue's runs used; join.yaml's tiny-6m costs 6x the CPU per round (checked separately)."""
+OFF = ["node.round.rollback_on_collapse=false"]
+"""The guard off: these runs look for the cause, not for the cure."""
+
+ARMS: dict[str, tuple[int, list[str]]] = {
+    "base3": (3, SMALL + OFF),
+    "silo": (1, SMALL + OFF),
+    "silo-lr1e-4": (1, SMALL + OFF + ["node.algorithm.lr=1e-4"]),
+    "silo-lr6e-4": (1, SMALL + OFF + ["node.algorithm.lr=6e-4"]),
+    "silo-kl": (1, SMALL + OFF + ["node.algorithm.beta=0.04"]),
+    "silo-clip0.2": (1, SMALL + OFF + ["node.algorithm.max_grad_norm=0.2"]),
+    "base3-positive": (3, SMALL + OFF + ["node.algorithm.external_advantage=positive"]),
+    "base3-lr1e-4": (3, SMALL + OFF + ["node.algorithm.lr=1e-4"]),
+    "base3-pool64": (3, SMALL + OFF + ["node.sampler.max_external_pool=64"]),
+}
+
+
+def _path(arm: str, seed: int, suffix: str) -> Path:
+    return LOGS / f"{arm}-s{seed}.{suffix}"
+
+
+def _job(job: tuple[str, int, int, int]) -> str:
+    arm, seed, rounds, window = job
+    nodes, sets = ARMS[arm]
+    log = _path(arm, seed, "jsonl")
+    log.unlink(missing_ok=True)
+    result = run_in_process(nodes, rounds, seed, sets, log)
+    result["summary"] = [node_summary(r, e, window) for r, e in zip(result["reward"], result["entropy"])]
+    result["arm"] = arm
+    _path(arm, seed, "json").write_text(json.dumps(result))
+    return f"{arm} s{seed}: {[s['eighths'] for s in result['summary']]}"
+
+
+def run(arms: list[str], seeds: list[int], rounds: int, window: int, procs: int) -> None:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    jobs = [(a, s, rounds, window) for s in seeds for a in arms if not _path(a, s, "json").exists()]
+    with mp.get_context("spawn").Pool(procs) as pool:
+        for line in pool.imap_unordered(_job, jobs):
+            print(line, flush=True)
+
+
+def report() -> dict:
+    rows = []
+    for path in sorted(LOGS.glob("*.json")):
+        result = json.loads(path.read_text())
+        for k, s in enumerate(result["summary"]):
+            rows.append({"arm": result["arm"], "seed": result["seed"], "node": k, "rounds": result["rounds"],
+                         "sets": result["sets"], **s, "cpu_s": round(result["cpu_s"])})
+    print(f"{'arm':16} {'seed':>4} {'node':>4}  reward by eighths                               peak@round  end/peak  entropy first->last eighth")
+    for r in rows:
+        ent = f"{r['entropy_eighths'][0]:.2f}->{r['entropy_eighths'][-1]:.2f}" if r["entropy_eighths"] else "-"
+        print(f"{r['arm']:16} {r['seed']:>4} {r['node']:>4}  {' '.join(f'{x:.2f}' for x in r['eighths'])}  "
+              f"{r['peak_ma']:.3f}@{r['peak_round']:<5} {r['end_over_peak']:.2f}      {ent}")
+    out = {"runs": rows, "arms": {k: {"nodes": n, "sets": s} for k, (n, s) in ARMS.items()}}
+    (RESULTS / "collapse_study.json").write_text(json.dumps(out, indent=1))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arms", default="base3,silo")
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
+    parser.add_argument("--rounds", type=int, default=1200)
+    parser.add_argument("--window", type=int, default=100)
+    parser.add_argument("--procs", type=int, default=2)
+    parser.add_argument("--report", action="store_true")
+    args = parser.parse_args()
+    if args.report:
+        report()
+        return
+    run(args.arms.split(","), args.seeds, args.rounds, args.window, args.procs)
+
+
+if __name__ == "__main__":
+    main()
