@@ -5,9 +5,9 @@ and the protocol version (``PeerAnnouncement.version``). A record of another pro
 read at all; `upgrade_hint` words the one message a node prints about them.
 
     >>> upgrade_hint((2, 0), None, (1, 1), "0.1.0")
-    'peers publish protocol 2.0, which this node (sapo-swarm 0.1.0, protocol 1.1) cannot read: install a sapo-swarm release that speaks protocol 2.x (pip install -U sapo-swarm) and restart'
-    >>> upgrade_hint((2, 0), "0.4.1", (1, 1), "0.1.0").split(": ")[1]
-    'install sapo-swarm>=0.4.1 (pip install -U "sapo-swarm>=0.4.1") and restart'
+    'peers publish protocol 2.0, which this node (sapo-swarm 0.1.0, protocol 1.1) cannot read; upgrade: install a sapo-swarm release that speaks protocol 2.x (pip install -U sapo-swarm) and restart'
+    >>> upgrade_hint((2, 0), "0.4.1", (1, 1), "0.1.0").split("; ")[1]
+    'upgrade: install sapo-swarm>=0.4.1 (pip install -U "sapo-swarm>=0.4.1") and restart'
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ def upgrade_hint(theirs: tuple[int, int], their_package: str | None, ours: tuple
     head = (f"peers publish protocol {theirs[0]}.{theirs[1]}, which this node ({PACKAGE} {our_package}, "
             f"protocol {ours[0]}.{ours[1]}) cannot read")
     if theirs[0] < ours[0]:
-        return head + ": they run an older release; nothing to do here"
+        return head + "; they run an older release, which must upgrade: nothing to do here"
     if their_package is not None:
-        return head + f": install {PACKAGE}>={their_package} (pip install -U \"{PACKAGE}>={their_package}\") and restart"
-    return head + f": install a {PACKAGE} release that speaks protocol {theirs[0]}.x (pip install -U {PACKAGE}) and restart"
+        return head + f"; upgrade: install {PACKAGE}>={their_package} (pip install -U \"{PACKAGE}>={their_package}\") and restart"
+    return head + f"; upgrade: install a {PACKAGE} release that speaks protocol {theirs[0]}.x (pip install -U {PACKAGE}) and restart"
 
 
 __all__ = ["PACKAGE", "clean_version", "package_version", "upgrade_hint"]

@@ -129,7 +129,9 @@ class Inbox:
     def reject(self, peer: str, reason: str, detail: str = "") -> None:
         """Count a rejection; log it at warning the first time this (peer, reason) is seen."""
         self.stats.rejections[reason] += 1
-        key = (subkey_owner(peer), reason)  # per peer, not per slot: junk under fresh slots must not fill the table
+        # per peer, not per slot: junk under fresh slots must not fill the table; another protocol major is
+        # one message for the whole swarm (it says which release to install), not one per peer
+        key = (subkey_owner(peer), reason) if reason != "version" else ("", reason)
         if key in self._logged or len(self._logged) >= _MAX_LOGGED:
             logger.debug("rejected a record from %s: %s (%s)", peer, reason, detail)
             return

@@ -29,6 +29,7 @@ from protocol.keys import announce_key, record_key, record_subkey, shard_of, sub
 from protocol.messages import PeerAnnouncement, RolloutBatch
 from protocol.parts import PartsIndex, body_type, check_inline, join_parts, read_index
 from protocol.validation import RecordVerifier
+from protocol.versions import package_version
 from swarm.transports.base import PublishReceipt, Transport, TransportStats
 from swarm.transports.chunks import RecordStore, Records, fetch_part_values, fetch_parts, gather_partial, store_parts
 from swarm.transports.config import TransportConfig
@@ -58,7 +59,7 @@ class ShardedTransport(Transport):
         self.inbox = Inbox(verifier, self.stats, self.peer_id, config.max_records_per_peer_per_window, config.inbox_size)
         self.rng = random.Random()
         self.addresses: tuple[str, ...] = ()
-        self.model, self.hardware, self.software_version = "", "", "0.1.0"
+        self.model, self.hardware, self.software_version = "", "", package_version()
         """Advertised in announcements; the node may set them before the first round."""
         self._peers: dict[str, PeerAnnouncement] = {}
         self._announced_window: int | None = None
