@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Iterator
 
 STATE_LOCK = "node.lock"
+MAX_COMMAND = 400
+"""Characters of the holder's command line kept in the lock file (and shown in a refusal)."""
 INHERITED = "SAPO_SWARM_LOCK_FDS"
 """Environment variable naming locks a parent already holds for this process: ``path=fd;path=fd``."""
 
@@ -38,11 +40,12 @@ class LockHeld(Exception):
 
     def __init__(self, path: Path, holder: dict) -> None:
         self.path, self.holder = path, holder
-        what = "identity" if path.name != STATE_LOCK else "state folder"
-        target = path.with_suffix("") if path.suffix == ".lock" and path.name != STATE_LOCK else path.parent
-        super().__init__(f"the {what} {target} is in use by pid {holder.get('pid', '?')} "
-                         f"({holder.get('command', 'command unknown')}); stop it first, or use another "
-                         f"{'--identity' if what == 'identity' else '--out'}")
+        if path.name == STATE_LOCK:
+            what, other = f"state folder {path.parent}", "--out"
+        else:
+            what, other = f"identity {path.with_name(path.name.removesuffix('.lock'))}", "--identity"
+        super().__init__(f"the {what} is in use by pid {holder.get('pid', '?')} "
+                         f"({holder.get('command') or 'command unknown'}); stop that process first, or use another {other}")
 
 
 @dataclass
@@ -85,6 +88,14 @@ def read_holder(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def own_command() -> list[str]:
+    """This process's command line as the OS shows it (``/proc/self/cmdline``), else the interpreter and argv."""
+    try:
+        return [a.decode(errors="replace") for a in Path("/proc/self/cmdline").read_bytes().split(b"\0") if a]
+    except OSError:
+        return [sys.executable, *sys.argv]
+
+
 def acquire(path: Path, command: list[str] | None = None) -> Lock:
     """Take the exclusive lock at `path` (created if needed) and write our pid and command into it."""
     path = Path(path).resolve()
@@ -98,7 +109,7 @@ def acquire(path: Path, command: list[str] | None = None) -> Lock:
     except BlockingIOError:
         os.close(fd)
         raise LockHeld(path, read_holder(path)) from None
-    record = json.dumps({"pid": os.getpid(), "command": shlex.join(command or sys.argv)}).encode()
+    record = json.dumps({"pid": os.getpid(), "command": shlex.join(command or own_command())[:MAX_COMMAND]}).encode()
     os.ftruncate(fd, 0)
     os.pwrite(fd, record, 0)
     return Lock(path, fd)

@@ -53,6 +53,15 @@ class SupervisorConfig(BaseModel):
     """Lines of a crashed node's log copied into the supervisor's log."""
 
 
+def backoff_s(config: SupervisorConfig, failures: int) -> float:
+    """Wait before restarting after the `failures`-th crash in a row: doubled each time, capped.
+
+    >>> [backoff_s(SupervisorConfig(backoff_initial_s=2, backoff_max_s=30), k) for k in range(1, 6)]
+    [2.0, 4.0, 8.0, 16.0, 30.0]
+    """
+    return float(min(config.backoff_max_s, config.backoff_initial_s * 2 ** (failures - 1)))
+
+
 @dataclass
 class Supervised:
     """One node process to keep alive: how to start it and where it writes."""
@@ -151,9 +160,9 @@ class Supervisor:
             logger.error("%s: crashed %d times in a row without finishing a round (last: %s); giving up. "
                          "Last log lines:\n%s", node.name, node.failures, how, last)
             return
-        delay = min(self.config.backoff_max_s, self.config.backoff_initial_s * 2 ** (node.failures - 1))
+        delay = backoff_s(self.config, node.failures)
         node.state, node.restart_at, node.restarts = "waiting", time.monotonic() + delay, node.restarts + 1
-        logger.warning("%s: crashed (%s) after %.0f s at round %d; restarting in %.0f s from its checkpoint "
+        logger.warning("%s: crashed (%s) after %.0f s at round %d; restarting in %.1f s from its checkpoint "
                        "(crash %d of at most %d in a row). Last log lines:\n%s", node.name, how, ran_s,
                        node.rounds_done(), delay, node.failures, self.config.max_failures, last)
 

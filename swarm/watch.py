@@ -2,9 +2,10 @@
 
 A node is **stalled** when it is meant to be running but has not finished a round for more than
 `STALL_FACTOR` times its median round time (and at least `MIN_STALL_S`): a hung collect, a stopped
-process, a machine asleep. It is **dead** when its process is gone without saying it stopped, and
+process, a machine asleep. It is **dead** when its process is gone without saying it stopped,
 **collapsing** when its recent reward average is below its collapse line (`node.health.collapse_line`,
-the line the node's own guard uses).
+the line the node's own guard uses), and has a **version_mismatch** when it refused records of another
+protocol major.
 
     >>> assess({"status": "running", "pid": 0, "last_round_at": 100.0, "round_s_median": 1.0,
     ...         "reward_mean": 0.1, "reward_peak": 0.5, "collapse": {"line": 0.35}}, now=200.0)["flags"]
@@ -68,6 +69,10 @@ def assess(health: dict[str, Any], now: float) -> dict[str, Any]:
     if isinstance(line, (int, float)) and isinstance(mean, (int, float)) and mean < line:
         flags.append("collapsing")
         why.append(f"recent reward {mean:.3f} below {line:.3f} (peak {health.get('reward_peak') or 0:.3f})")
+    other_major = (health.get("rejections") or {}).get("version", 0)
+    if other_major:
+        flags.append("version_mismatch")
+        why.append(f"{other_major} records of another protocol major refused (node.log says which release to install)")
     return {"flags": flags, "why": why, "seconds_since_round": since, "stall_limit_s": limit}
 
 
