@@ -37,7 +37,7 @@ ARMS: dict[str, tuple[int, list[str]]] = {
     "silo-lr1e-4": (1, SMALL + OFF + ["node.algorithm.lr=1e-4"]),
     "silo-lr6e-4": (1, SMALL + OFF + ["node.algorithm.lr=6e-4"]),
     "silo-kl": (1, SMALL + OFF + ["node.algorithm.beta=0.04"]),
-    "silo-clip0.2": (1, SMALL + OFF + ["node.algorithm.max_grad_norm=0.2"]),
+    "silo-drgrpo": (1, SMALL + OFF + ["node.algorithm.type=dr_grpo", "node.algorithm.options={max_completion_tokens: 7}"]),
     "base3-positive": (3, SMALL + OFF + ["node.algorithm.external_advantage=positive"]),
     "base3-lr1e-4": (3, SMALL + OFF + ["node.algorithm.lr=1e-4"]),
     "base3-pool64": (3, SMALL + OFF + ["node.sampler.max_external_pool=64"]),
@@ -61,8 +61,11 @@ def _job(job: tuple[str, int, int, int]) -> str:
 
 
 def run(arms: list[str], seeds: list[int], rounds: int, window: int, procs: int) -> None:
+    """Every arm under every seed (an arm given as ``arm:seed`` runs that seed only), in the order given."""
     LOGS.mkdir(parents=True, exist_ok=True)
-    jobs = [(a, s, rounds, window) for s in seeds for a in arms if not _path(a, s, "json").exists()]
+    pairs = [(a.split(":")[0], int(a.split(":")[1])) if ":" in a else None for a in arms]
+    order = [p for p in pairs if p] or [(a, s) for s in seeds for a in arms]
+    jobs = [(a, s, rounds, window) for a, s in order if not _path(a, s, "json").exists()]
     with mp.get_context("spawn").Pool(procs) as pool:
         for line in pool.imap_unordered(_job, jobs):
             print(line, flush=True)

@@ -1,7 +1,7 @@
 """Soak: does a swarm with the `swarm join` defaults keep its reward over thousands of rounds?
 
-    python benchmarks/soak.py --quick          # CI: a real 3-node DHT testnet for a few rounds, then 3 nodes x 150
-                                               # rounds in process (< 1 min on 2 cores)
+    python benchmarks/soak.py --quick          # CI: 3 tiny nodes x 40 rounds in process (< 1 min on 2 cores)
+    python benchmarks/soak.py --quick --dht    # ... plus a real 3-node DHT testnet with the join config, 10 rounds
     python benchmarks/soak.py                  # 3 nodes x 2,000 rounds x 3 seeds, in process (two runs at a time)
     python benchmarks/soak.py --one --seed 0 --rounds 1000 --nodes 1 --set node.algorithm.lr=1e-4 --log x.jsonl
 
@@ -15,8 +15,8 @@ The full soak runs in process: the real `Node` round loop (tasks, policy, verifi
 through `MemoryTransport`'s sharded store and inbox, intake re-scoring, the sampler, GRPO, the collapse
 guard) with the join config's node section. Only the DHT is replaced, and a clock puts round r in window
 r: 2,000 rounds x 3 nodes x 3 seeds of real DHT processes would hold both shared cores for hours.
-`--quick` also starts a real 3-node testnet on loopback (DHT, processes) for a few rounds, so the
-join defaults are exercised over the real transport too.
+`--dht` also starts a real 3-node testnet on loopback (DHT, processes) for a few rounds, so the join
+defaults are exercised over the real transport too (tests/smoke covers it in CI).
 
 Outputs: ``benchmarks/results/soak[.quick].json`` and ``soak[.quick].png`` (reward and entropy per node).
 """
@@ -184,6 +184,89 @@ def node_summary(rewards: list[float], entropy: list[float | None], window: int)
             "passed": ma[-1] >= PASS_FRACTION * peak}
 
 
+# ------------------------------------------------------------------ the soak: seeds, table, plot
+
+
+def _soak_job(job: tuple[int, int, int, list[str], int, str]) -> dict[str, Any]:
+    nodes, rounds, seed, sets, window, log_dir = job
+    log = Path(log_dir) / f"soak-s{seed}.jsonl" if log_dir else None
+    if log is not None:
+        log.unlink(missing_ok=True)
+    result = run_in_process(nodes, rounds, seed, sets, log)
+    result["summary"] = [node_summary(r, e, window) for r, e in zip(result["reward"], result["entropy"])]
+    return result
+
+
+def soak(seeds: list[int], nodes: int, rounds: int, sets: list[str], window: int, procs: int, log_dir: str) -> list[dict]:
+    """Every seed's in-process swarm, `procs` at a time (one torch thread each)."""
+    jobs = [(nodes, rounds, seed, sets, window, log_dir) for seed in seeds]
+    if procs <= 1 or len(jobs) == 1:
+        return [_soak_job(job) for job in jobs]
+    with mp.get_context("spawn").Pool(procs) as pool:
+        return sorted(pool.map(_soak_job, jobs), key=lambda r: r["seed"])
+
+
+def table(results: list[dict]) -> str:
+    lines = [f"{'seed':>4} {'node':>4}  {'reward by eighths of the run':48} {'peak MA':>8} {'@round':>6} "
+             f"{'end MA':>7} {'end/peak':>8}  {'entropy first->last':>19}  rollbacks  pass"]
+    for result in results:
+        for k, s in enumerate(result["summary"]):
+            ent = f"{s['entropy_eighths'][0]:.2f} -> {s['entropy_eighths'][-1]:.2f}" if s["entropy_eighths"] else "-"
+            lines.append(f"{result['seed']:>4} {k:>4}  {' '.join(f'{x:.3f}' for x in s['eighths']):48} {s['peak_ma']:8.3f} "
+                         f"{s['peak_round']:>6} {s['end_ma']:7.3f} {s['end_over_peak']:8.2f}  {ent:>19}  "
+                         f"{len(result['rollbacks'][k]):>9}  {'yes' if s['passed'] else 'NO'}")
+    return "\n".join(lines)
+
+
+def plot(results: list[dict], window: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(results), figsize=(5 * len(results), 6), squeeze=False, sharex=True)
+    for col, result in enumerate(results):
+        for k, (rewards, entropy) in enumerate(zip(result["reward"], result["entropy"])):
+            axes[0][col].plot(moving_average(rewards, window), label=f"node{k}")
+            ent = [e if e is not None else float("nan") for e in entropy]
+            axes[1][col].plot(moving_average([e for e in ent if e == e] or [0.0], window), label=f"node{k}")
+            for r in result["rollbacks"][k]:
+                axes[0][col].axvline(r, color="red", alpha=0.3, lw=0.8)
+        axes[0][col].set_title(f"seed {result['seed']}: reward ({window}-round MA)")
+        axes[1][col].set_title("entropy (-log p of own sampled tokens, MA)")
+        axes[1][col].set_xlabel("round")
+        axes[0][col].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write(results: list[dict], args: argparse.Namespace, name: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    report = {"nodes": args.nodes, "rounds": args.rounds, "seeds": args.seeds, "sets": args.set, "window": args.window,
+              "config": str(JOIN_CONFIG.relative_to(REPO)), "pass_fraction": PASS_FRACTION,
+              "passed": all(s["passed"] for r in results for s in r["summary"]),
+              "runs": [{k: r[k] for k in ("seed", "summary", "rollbacks", "wall_s", "cpu_s")} for r in results]}
+    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=1))
+    plot(results, args.window, RESULTS / f"{name}.png")
+    print(f"wrote {RESULTS / (name + '.json')} and {RESULTS / (name + '.png')}")
+
+
+def dht_check(rounds: int, sets: list[str]) -> None:
+    """A real 3-node testnet (bootstrap peer, DHT, one process per node) with the join config's node section."""
+    out = Path(tempfile.mkdtemp(prefix="soak-dht-")) / "run"
+    argv = [sys.executable, "-m", "swarm.cli", "testnet", "--config", str(JOIN_CONFIG), "--nodes", "3", "--rounds", str(rounds),
+            "--out", str(out), "--set", "transport.host_maddrs=[/ip4/127.0.0.1/tcp/0]", "--set", "transport.window_seconds=2",
+            "--set", "testnet.stagger_s=0.2", "--set", "node.round.wait_for_peers=2", "--set", "node.model.device=cpu",
+            *[x for s in sets for x in ("--set", s)]]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    summary = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
+    print(f"real DHT testnet, 3 nodes x {rounds} rounds: exit {done.returncode}, outcome {summary.get('outcome')}, "
+          f"external groups used {summary.get('totals', {}).get('external_groups')} ({out})")
+    if done.returncode != 0:
+        print(done.stdout[-3000:], done.stderr[-3000:])
+
+
 # ------------------------------------------------------------------ command line
 
 
@@ -200,7 +283,7 @@ def _one(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="CI: a short real-DHT testnet plus 150 in-process rounds")
+    parser.add_argument("--quick", action="store_true", help="CI: 3 tiny nodes x 40 rounds in process (< 1 min)")
     parser.add_argument("--one", action="store_true", help="one in-process run (see --seed, --rounds, --nodes, --set)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
@@ -210,9 +293,21 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="config override, e.g. node.algorithm.lr=1e-4")
     parser.add_argument("--log", help="--one: append every node-round to this JSONL file")
     parser.add_argument("--out", help="--one: write the run's series and summary to this JSON file")
+    parser.add_argument("--procs", type=int, default=2, help="runs at a time (one torch thread each)")
+    parser.add_argument("--logs", default="", help="folder for every node-round (soak-s<seed>.jsonl)")
+    parser.add_argument("--dht", action="store_true", help="also run a short real 3-node testnet with the join config")
     args = parser.parse_args()
     if args.one:
         _one(args)
+        return
+    if args.quick:
+        args.rounds, args.seeds, args.window = 40, [0], 10
+        args.set = ["node.model.name=tiny-0.5m", *args.set]
+    if args.dht:
+        dht_check(10, args.set)
+    results = soak(args.seeds, args.nodes, args.rounds, args.set, args.window, args.procs, args.logs)
+    print(table(results))
+    write(results, args, "soak.quick" if args.quick else "soak")
 
 
 if __name__ == "__main__":
