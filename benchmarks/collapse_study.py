@@ -31,6 +31,8 @@ SMALL = ["node.model.name=tiny-0.5m"]
 OFF = ["node.round.rollback_on_collapse=false"]
 """The guard off: these runs look for the cause, not for the cure."""
 
+# Arms named "onpolicy-*" ran after the fix the study found (a node trains on the token ids it sampled); the
+# others ran before it, on re-tokenized text. Each result records the commit it ran (`code`).
 ARMS: dict[str, tuple[int, list[str]]] = {
     "base3": (3, SMALL + OFF),
     "silo": (1, SMALL + OFF),
@@ -41,7 +43,14 @@ ARMS: dict[str, tuple[int, list[str]]] = {
     "base3-positive": (3, SMALL + OFF + ["node.algorithm.external_advantage=positive"]),
     "base3-lr1e-4": (3, SMALL + OFF + ["node.algorithm.lr=1e-4"]),
     "base3-pool64": (3, SMALL + OFF + ["node.sampler.max_external_pool=64"]),
+    "onpolicy-silo": (1, SMALL + OFF),
+    "onpolicy-base3": (3, SMALL + OFF),
+    "onpolicy-silo-6m": (1, OFF),
+    "silo-6m": (1, OFF),
+    "silo-6m-lr1e-4": (1, OFF + ["node.algorithm.lr=1e-4"]),
 }
+CODE = (REPO / "COMMIT").read_text().strip() if (REPO / "COMMIT").exists() else "worktree"
+"""The commit a snapshot of the code was taken at (runs go from a copy, so edits never reach a running study)."""
 
 
 def _path(arm: str, seed: int, suffix: str) -> Path:
@@ -55,7 +64,7 @@ def _job(job: tuple[str, int, int, int]) -> str:
     log.unlink(missing_ok=True)
     result = run_in_process(nodes, rounds, seed, sets, log)
     result["summary"] = [node_summary(r, e, window) for r, e in zip(result["reward"], result["entropy"])]
-    result["arm"] = arm
+    result["arm"], result["code"] = arm, CODE
     _path(arm, seed, "json").write_text(json.dumps(result))
     return f"{arm} s{seed}: {[s['eighths'] for s in result['summary']]}"
 
@@ -63,21 +72,38 @@ def _job(job: tuple[str, int, int, int]) -> str:
 def run(arms: list[str], seeds: list[int], rounds: int, window: int, procs: int) -> None:
     """Every arm under every seed (an arm given as ``arm:seed`` runs that seed only), in the order given."""
     LOGS.mkdir(parents=True, exist_ok=True)
-    pairs = [(a.split(":")[0], int(a.split(":")[1])) if ":" in a else None for a in arms]
-    order = [p for p in pairs if p] or [(a, s) for s in seeds for a in arms]
-    jobs = [(a, s, rounds, window) for a, s in order if not _path(a, s, "json").exists()]
+    pairs = [a.split(":") for a in arms]  # arm, arm:seed or arm:seed:rounds
+    order = [(p[0], int(p[1]), int(p[2]) if len(p) > 2 else rounds) for p in pairs if len(p) > 1]
+    order = order or [(a, s, rounds) for s in seeds for a in arms]
+    jobs = [(a, s, n, window) for a, s, n in order if not _path(a, s, "json").exists()]
     with mp.get_context("spawn").Pool(procs) as pool:
         for line in pool.imap_unordered(_job, jobs):
             print(line, flush=True)
 
 
-def report() -> dict:
+def from_log(path: Path, window: int) -> dict:
+    """A run's result rebuilt from its per-round log (a run stopped before it wrote its summary)."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    nodes = sorted({r["node"] for r in rows})
+    rewards = [[r["reward_local"] for r in rows if r["node"] == k] for k in nodes]
+    entropy = [[r["entropy"] for r in rows if r["node"] == k] for k in nodes]
+    arm, seed = path.stem.rsplit("-s", 1)
+    return {"arm": arm, "seed": int(seed), "rounds": len(rewards[0]), "sets": ARMS.get(arm, (0, []))[1], "cpu_s": 0,
+            "code": "before the fix" if not arm.startswith("onpolicy") else "?",
+            "summary": [node_summary(r, e, window) for r, e in zip(rewards, entropy)]}
+
+
+def report(window: int = 100) -> dict:
     rows = []
-    for path in sorted(LOGS.glob("*.json")):
-        result = json.loads(path.read_text())
+    for path in sorted(LOGS.glob("*.jsonl")):
+        if path.stem.startswith("diag"):
+            continue
+        done = path.with_suffix(".json")
+        result = json.loads(done.read_text()) if done.exists() else from_log(path, window)
         for k, s in enumerate(result["summary"]):
             rows.append({"arm": result["arm"], "seed": result["seed"], "node": k, "rounds": result["rounds"],
-                         "sets": result["sets"], **s, "cpu_s": round(result["cpu_s"])})
+                         "sets": result["sets"], "code": result.get("code", "before the fix"), **s,
+                         "cpu_s": round(result["cpu_s"])})
     print(f"{'arm':16} {'seed':>4} {'node':>4}  reward by eighths                               peak@round  end/peak  entropy first->last eighth")
     for r in rows:
         ent = f"{r['entropy_eighths'][0]:.2f}->{r['entropy_eighths'][-1]:.2f}" if r["entropy_eighths"] else "-"

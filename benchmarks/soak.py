@@ -243,13 +243,27 @@ def plot(results: list[dict], window: int, path: Path) -> None:
 
 def write(results: list[dict], args: argparse.Namespace, name: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    report = {"nodes": args.nodes, "rounds": args.rounds, "seeds": args.seeds, "sets": args.set, "window": args.window,
+    report = {"nodes": len(results[0]["reward"]), "rounds": min(len(r) for res in results for r in res["reward"]),
+              "seeds": [r["seed"] for r in results], "sets": args.set, "window": args.window,
               "config": str(JOIN_CONFIG.relative_to(REPO)), "pass_fraction": PASS_FRACTION,
               "passed": all(s["passed"] for r in results for s in r["summary"]),
               "runs": [{k: r[k] for k in ("seed", "summary", "rollbacks", "wall_s", "cpu_s")} for r in results]}
     (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=1))
     plot(results, args.window, RESULTS / f"{name}.png")
     print(f"wrote {RESULTS / (name + '.json')} and {RESULTS / (name + '.png')}")
+
+
+def from_log(path: Path, window: int = 100) -> dict[str, Any]:
+    """A seed's series rebuilt from its --logs file (runs go one seed per process when cores are scarce)."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    nodes = sorted({r["node"] for r in rows})
+    per = {k: [r for r in rows if r["node"] == k] for k in nodes}
+    result = {"seed": int(path.stem.rsplit("-s", 1)[1]), "wall_s": None, "cpu_s": None,
+              "reward": [[r["reward_local"] for r in per[k]] for k in nodes],
+              "entropy": [[r["entropy"] for r in per[k]] for k in nodes],
+              "rollbacks": [[r["round"] for r in per[k] if r.get("rollback")] for k in nodes]}
+    result["summary"] = [node_summary(r, e, window) for r, e in zip(result["reward"], result["entropy"])]
+    return result
 
 
 def dht_check(rounds: int, sets: list[str]) -> None:
@@ -296,6 +310,7 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=2, help="runs at a time (one torch thread each)")
     parser.add_argument("--logs", default="", help="folder for every node-round (soak-s<seed>.jsonl)")
     parser.add_argument("--dht", action="store_true", help="also run a short real 3-node testnet with the join config")
+    parser.add_argument("--report", default="", help="rebuild table, JSON and plot from a --logs folder, run nothing")
     args = parser.parse_args()
     if args.one:
         _one(args)
@@ -303,6 +318,11 @@ def main() -> None:
     if args.quick:
         args.rounds, args.seeds, args.window = 40, [0], 10
         args.set = ["node.model.name=tiny-0.5m", *args.set]
+    if args.report:
+        results = [from_log(path) for path in sorted(Path(args.report).glob("soak-s*.jsonl"))]
+        print(table(results))
+        write(results, args, "soak")
+        return
     if args.dht:
         dht_check(10, args.set)
     results = soak(args.seeds, args.nodes, args.rounds, args.set, args.window, args.procs, args.logs)

@@ -229,7 +229,8 @@ class Node:
 
     def _score(self, task: Task, gens: list[Generation]) -> ScoredGroup:
         texts = tuple(g.text for g in gens)
-        return ScoredGroup(task=task, texts=texts, rewards=tuple(self.reward_fn(task, texts)))
+        return ScoredGroup(task=task, texts=texts, rewards=tuple(self.reward_fn(task, texts)),
+                           token_ids=tuple(g.token_ids for g in gens))
 
     async def _publish(self, r: int, local: list[ScoredGroup], generations: list[list[Generation]]) -> int:
         """Publish this round's groups; returns how many were published (0: none, or over the window's cap)."""

@@ -29,19 +29,26 @@ class Generation:
 
     text: str
     token_count: int
+    token_ids: tuple[int, ...] = ()
+    """The sampled ids, end-of-turn token included when one was produced: what the node trains on."""
 
 
 @dataclass(frozen=True)
 class ScoredGroup:
     """One question with its completions, scored by *this* node's verifier.
 
-    Invariant: len(texts) == len(rewards) >= 1. `source` is "local" or the sender's peer id.
+    Invariant: len(texts) == len(rewards) >= 1. `source` is "local" or the sender's peer id. A local group
+    also keeps the token ids it sampled (`token_ids`, one tuple per text): the update trains on exactly those,
+    not on a re-tokenization of the text, which can differ (a merge the sampler did not take, a special token
+    that decoding drops) and then hides the sampled tokens from the gradient.
     """
 
     task: Task
     texts: tuple[str, ...]
     rewards: tuple[float, ...]
     source: str = "local"
+    token_ids: tuple[tuple[int, ...], ...] = ()
+    """Local groups: the sampled ids of each completion (empty for peers' groups: only their text travels)."""
 
     @property
     def is_local(self) -> bool:

@@ -9,8 +9,8 @@ DEBUG is asked for (or ``$HIVEMIND_LOGLEVEL`` says otherwise).
     configure("info", node="node0", log_file=out / "node.log")  # `swarm run`: terminal and node.log
     # 2026-01-01 12:00:00 node0 node.round INFO: round 12 reward 0.484 ext 8/8 peers 3 0.21s
 
-A node whose stderr already is its ``node.log`` (a child of `swarm testnet` or `swarm join`) gets no
-second handler on that file, so no line is written twice.
+``node.log`` rotates (`LOG_MAX_BYTES`, `LOG_BACKUPS`). A node whose stderr already is its ``node.log`` (a
+child of `swarm testnet`) gets no second handler on that file, so no line is written twice.
 """
 
 from __future__ import annotations
@@ -18,9 +18,16 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 ENV_LEVEL = "SAPO_SWARM_LOG_LEVEL"
+ENV_STDERR_LEVEL = "SAPO_SWARM_STDERR_LEVEL"
+"""Set by `swarm join` for its node processes: their stderr (kept for tracebacks) gets only warnings and up,
+while every line goes to their rotating node.log."""
+LOG_MAX_BYTES = 32 * 1024 * 1024
+LOG_BACKUPS = 3
+"""node.log rotates at LOG_MAX_BYTES into node.log.1 .. .3: a node left for weeks keeps at most ~128 MiB of log."""
 LEVELS = ("debug", "info", "warning", "error")
 FORMAT = "%(asctime)s %(node)s %(name)s %(levelname)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -81,9 +88,11 @@ def configure(level: str | None = None, node: str = "-", log_file: Path | None =
         root.removeHandler(handler)
         handler.close()
     handlers: list[logging.Handler] = [_Stderr()]
+    if os.environ.get(ENV_STDERR_LEVEL):
+        handlers[0].setLevel(resolve_level(os.environ[ENV_STDERR_LEVEL]))
     if log_file is not None and not same_file(log_file, sys.stderr):
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        handlers.append(RotatingFileHandler(log_file, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"))
     for handler in handlers:
         setattr(handler, _OURS, True)
         handler.setFormatter(logging.Formatter(FORMAT, DATE_FORMAT))
@@ -107,4 +116,4 @@ def adopt_hivemind() -> None:
     logging.getLogger("hivemind").setLevel(os.environ.get("HIVEMIND_LOGLEVEL", "WARNING"))
 
 
-__all__ = ["ENV_LEVEL", "LEVELS", "adopt_hivemind", "configure", "resolve_level", "same_file"]
+__all__ = ["ENV_LEVEL", "ENV_STDERR_LEVEL", "LEVELS", "adopt_hivemind", "configure", "resolve_level", "same_file"]

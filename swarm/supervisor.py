@@ -1,6 +1,7 @@
 """`swarm join`'s supervisor: keep node processes running, restart the ones that crash, and say why.
 
-Each node runs as a `swarm run` child process (its own session, output appended to its ``node.log``).
+Each node runs as a `swarm run` child process in its own session: it writes every line to its rotating
+``node.log`` and only warnings, tracebacks and crashes to ``node.stdout`` (its stdout and stderr).
 A child that exits 0 has done its rounds. One that crashes (any other exit, a signal, SIGKILL from the
 OOM killer) is restarted after a capped exponential backoff and resumes from its checkpoint; its exit
 code and the last lines of its log go to the supervisor's log. A run that finished at least one round
@@ -28,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from node.health import read_health
 from swarm.locks import Lock, inherited_env
+from swarm.logs import ENV_STDERR_LEVEL
 from swarm.procs import Child, sigterm_as_interrupt, spawn, stop_all, tail
 
 logger = logging.getLogger(__name__)
@@ -84,7 +86,17 @@ class Supervised:
 
     @property
     def log_path(self) -> Path:
+        """What the node logs (rotating); echoed as it grows."""
         return self.folder / "node.log"
+
+    @property
+    def output_path(self) -> Path:
+        """The node process's stdout and stderr: warnings, tracebacks, what dies with it."""
+        return self.folder / "node.stdout"
+
+    def last_lines(self, lines: int) -> str:
+        parts = [(path.name, tail(path, lines)) for path in (self.log_path, self.output_path)]
+        return "\n".join(f"--- {name}:\n{text}" for name, text in parts if text)
 
     def rounds_done(self) -> int:
         health = read_health(self.folder / "health.json") or {}
@@ -130,8 +142,8 @@ class Supervisor:
 
     def _start(self, node: Supervised) -> None:
         node.rounds_at_start, node.started_at = node.rounds_done(), time.monotonic()
-        env = {**node.env, **inherited_env(node.locks)}
-        node.child = spawn(node.name, node.argv, node.log_path, env, pass_fds=[lock.fd for lock in node.locks])
+        env = {**node.env, **inherited_env(node.locks), ENV_STDERR_LEVEL: "warning"}
+        node.child = spawn(node.name, node.argv, node.output_path, env, pass_fds=[lock.fd for lock in node.locks])
         node.state = "running"
         logger.info("%s: started (pid %d, log %s)%s", node.name, node.child.popen.pid, node.log_path,
                     f", restart {node.restarts}" if node.restarts else "")
@@ -144,7 +156,7 @@ class Supervisor:
             logger.info("%s: finished its rounds (%d done)", node.name, node.rounds_done())
             return
         how = f"killed by signal {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals() else f"exit code {code}"
-        last = tail(node.log_path, self.config.log_lines)
+        last = node.last_lines(self.config.log_lines)
         if code in STOPPED:
             node.state = "stopped"
             logger.warning("%s: stopped from outside (%s) after %.0f s; not restarting it", node.name, how, ran_s)
@@ -182,6 +194,8 @@ class Supervisor:
             return
         try:
             with node.log_path.open("rb") as f:
+                if f.seek(0, 2) < node.log_offset:
+                    node.log_offset = 0  # rotated: the new file starts from the beginning
                 f.seek(node.log_offset)
                 data = f.read()
         except FileNotFoundError:

@@ -26,7 +26,9 @@ STAND_IN = textwrap.dedent("""
         progress += 1
         (folder / "health.json").write_text(json.dumps({"rounds_done": progress}))
         action = action[len("progress"):] or "crash"
-    print(f"start {n + 1}: {action}", flush=True)
+    with (folder / "node.log").open("a") as log:  # what a node logs; its stdout is node.stdout
+        log.write(f"start {n + 1}: {action}\\n")
+    print(f"exiting {action}", flush=True)
     sys.exit({"crash": 3, "done": 0, "refuse": 2}[action])
 """)
 
@@ -56,6 +58,7 @@ def test_crashes_without_progress_are_given_up_on_with_the_reason(tmp_path: Path
     messages = [r.getMessage() for r in caplog.records]
     assert sum("restarting in" in m for m in messages) == 2
     assert "exit code 3" in messages[-1] and "giving up" in messages[-1] and "start 3: crash" in messages[-1]
+    assert "--- node.stdout:" in messages[-1] and "exiting crash" in messages[-1]
 
 
 def test_progress_between_crashes_resets_the_count(tmp_path: Path) -> None:
