@@ -48,6 +48,8 @@ ARMS: dict[str, tuple[int, list[str]]] = {
     "onpolicy-silo-6m": (1, OFF),
     "silo-6m": (1, OFF),
     "silo-6m-lr1e-4": (1, OFF + ["node.algorithm.lr=1e-4"]),
+    "onpolicy-silo-6m-lr1e-4": (1, OFF + ["node.algorithm.lr=1e-4"]),
+    "onpolicy-silo-6m-lr5e-5": (1, OFF + ["node.algorithm.lr=5e-5"]),
 }
 CODE = (REPO / "COMMIT").read_text().strip() if (REPO / "COMMIT").exists() else "worktree"
 """The commit a snapshot of the code was taken at (runs go from a copy, so edits never reach a running study)."""
