@@ -102,8 +102,10 @@ class CollapseGuard:
                  best_dir: Path | None) -> None:
         self.node, self.rollback, self.lr_factor, self.best_dir = node, rollback, lr_factor, best_dir
         self.detector = CollapseDetector(window, drop)
-        self.min_save_gap = max(10, window // 5)
-        """Fewest rounds between two saves of the best state while the average keeps climbing."""
+        self.min_save_gap = window
+        """Fewest rounds between two saves of the best state while the average keeps climbing: a save writes the
+        policy and its optimizer state (three copies of the weights), and a collapse takes longer than a window
+        to call, so a best state up to one window old is close enough."""
         self.best_round: int | None = None
         self._best_in_memory: dict[str, Any] | None = None
         self.collapses = 0

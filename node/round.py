@@ -35,8 +35,8 @@ from node.config import NodeConfig
 from node.health import HealthSink, NullHealth, Vitals
 from node.intake import rescore_external
 from node.metrics import MetricsSink, NullMetrics
-from node.progress import health_record, progress_line
 from node.peer_ledger import PEER_USEFULNESS, PeerLedger
+from node.progress import health_record, progress_line
 from node.sampler import select_groups
 from node.types import Generation, ScoredGroup, Task
 from protocol import Completion, Identity, RolloutBatch, RolloutGroup, now, window_of
