@@ -106,11 +106,12 @@ def report(window: int = 100) -> dict:
             rows.append({"arm": result["arm"], "seed": result["seed"], "node": k, "rounds": result["rounds"],
                          "sets": result["sets"], "code": result.get("code", "before the fix"), **s,
                          "cpu_s": round(result["cpu_s"])})
-    print(f"{'arm':16} {'seed':>4} {'node':>4}  reward by eighths                               peak@round  end/peak  entropy first->last eighth")
+    print(f"{'arm':26} {'seed':>4} {'node':>4} {'rounds':>6}  reward by eighths of the run{' ' * 13} peak MA@round  "
+          f"end/peak  entropy 1st->8th eighth  code")
     for r in rows:
         ent = f"{r['entropy_eighths'][0]:.2f}->{r['entropy_eighths'][-1]:.2f}" if r["entropy_eighths"] else "-"
-        print(f"{r['arm']:16} {r['seed']:>4} {r['node']:>4}  {' '.join(f'{x:.2f}' for x in r['eighths'])}  "
-              f"{r['peak_ma']:.3f}@{r['peak_round']:<5} {r['end_over_peak']:.2f}      {ent}")
+        print(f"{r['arm']:26} {r['seed']:>4} {r['node']:>4} {r['rounds']:>6}  {' '.join(f'{x:.2f}' for x in r['eighths'])}  "
+              f"{r['peak_ma']:.3f}@{r['peak_round']:<5} {r['end_over_peak']:8.2f}  {ent:>22}  {r['code']}")
     out = {"runs": rows, "arms": {k: {"nodes": n, "sets": s} for k, (n, s) in ARMS.items()}}
     (RESULTS / "collapse_study.json").write_text(json.dumps(out, indent=1))
     return out

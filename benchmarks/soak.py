@@ -242,15 +242,16 @@ def plot(results: list[dict], window: int, path: Path) -> None:
 
 
 def write(results: list[dict], args: argparse.Namespace, name: str) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     report = {"nodes": len(results[0]["reward"]), "rounds": min(len(r) for res in results for r in res["reward"]),
               "seeds": [r["seed"] for r in results], "sets": args.set, "window": args.window,
               "config": str(JOIN_CONFIG.relative_to(REPO)), "pass_fraction": PASS_FRACTION,
               "passed": all(s["passed"] for r in results for s in r["summary"]),
               "runs": [{k: r[k] for k in ("seed", "summary", "rollbacks", "wall_s", "cpu_s")} for r in results]}
-    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=1))
-    plot(results, args.window, RESULTS / f"{name}.png")
-    print(f"wrote {RESULTS / (name + '.json')} and {RESULTS / (name + '.png')}")
+    (out / f"{name}.json").write_text(json.dumps(report, indent=1))
+    plot(results, args.window, out / f"{name}.png")
+    print(f"wrote {out / (name + '.json')} and {out / (name + '.png')}")
 
 
 def from_log(path: Path, window: int = 100) -> dict[str, Any]:
@@ -311,6 +312,7 @@ def main() -> None:
     parser.add_argument("--logs", default="", help="folder for every node-round (soak-s<seed>.jsonl)")
     parser.add_argument("--dht", action="store_true", help="also run a short real 3-node testnet with the join config")
     parser.add_argument("--report", default="", help="rebuild table, JSON and plot from a --logs folder, run nothing")
+    parser.add_argument("--out-dir", default=str(RESULTS), help="where the JSON and the plot go")
     args = parser.parse_args()
     if args.one:
         _one(args)
