@@ -1,9 +1,10 @@
 """Codec throughput: encode+sign and verify+decode of a 64-rollout batch (~1 KB each) against plain
 `json` without signatures, in the same run.
 
-    python benchmarks/codec.py [--repeats 200]
+    python -m benchmarks.codec [--repeats 200]
+    python -m benchmarks.codec --smoke          # 5 repeats (CI)
 
-Prints a table and the ratios; writes benchmarks/results/codec.json.
+Prints a table and the ratios; writes benchmarks/results/codec/full.json (--smoke: runs/benchmarks/codec/).
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
+from benchmarks.common import output_path, shown, write_json
 from protocol import Completion, Identity, RecordVerifier, RolloutBatch, RolloutGroup, TaskRef, seal
-
-RESULTS = Path(__file__).parent / "results" / "codec.json"
 
 
 def make_batch(identity: Identity) -> RolloutBatch:
@@ -43,9 +43,13 @@ def timed(fn: Callable[[], object], repeats: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=200)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.codec", description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=None, help="timed calls per operation (default 200; smoke 5)")
+    parser.add_argument("--smoke", action="store_true", help="5 repeats, written to runs/benchmarks/codec/")
+    parser.add_argument("--out", type=Path, default=None, help="JSON result (default benchmarks/results/codec/full.json)")
     args = parser.parse_args()
+    args.repeats = args.repeats or (5 if args.smoke else 200)
+    out = output_path("codec", "smoke.json" if args.smoke else "full.json", full=not args.smoke, out=args.out)
     me = Identity.generate()
     batch = make_batch(me)
     verifier = RecordVerifier(swarm_id="bench", swarm_secret=b"s")
@@ -72,9 +76,9 @@ def main() -> None:
     }
     for name, ratio in ratios.items():
         print(f"ratio {name}: {ratio:.2f}x")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"seconds": rows, "bytes": size, "ratios": ratios,
-                                   "rollouts": batch.num_rollouts}, indent=2))
+    write_json(out, {"seconds": rows, "bytes": size, "ratios": ratios, "rollouts": batch.num_rollouts,
+                     "repeats": args.repeats}, indent=2)
+    print(f"wrote {shown(out)}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Coverage-guided fuzzing (atheris/libFuzzer) of everything a peer's bytes reach, with throughput figures.
 
-    python benchmarks/fuzz.py [--seconds 60] [--targets decode,verify,rebuild[,rebuild_any]]
+    python -m benchmarks.fuzz [--seconds 60] [--targets decode,verify,rebuild[,rebuild_any]]
+    python -m benchmarks.fuzz --smoke         # 2 s per target (CI, when atheris is installed)
 
 Targets, each run in its own child process for ``--seconds``:
 - ``decode``: `protocol.codec.decode` on raw bytes (seeds: `tests/chaos/corpus/`).
@@ -18,13 +19,15 @@ Targets, each run in its own child process for ``--seconds``:
 Allowed outcomes are the verdicts (`ProtocolError`, a refused `Verdict`, `TaskError`); anything else is a
 crash. Any input slower than 1 s is recorded (with the TaskRef, for rebuild) and fails the target;
 libFuzzer's ``-timeout=30`` catches hangs. Prints a table and
-writes benchmarks/results/fuzz.json. Needs ``pip install atheris``.
+writes benchmarks/results/fuzz/full.json (--smoke: runs/benchmarks/fuzz/); inputs that crashed, hung or
+ran slow are kept in runs/benchmarks/fuzz/artifacts/. Needs ``pip install -e '.[fuzz]'`` (atheris).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -35,10 +38,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchmarks.common import REPO, SCRATCH, output_path, shown, write_json
+
 CORPUS = REPO / "tests" / "chaos" / "corpus"
-RESULTS = REPO / "benchmarks" / "results" / "fuzz.json"
+ARTIFACTS = SCRATCH / "fuzz" / "artifacts"
 TARGETS = ("decode", "verify", "rebuild")
 """The default set: what a peer's bytes reach on a node with the default configuration."""
 ALL_TARGETS = (*TARGETS, "rebuild_any")
@@ -157,7 +160,7 @@ def child(target: str, seconds: int, workdir: Path) -> None:
 def run_target(target: str, seconds: int) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"fuzz-{target}-"))
     t0 = time.time()
-    proc = subprocess.run([sys.executable, __file__, "--child", target, "--seconds", str(seconds), "--workdir", str(workdir)],
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.fuzz", "--child", target, "--seconds", str(seconds), "--workdir", str(workdir)],
                           capture_output=True, text=True, timeout=seconds + 300, cwd=REPO)
     wall = time.time() - t0
     log = proc.stderr
@@ -177,10 +180,9 @@ def run_target(target: str, seconds: int) -> dict:
         "tail": log.strip().splitlines()[-3:] if proc.returncode else [],
     }
     if artifacts:
-        keep = RESULTS.parent / "fuzz-artifacts"
-        keep.mkdir(exist_ok=True)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
         for a in artifacts:
-            shutil.copy2(workdir / a, keep / f"{target}-{a}")
+            shutil.copy2(workdir / a, ARTIFACTS / f"{target}-{a}")
     shutil.rmtree(workdir, ignore_errors=True)
     return row
 
@@ -192,15 +194,21 @@ def _slow(workdir: Path) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=int, default=60)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.fuzz", description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=None, help="per target (default 60; smoke 2)")
     parser.add_argument("--targets", default=",".join(TARGETS))
+    parser.add_argument("--smoke", action="store_true", help="2 s per target, written to runs/benchmarks/fuzz/")
+    parser.add_argument("--out", type=Path, default=None, help="JSON result (default benchmarks/results/fuzz/full.json)")
     parser.add_argument("--child", choices=ALL_TARGETS)
     parser.add_argument("--workdir", type=Path)
     args = parser.parse_args()
+    args.seconds = args.seconds or (2 if args.smoke else 60)
     if args.child:
         child(args.child, args.seconds, args.workdir)
         return
+    if importlib.util.find_spec("atheris") is None:
+        raise SystemExit("benchmarks.fuzz needs atheris: pip install -e '.[fuzz]'")
+    out = output_path("fuzz", "smoke.json" if args.smoke else "full.json", full=not args.smoke, out=args.out)
     rows = [run_target(t, args.seconds) for t in args.targets.split(",")]
     print(f"{'target':<10}{'seconds':>8}{'execs':>10}{'exec/s':>9}{'crashes':>9}{'>1 s':>6}{'rss MiB':>9}  verdict")
     for r in rows:
@@ -210,7 +218,8 @@ def main() -> None:
               f"{r['peak_rss_mb']:>9}  {goal}")
         for slow in r["slow_inputs"][:5]:
             print(f"    {slow['s']:>5.2f} s  {slow['what'] or slow['unit']}")
-    RESULTS.write_text(json.dumps({"time": time.time(), "cpu": os.cpu_count(), "load_avg": os.getloadavg(), "rows": rows}, indent=1) + "\n")
+    write_json(out, {"time": time.time(), "cpu": os.cpu_count(), "load_avg": os.getloadavg(), "rows": rows})
+    print(f"wrote {shown(out)}")
 
 
 if __name__ == "__main__":

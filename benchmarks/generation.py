@@ -1,30 +1,29 @@
 """Rollout generation: `Policy.generate` (all rollouts in one batch) against a plain loop of
 `model.generate` calls, one prompt at a time, with the same model, settings and questions, in one run.
 
-    python benchmarks/generation.py [--models tiny-0.5m,tiny-6m] [--questions 16] [--completions 16]
+    python -m benchmarks.generation [--models tiny-0.5m,tiny-6m] [--questions 16] [--completions 16]
                                     [--max-new-tokens 6] [--threads 2]
+    python -m benchmarks.generation --smoke    # tiny-0.5m, 2 questions x 2 completions (CI)
 
-Prints a table and the batched/loop ratio per model; writes benchmarks/results/generation.json.
+Prints a table and the batched/loop ratio per model; writes benchmarks/results/generation/full.json
+(--smoke: runs/benchmarks/generation/).
 Rollouts/s counts completions; tokens/s counts generated tokens up to and including the end token.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.common import output_path, shown, write_json
 from node.config import ModelConfig
 from node.models import warm_start
 from node.models.tiny import DEFAULT_FAMILIES
 from node.policy import Policy
-
-RESULTS = Path(__file__).parent / "results" / "generation.json"
-
 
 def batched(policy: Policy, questions: list[str], completions: int) -> tuple[float, int]:
     started = time.perf_counter()
@@ -63,13 +62,19 @@ def bench(name: str, args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default="tiny-0.5m,tiny-6m")
-    parser.add_argument("--questions", type=int, default=16)
-    parser.add_argument("--completions", type=int, default=16)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.generation", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default=None, help="comma-separated presets (default tiny-0.5m,tiny-6m; smoke tiny-0.5m)")
+    parser.add_argument("--questions", type=int, default=None, help="default 16; smoke 2")
+    parser.add_argument("--completions", type=int, default=None, help="default 16; smoke 2")
     parser.add_argument("--max-new-tokens", type=int, default=6)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--smoke", action="store_true", help="one tiny model, 2 x 2 rollouts, written to runs/benchmarks/generation/")
+    parser.add_argument("--out", type=Path, default=None, help="JSON result (default benchmarks/results/generation/full.json)")
     args = parser.parse_args()
+    args.models = args.models or ("tiny-0.5m" if args.smoke else "tiny-0.5m,tiny-6m")
+    args.questions = args.questions or (2 if args.smoke else 16)
+    args.completions = args.completions or (2 if args.smoke else 16)
+    out = output_path("generation", "smoke.json" if args.smoke else "full.json", full=not args.smoke, out=args.out)
     rows = [bench(name, args) for name in args.models.split(",")]
     print(f"{'model':<14}{'params':>10}{'how':>9}{'seconds':>9}{'rollouts/s':>12}{'tokens/s':>10}")
     for row in rows:
@@ -78,10 +83,9 @@ def main() -> None:
             print(f"{row['model']:<14}{row['parameters']:>10,}{how:>9}{r['seconds']:>9.2f}"
                   f"{r['rollouts_per_s']:>12.1f}{r['tokens_per_s']:>10.1f}")
         print(f"{row['model']:<14} batched / loop: {row['speedup_rollouts']:.1f}x rollouts/s")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": f"{platform.machine()} cpu x{torch.get_num_threads()}", "args": vars(args)}
-    RESULTS.write_text(json.dumps({"meta": meta, "results": rows}, indent=2))
-    print(f"wrote {RESULTS}")
+    meta = {"machine": f"{platform.machine()} cpu x{torch.get_num_threads()}",
+            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
+    print(f"wrote {shown(write_json(out, {'meta': meta, 'results': rows}, indent=2))}")
 
 
 if __name__ == "__main__":

@@ -1,52 +1,64 @@
-"""One SAPO round of a paper-sized node on a GPU, through the node's own code, against plain
-transformers in the same run.
+"""One SAPO round on whatever device is present: eager vs compiled generation, the update (full and
+LoRA), and whole rounds against a local 2-node swarm over the real DHT on loopback.
 
-    python benchmarks/gpu_round.py [--prompts 8] [--completions 8] [--new-tokens 256]
-                                   [--prompt-tokens 128] [--micro-batch 16] [--lr 1e-6]
+    python -m benchmarks.gpu_round                 # cuda: 494M Qwen2.5-0.5B shape, 8 x 8 x 256 tokens
+    python -m benchmarks.gpu_round --smoke         # any device, tiny-0.5m, < 1 minute on CPU (CI; --quick too)
+    python -m benchmarks.gpu_round --model smollm2-135m --rows generate --new-tokens 16
 
-The model is Qwen2.5-0.5B's architecture (494M parameters) with random weights, built from its config
-on the GPU (nothing is downloaded), with the tiny preset's tokenizer (prompts are padded out to
---prompt-tokens). Rows, each timed after a warm-up call:
+Rows (each timed after a warm-up call, generation paths interleaved; peak memory is what a call allocates above what was allocated
+before it: `torch.cuda.max_memory_allocated` on cuda, torch's CPU allocator through the profiler off cuda):
+- generate: `Policy.generate` with `model.generation: eager` and `compiled` on the same weights (tokens/s,
+  compile seconds, share of rows with identical tokens) and HF `model.generate` as the baseline;
+- update: one GRPO update of prompts x completions sequences, all weights vs LoRA adapters (peak of the
+  first update, which allocates gradients and Adam state; seconds of the next ones);
+- round: the benchmarked node plus a tiny-0.5m peer in this process, each with its own hivemind DHT
+  node and p2pd on 127.0.0.1, running `Node.step` (compiled generation on cuda, eager on a CPU); the
+  node's rounds after the first are split into generate, train and gossip (publish + collect +
+  re-scoring of peers' rollouts).
 
-- generation: `Policy.generate` (our per-rollout-seeded decode loop over a bfloat16 copy of the
-  float32 weights) against HF `model.generate` on bfloat16 weights, the set-up of
-  ../shared/baselines.md, and against the same decode loop on the float32 weights under autocast;
-- update: `build_algorithm(grpo).update` on prompts x completions sequences against a plain
-  forward/backward/Adam step over the same tokens on bfloat16 weights;
-- weights moved by one update at --lr: float32 weights (ours) against bfloat16 weights (the baseline),
-  where Adam steps smaller than bfloat16's 8-bit mantissa round away.
-
-Prints a table with ours/baseline ratios; writes benchmarks/results/gpu_round.json. Needs CUDA;
-`--device cpu --layers 2 --new-tokens 8` is a quick check of the script itself on a CPU.
+The 494M model has random weights built from Qwen2.5-0.5B's config on the device (nothing is
+downloaded) and the tiny preset's tokenizer, as in ../shared/baselines.md. A full run on cuda writes
+benchmarks/results/gpu_round/full.json; a run elsewhere, and --smoke/--quick, write under
+runs/benchmarks/gpu_round/ unless --out is given (`benchmarks.common.results`).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
 import json
 import platform
 import random
 import statistics
+import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
-from transformers import AutoModelForCausalLM, Qwen2Config
 
+from benchmarks.common import output_path, shown, write_json
 from node.algorithms import build_algorithm
-from node.config import AlgorithmConfig, ModelConfig
+from node.config import AlgorithmConfig, LoraConfig, ModelConfig, NodeConfig
+from node.models.loading import pick_device, pick_dtype
 from node.policy import Policy
-from node.types import ScoredGroup, Task, TokenBatch
+from node.types import ScoredGroup, Task
 from protocol.messages import TaskRef
 
-RESULTS = Path(__file__).parent / "results" / "gpu_round.json"
-
+QWEN = "qwen2.5-0.5b-arch"
 QWEN25_05B = dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
                   num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768,
                   rope_theta=1_000_000.0, rms_norm_eps=1e-6, tie_word_embeddings=True)
 """Qwen2.5-0.5B-Instruct's config.json, the architecture the paper's smallest nodes run."""
+SHAPES = {
+    "cuda": dict(model=QWEN, prompts=8, completions=8, new_tokens=256, prompt_tokens=128, micro_batch=16, repeats=2, rounds=5),
+    "cpu": dict(model="tiny-6m", prompts=4, completions=8, new_tokens=32, prompt_tokens=32, micro_batch=16, repeats=3, rounds=4),
+    "quick": dict(model="tiny-0.5m", prompts=2, completions=4, new_tokens=12, prompt_tokens=24, micro_batch=8, repeats=3, rounds=2),
+}
+
+
+# ---------------------------------------------------------------------------- measuring
 
 
 def synchronize(device: torch.device) -> None:
@@ -54,8 +66,8 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed(fn, device: torch.device, repeats: int = 1) -> tuple[float, object]:
-    """(median seconds over `repeats` calls, the last result), synchronising the GPU around each call."""
+def timed(fn: Callable[[], Any], device: torch.device, repeats: int = 1) -> tuple[float, Any]:
+    """(median seconds of `repeats` calls, the last result)."""
     seconds, result = [], None
     for _ in range(repeats):
         synchronize(device)
@@ -66,24 +78,53 @@ def timed(fn, device: torch.device, repeats: int = 1) -> tuple[float, object]:
     return statistics.median(seconds), result
 
 
-def peak_gib(fn, device: torch.device) -> tuple[float, object]:
-    """(peak GPU memory allocated during `fn`, in GiB; nan off cuda, fn's result)."""
-    if device.type != "cuda":
-        return float("nan"), fn()
-    torch.cuda.reset_peak_memory_stats(device)
-    result = fn()
-    return torch.cuda.max_memory_allocated(device) / 2**30, result
+def peak_mib(fn: Callable[[], Any], device: torch.device) -> tuple[float, Any]:
+    """(peak MiB allocated during `fn` above what was allocated before it, fn's result).
+
+    cuda: the caching allocator's peak. Off cuda: the largest "Total Allocated" of torch's CPU allocator
+    that the profiler records with profile_memory (it counts from 0 when profiling starts).
+    """
+    if device.type == "cuda":
+        synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        result = fn()
+        synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - before) / 2**20, result
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        result = fn()
+    with tempfile.TemporaryDirectory() as folder:
+        trace = Path(folder) / "trace.json"
+        prof.export_chrome_trace(str(trace))
+        events = json.loads(trace.read_text())["traceEvents"]
+    totals = [e["args"]["Total Allocated"] for e in events if e.get("name") == "[memory]" and e["args"].get("Device Type") == 0]
+    return max(totals, default=0) / 2**20, result
 
 
-def build_policy(args: argparse.Namespace) -> Policy:
-    tokenizer = Policy.load(ModelConfig(name="tiny-0.5m", device="cpu")).tokenizer
-    device = torch.device(args.device)
+# ---------------------------------------------------------------------------- the model and its inputs
+
+
+def load_policy(args: argparse.Namespace, device: torch.device) -> Policy:
+    config = ModelConfig(name=args.model if args.model != QWEN else "tiny-0.5m", device=str(device),
+                         max_new_tokens=args.new_tokens)
+    if args.model != QWEN:
+        return Policy.load(config)
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    tokenizer = Policy.load(config.model_copy(update={"device": "cpu"})).tokenizer
     torch.manual_seed(0)
     with device:
-        model = AutoModelForCausalLM.from_config(Qwen2Config(**{**QWEN25_05B, "num_hidden_layers": args.layers}),
-                                                 dtype=torch.float32)
-    config = ModelConfig(name="qwen2.5-0.5b-arch", device=args.device, dtype="bfloat16", max_new_tokens=args.new_tokens)
-    return Policy("qwen2.5-0.5b-arch", model.eval(), tokenizer, device, config, torch.bfloat16)
+        model = AutoModelForCausalLM.from_config(Qwen2Config(**QWEN25_05B), dtype=torch.float32)
+    config = config.model_copy(update={"name": QWEN})
+    return Policy(QWEN, model.eval(), tokenizer, device, config, pick_dtype("auto", device))
+
+
+def variant(policy: Policy, **update: Any) -> Policy:
+    """The same model and weights under another model config (e.g. generation: compiled)."""
+    return Policy(policy.name, policy.model, policy.tokenizer, policy.device, policy.config.model_copy(update=update),
+                  policy.compute_dtype)
 
 
 def questions_of(policy: Policy, count: int, prompt_tokens: int) -> list[str]:
@@ -97,161 +138,231 @@ def questions_of(policy: Policy, count: int, prompt_tokens: int) -> list[str]:
     return questions
 
 
-class AutocastPolicy(Policy):
-    """Generation straight from the float32 weights (run it under `autocast()`): the path before the copy."""
-
-    def sampling_model(self):
-        return self.model
-
-
-def autocast_generate(policy: Policy, questions: list[str], completions: int) -> int:
-    variant = AutocastPolicy(policy.name, policy.model, policy.tokenizer, policy.device, policy.config,
-                             policy.compute_dtype)
-    with policy.autocast():
-        groups = variant.generate(questions, completions, seed=0)
-    return sum(g.token_count for group in groups for g in group)
-
-
-def hf_generate(model, policy: Policy, questions: list[str], completions: int, new_tokens: int) -> int:
-    """HF `generate` on the same prompts (left-padded, each repeated `completions` times); tokens generated."""
-    prompts = [policy.prompt_ids(q) for q in questions for _ in range(completions)]
-    width = max(map(len, prompts))
-    pad = policy._pad_id()
-    ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=policy.device)
-    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=policy.device)
-    with torch.no_grad():
-        out = model.generate(input_ids=ids, attention_mask=mask, do_sample=True, temperature=1.0, top_p=1.0,
-                             top_k=0, max_new_tokens=new_tokens, pad_token_id=pad)
-    new = out[:, width:]
-    return int((new != pad).sum())
-
-
 def training_groups(policy: Policy, questions: list[str], completions: int, new_tokens: int) -> list[ScoredGroup]:
     """One group per question of `completions` texts about `new_tokens` tokens long, rewards 1/0 alternating."""
     rng = random.Random(1)
     special = set(policy.tokenizer.all_special_ids)
     vocab = [i for i in range(len(policy.tokenizer)) if i not in special]
-    groups = []
-    for q, question in enumerate(questions):
-        texts = tuple(policy.tokenizer.decode([rng.choice(vocab) for _ in range(new_tokens)]) for _ in range(completions))
-        groups.append(ScoredGroup(Task(TaskRef("chain_sum", index=q), question, "0"), texts,
-                                  tuple(float(j % 2) for j in range(completions))))
-    return groups
+    return [ScoredGroup(Task(TaskRef("chain_sum", index=q), question, "0"),
+                        tuple(policy.tokenizer.decode([rng.choice(vocab) for _ in range(new_tokens)]) for _ in range(completions)),
+                        tuple(float(j % 2) for j in range(completions)))
+            for q, question in enumerate(questions)]
 
 
-def plain_update(model, optimizer, batch: TokenBatch, micro_batch: int) -> float:
-    """A minimal policy-gradient step: masked token log-likelihood weighted by reward, forward/backward/Adam."""
-    optimizer.zero_grad(set_to_none=True)
-    rows, total = batch.input_ids.shape[0], 0.0
-    for start in range(0, rows, micro_batch):
-        part = slice(start, start + micro_batch)
-        logits = model(input_ids=batch.input_ids[part], attention_mask=batch.attention_mask[part]).logits
-        logp = -F.cross_entropy(logits[:, :-1].float().transpose(1, 2), batch.input_ids[part, 1:], reduction="none")
-        mask = batch.completion_mask[part, 1:]
-        loss = -((logp * mask).sum(1) / mask.sum(1).clamp(min=1) * (batch.rewards[part] - 0.5)).sum() / rows
-        loss.backward()
-        total += float(loss.detach())
-    optimizer.step()
-    return total
+def hf_generate(policy: Policy, questions: list[str], completions: int, new_tokens: int) -> int:
+    """HF `generate` on the sampling weights, same left-padded prompts; tokens generated."""
+    from node.decode import left_pad
+
+    prompts = [policy.prompt_ids(q) for q in questions for _ in range(completions)]
+    ids, mask = left_pad(prompts, policy._pad_id(), policy.device)
+    with torch.no_grad():
+        out = policy.sampling_model().generate(input_ids=ids, attention_mask=mask, do_sample=True, temperature=1.0,
+                                               top_p=1.0, top_k=0, max_new_tokens=new_tokens, pad_token_id=policy._pad_id())
+    return int((out[:, ids.shape[1]:] != policy._pad_id()).sum())
 
 
-def moved_fraction(parameters, before) -> float:
-    changed = sum(int((p.detach() != b).sum()) for p, b in zip(parameters, before))
-    return changed / sum(b.numel() for b in before)
+# ---------------------------------------------------------------------------- rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--prompts", type=int, default=8)
-    parser.add_argument("--completions", type=int, default=8)
-    parser.add_argument("--new-tokens", type=int, default=256)
-    parser.add_argument("--prompt-tokens", type=int, default=128)
-    parser.add_argument("--micro-batch", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=1e-6)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--device", default="cuda")
-    parser.add_argument("--layers", type=int, default=QWEN25_05B["num_hidden_layers"])
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("gpu_round.py needs a CUDA device (torch.cuda.is_available() is False); "
-                         "--device cpu --layers 2 --new-tokens 8 checks the script on a CPU")
-    device = torch.device(args.device)
-
-    policy = build_policy(args)
-    baseline = copy.deepcopy(policy.model).to(torch.bfloat16)
+def generation_rows(eager: Policy, compiled: Policy, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    policy = eager
     questions = questions_of(policy, args.prompts, args.prompt_tokens)
-    rows = args.prompts * args.completions
-    result: dict = {"parameters": sum(p.numel() for p in policy.parameters()), "sequences": rows,
-                    "prompt_tokens": len(policy.prompt_ids(questions[0]))}
-
-    # generation
-    policy.sampling_model()  # the bfloat16 copy is made once, before any timing
-    short = copy.copy(policy)
-    short.config = policy.config.model_copy(update={"max_new_tokens": 4})
-    short.generate(questions[:1], 2, seed=0)
-    policy.generate(questions, args.completions, seed=1)  # the first full-size batch pays CUDA's warm-up (~10 s)
-    hf_generate(baseline, policy, questions[:1], 2, 4)
-    ours_s, groups = timed(lambda: policy.generate(questions, args.completions, seed=0), device, args.repeats)
-    ours_tokens = sum(g.token_count for group in groups for g in group)
-    hf_s, hf_tokens = timed(lambda: hf_generate(baseline, policy, questions, args.completions, args.new_tokens), device, args.repeats)
-    autocast_generate(policy, questions[:1], 2)
-    autocast_s, autocast_tokens = timed(lambda: autocast_generate(policy, questions, args.completions), device, args.repeats)
-    result["generation"] = {
-        "ours": {"seconds": ours_s, "tokens": ours_tokens, "tokens_per_s": ours_tokens / ours_s},
-        "hf_generate_bf16": {"seconds": hf_s, "tokens": hf_tokens, "tokens_per_s": hf_tokens / hf_s},
-        "ours_fp32_autocast": {"seconds": autocast_s, "tokens": autocast_tokens,
-                               "tokens_per_s": autocast_tokens / autocast_s},
-        "ratio_tokens_per_s": (ours_tokens / ours_s) / (hf_tokens / hf_s),
+    count = lambda groups: sum(g.token_count for group in groups for g in group)  # noqa: E731
+    eager.generate(questions[:1], 2, seed=0)  # device warm-up
+    first_s, _ = timed(lambda: compiled.generate(questions, args.completions, seed=0), device)
+    compile_s = compiled.decoder.take_compile_seconds()
+    hf_generate(policy, questions[:1], 2, 4)
+    runs = {"eager": lambda: eager.generate(questions, args.completions, seed=0),
+            "compiled": lambda: compiled.generate(questions, args.completions, seed=0),
+            "hf_generate": lambda: hf_generate(policy, questions, args.completions, args.new_tokens)}
+    peaks = {name: peak_mib(run, device)[0] for name, run in runs.items()}
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    outputs: dict[str, Any] = {}
+    for _ in range(args.repeats):  # interleaved, so a busy host slows every path alike
+        for name, run in runs.items():
+            took, outputs[name] = timed(run, device)
+            seconds[name].append(took)
+    eager_s, comp_s, hf_s = (statistics.median(seconds[name]) for name in runs)
+    eager_mib, comp_mib, hf_mib = peaks.values()
+    eager_out, comp_out, hf_tokens = outputs.values()
+    rows = [(a, b) for ga, gb in zip(eager_out, comp_out) for a, b in zip(ga, gb)]
+    result = {
+        "eager": {"seconds": eager_s, "tokens": count(eager_out), "tokens_per_s": count(eager_out) / eager_s, "peak_mib": eager_mib},
+        "compiled": {"seconds": comp_s, "tokens": count(comp_out), "tokens_per_s": count(comp_out) / comp_s, "peak_mib": comp_mib,
+                     "compile_s": compile_s, "first_call_s": first_s},
+        "hf_generate": {"seconds": hf_s, "tokens": hf_tokens, "tokens_per_s": hf_tokens / hf_s, "peak_mib": hf_mib},
+        "identical_rows": sum(a == b for a, b in rows) / len(rows),
     }
+    result["compiled_over_eager"] = result["compiled"]["tokens_per_s"] / result["eager"]["tokens_per_s"]
+    result["compiled_over_hf"] = result["compiled"]["tokens_per_s"] / result["hf_generate"]["tokens_per_s"]
+    return result
 
-    # update
+
+def update_rows(policy: Policy, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    questions = questions_of(policy, args.prompts, args.prompt_tokens)
     groups = training_groups(policy, questions, args.completions, args.new_tokens)
-    algorithm = build_algorithm(AlgorithmConfig(lr=args.lr, micro_batch=args.micro_batch), policy)
-    batch = policy.build_batch(groups)
-    before = [p.detach().clone() for p in policy.parameters()]
-    algorithm.update(groups)
-    ours_moved = moved_fraction(policy.parameters(), before)
-    del before
-    ours_peak, (ours_s, _) = peak_gib(lambda: timed(lambda: algorithm.update(groups), device, args.repeats), device)
-    refresh_s, _ = timed(policy.sampling_model, device)  # the copy follows the optimizer step
-    baseline.train(False)
-    optimizer = torch.optim.Adam(baseline.parameters(), lr=args.lr)
-    before = [p.detach().clone() for p in baseline.parameters()]
-    plain_update(baseline, optimizer, batch, args.micro_batch)
-    plain_moved = moved_fraction(baseline.parameters(), before)
-    del before
-    plain_peak, (plain_s, _) = peak_gib(
-        lambda: timed(lambda: plain_update(baseline, optimizer, batch, args.micro_batch), device, args.repeats), device)
-    result["update"] = {
-        "batch_tokens": list(batch.input_ids.shape),
-        "ours": {"seconds": ours_s, "peak_gib": ours_peak, "weights_moved_at_lr": ours_moved,
-                 "sampling_copy_refresh_s": refresh_s},
-        "plain_bf16": {"seconds": plain_s, "peak_gib": plain_peak, "weights_moved_at_lr": plain_moved},
-        "ratio_seconds": ours_s / plain_s,
-    }
+    result: dict[str, Any] = {"batch_tokens": list(policy.build_batch(groups).input_ids.shape)}
+    try:
+        from node.models import lora
 
-    g, u = result["generation"], result["update"]
-    print(f"{result['parameters'] / 1e6:.0f}M parameters, {rows} sequences, prompt {result['prompt_tokens']} tokens, "
-          f"up to {args.new_tokens} new; update batch {u['batch_tokens']}, micro-batch {args.micro_batch}, lr {args.lr}")
-    print(f"{'row':<34}{'seconds':>9}{'tokens/s':>10}{'peak GiB':>10}{'moved':>8}")
-    print(f"{'generate: Policy.generate':<34}{g['ours']['seconds']:>9.2f}{g['ours']['tokens_per_s']:>10.0f}")
-    print(f"{'generate: HF generate, bf16':<34}{g['hf_generate_bf16']['seconds']:>9.2f}"
-          f"{g['hf_generate_bf16']['tokens_per_s']:>10.0f}")
-    print(f"{'generate: ours, fp32 + autocast':<34}{g['ours_fp32_autocast']['seconds']:>9.2f}"
-          f"{g['ours_fp32_autocast']['tokens_per_s']:>10.0f}")
-    print(f"{'update: GRPO (fp32 + bf16 autocast)':<34}{u['ours']['seconds']:>9.2f}{'':>10}{u['ours']['peak_gib']:>10.1f}"
-          f"{u['ours']['weights_moved_at_lr']:>8.1%}")
-    print(f"{'update: plain, bf16 weights':<34}{u['plain_bf16']['seconds']:>9.2f}{'':>10}{u['plain_bf16']['peak_gib']:>10.1f}"
-          f"{u['plain_bf16']['weights_moved_at_lr']:>8.1%}")
-    print(f"refreshing the bfloat16 sampling copy after an update: {u['ours']['sampling_copy_refresh_s'] * 1e3:.1f} ms")
-    print(f"ours / baseline: generation {g['ratio_tokens_per_s']:.2f}x tokens/s, update {u['ratio_seconds']:.2f}x seconds")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.machine()} cpu"
-    meta = {"device": name, "torch": torch.__version__, "host": platform.node(),
-            "args": {k: str(v) for k, v in vars(args).items()}}
-    args.out.write_text(json.dumps({"meta": meta, "result": result}, indent=2))
-    print(f"wrote {args.out}")
+        adapters = copy.deepcopy(policy)
+        adapters.model = lora.add_lora(adapters.model, LoraConfig())
+        kinds = {"full": policy, "lora": adapters}
+    except ImportError:
+        kinds = {"full": policy}
+        result["lora"] = "skipped: peft is not installed (pip install -e '.[lora]')"
+    for kind, target in kinds.items():
+        algorithm = build_algorithm(AlgorithmConfig(lr=args.lr, micro_batch=args.micro_batch), target)
+        peak, _ = peak_mib(lambda: algorithm.update(groups), device)  # allocates gradients and Adam state
+        seconds, _ = timed(lambda: algorithm.update(groups), device, args.repeats)
+        result[kind] = {"seconds": seconds, "peak_mib": peak,
+                        "trained_parameters": sum(p.numel() for p in target.parameters())}
+        del algorithm
+    if "lora" in kinds:
+        result["lora_over_full_peak"] = result["lora"]["peak_mib"] / max(result["full"]["peak_mib"], 1e-9)
+    return result
+
+
+async def round_rows(policy: Policy, args: argparse.Namespace) -> dict[str, Any]:
+    """The benchmarked node's rounds next to a tiny peer, both on the real DHT over loopback."""
+    from node.rewards import build_reward_fn
+    from node.round import Node
+    from node.tasks import build_task_source
+    from protocol import Identity
+    from swarm.transports import build_transport
+    from swarm.transports.config import TransportConfig
+
+    def node(name: str, node_policy: Policy, sampler: dict, transport: Any) -> Node:
+        cfg = NodeConfig.model_validate({"sampler": sampler, "round": {"collect_timeout_s": 2.0},
+                                         "algorithm": {"micro_batch": args.micro_batch, "lr": args.lr}})
+        return Node(cfg, Identity.from_seed(name.encode()), node_policy, build_task_source(cfg.tasks),
+                    build_reward_fn(cfg.rewards), build_algorithm(cfg.algorithm, node_policy), transport,
+                    swarm_id="gpu-round", window_seconds=5.0)
+
+    net = dict(type="hivemind", swarm_id="gpu-round", window_seconds=5.0, num_shards=1, shards_per_collect=1,
+               request_timeout_s=2.0, startup_timeout_s=60.0)
+    transports = [build_transport(TransportConfig(**net), Identity.from_seed(b"bench-node"))]
+    await transports[0].start()
+    transports.append(build_transport(TransportConfig(**net, initial_peers=[str(a) for a in transports[0].visible_maddrs]),
+                                      Identity.from_seed(b"bench-peer")))
+    try:
+        await transports[1].start()
+        peer_policy = Policy.load(ModelConfig(name="tiny-0.5m", device="cpu", max_new_tokens=6))
+        peer = node("bench-peer", peer_policy, {"local_i": 2, "external_j": 2, "completions_l": 4}, transports[1])
+        main = node("bench-node", policy, {"local_i": args.prompts, "external_j": args.prompts,
+                                           "completions_l": args.completions}, transports[0])
+        await peer.step()  # something to collect from the first round on
+        stop = asyncio.Event()
+
+        async def peer_loop() -> None:
+            for _ in range(10_000):  # bounded; stops when the node is done
+                if stop.is_set():
+                    return
+                await peer.step()
+                await asyncio.sleep(0.5)
+
+        task = asyncio.create_task(peer_loop())
+        rows = [await main.step() for _ in range(args.rounds)]
+        stop.set()
+        await asyncio.wait_for(task, 120)
+    finally:
+        for transport in reversed(transports):
+            await transport.stop()
+    return summarize_rounds(rows)
+
+
+def summarize_rounds(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over the rounds after the first (the first pays one-off costs, reported apart)."""
+    later = rows[1:] or rows
+    med = lambda key: statistics.median(r[key] for r in later)  # noqa: E731
+    gossip = statistics.median(r["t_publish"] + r["t_collect"] + r["t_score_external"] for r in later)
+    return {"rounds": len(rows), "first_round_s": rows[0]["t_round"], "round_s": med("t_round"),
+            "generate_s": med("t_generate"), "train_s": med("t_train"), "publish_s": med("t_publish"),
+            "collect_s": med("t_collect"), "rescore_s": med("t_score_external"), "gossip_s": gossip,
+            "gossip_share": gossip / med("t_round"), "tokens_per_s": med("tokens_per_s"),
+            "batches_received": sum(r["batches_received"] for r in rows), "external_groups": sum(r["external_groups"] for r in rows),
+            "device": rows[-1].get("device")}
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def print_table(result: dict[str, Any], args: argparse.Namespace) -> None:
+    print(f"{result['meta']['device']}: {args.model}, {args.prompts} x {args.completions} sequences, "
+          f"prompt ~{args.prompt_tokens} tokens, up to {args.new_tokens} new, micro-batch {args.micro_batch}")
+    print(f"{'row':<36}{'seconds':>9}{'tokens/s':>10}{'peak MiB':>10}  notes")
+    g = result.get("generation")
+    if g:
+        for name, label in (("eager", "generate: eager"), ("compiled", "generate: compiled"), ("hf_generate", "generate: HF generate")):
+            row = g[name]
+            note = f"compile {row['compile_s']:.1f} s" if name == "compiled" else ""
+            print(f"{label:<36}{row['seconds']:>9.3f}{row['tokens_per_s']:>10.0f}{row['peak_mib']:>10.1f}  {note}")
+        print(f"compiled / eager {g['compiled_over_eager']:.2f}x tokens/s, compiled / HF {g['compiled_over_hf']:.2f}x; "
+              f"identical rows {g['identical_rows']:.0%}")
+    u = result.get("update")
+    if u:
+        for kind in ("full", "lora"):
+            if isinstance(u.get(kind), dict):
+                row = u[kind]
+                print(f"{'update: ' + kind:<36}{row['seconds']:>9.3f}{'':>10}{row['peak_mib']:>10.1f}  "
+                      f"{row['trained_parameters'] / 1e6:.2f}M trained")
+        if "lora_over_full_peak" in u:
+            print(f"LoRA / full update peak memory {u['lora_over_full_peak']:.2f}x")
+    r = result.get("round")
+    if r:
+        print(f"{'round (median of rounds 2+)':<36}{r['round_s']:>9.3f}{r['tokens_per_s']:>10.0f}{'':>10}  "
+              f"generate {r['generate_s']:.3f} s, train {r['train_s']:.3f} s")
+        print(f"{'  gossip: publish+collect+rescore':<36}{r['gossip_s']:>9.3f}{'':>20}  {r['gossip_share']:.1%} of the round "
+              f"(publish {r['publish_s'] * 1e3:.0f} ms, collect {r['collect_s'] * 1e3:.0f} ms, rescore {r['rescore_s'] * 1e3:.0f} ms); "
+              f"{r['batches_received']} batches from the peer")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", "--smoke", dest="quick", action="store_true",
+                        help="tiny shapes, < 1 minute on CPU (what CI runs); JSON under runs/benchmarks/gpu_round/")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--model", help=f"a preset or {QWEN} (default: by device)")
+    for flag in ("prompts", "completions", "new-tokens", "prompt-tokens", "micro-batch", "repeats", "rounds"):
+        parser.add_argument(f"--{flag}", type=int)
+    parser.add_argument("--rows", default="generate,update,round", help="which rows to run")
+    parser.add_argument("--lr", type=float, default=1e-6)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    device = pick_device(args.device)
+    defaults = SHAPES["quick" if args.quick else "cuda" if device.type == "cuda" else "cpu"]
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.device = device
+    full = not args.quick and device.type == "cuda"
+    args.out = output_path("gpu_round", "full.json" if full else "quick.json" if args.quick else "cpu.json",
+                           full=full, out=args.out)
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    started = time.perf_counter()
+    args = parse_args(argv)
+    device, rows = args.device, set(args.rows.split(","))
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.machine()} cpu x{torch.get_num_threads()}"
+    result: dict[str, Any] = {"meta": {"device": name, "torch": torch.__version__, "host": platform.node(),
+                                       "args": {k: str(v) for k, v in vars(args).items()}}}
+    policy = load_policy(args, device)
+    compiled = variant(policy, generation="compiled")  # same weights; compiled once, reused by the round rows
+    result["parameters"] = sum(p.numel() for p in policy.model.parameters())
+    if "generate" in rows:
+        result["generation"] = generation_rows(policy, compiled, args, device)
+    if "update" in rows:
+        result["update"] = update_rows(policy, args, device)
+    if "round" in rows:  # the node runs what a user would: compiled on cuda, eager on a CPU
+        result["round"] = asyncio.run(round_rows(compiled if device.type == "cuda" else policy, args))
+    result["meta"]["wall_s"] = time.perf_counter() - started
+    print_table(result, args)
+    print(f"whole run {result['meta']['wall_s']:.0f} s")
+    write_json(args.out, result, indent=2)
+    print(f"wrote {shown(args.out)}")
+    return result
 
 
 if __name__ == "__main__":

@@ -1,17 +1,19 @@
 """One tiny node alone (silo) on one task family: does GRPO raise its reward?
 
-    python benchmarks/learning.py [--rounds 100] [--model tiny-0.5m] [--seed 0]
+    python -m benchmarks.learning [--rounds 100] [--model tiny-0.5m] [--seed 0]
+    python -m benchmarks.learning --smoke      # 2 rounds (CI)
 
 Runs the real node (tasks, policy, rewards, sampler, GRPO, round loop) with no transport, prints the
 reward curve in blocks of 10 rounds, compares the last block with the first (the baseline in the same
-run), saves `benchmarks/results/learning.png` and writes `benchmarks/results/learning.json`.
+run), writes `benchmarks/results/learning/full.json` and `full.png`. Any other settings than the
+defaults (--smoke, --rounds, --model, --seed) write to `runs/benchmarks/learning/` unless --out says
+otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import resource
 import tempfile
@@ -20,12 +22,14 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.common import output_path, provenance, shown, write_json
 from node.metrics import NullMetrics
 from protocol import Identity
 from swarm.config import RunConfig
 from swarm.runner import build_node
 
-RESULTS = Path(__file__).parent / "results"
+DEFAULTS = {"rounds": 100, "model": "tiny-0.5m", "seed": 0}
+"""The settings of the committed full result."""
 
 
 class Rows(NullMetrics):
@@ -37,11 +41,17 @@ class Rows(NullMetrics):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=100)
-    parser.add_argument("--model", default="tiny-0.5m")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.learning", description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=None, help="default 100; smoke 2")
+    parser.add_argument("--model", default=DEFAULTS["model"])
+    parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    parser.add_argument("--smoke", action="store_true", help="2 rounds, written to runs/benchmarks/learning/")
+    parser.add_argument("--out", type=Path, default=None, help="JSON result; the plot goes next to it (.png)")
     args = parser.parse_args()
+    args.rounds = args.rounds or (2 if args.smoke else DEFAULTS["rounds"])
+    full = not args.smoke and {k: getattr(args, k) for k in DEFAULTS} == DEFAULTS
+    out = output_path("learning", "full.json" if full else "smoke.json" if args.smoke else "run.json", full=full, out=args.out)
+    meta = provenance()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)
     config = RunConfig.model_validate({
@@ -63,12 +73,12 @@ def main() -> None:
     print(f"first block {blocks[0]:.3f} -> last block {blocks[-1]:.3f} "
           f"(x{blocks[-1] / max(blocks[0], 1e-9):.2f}); {cpu:.0f} CPU-s, {wall:.0f} s wall, "
           f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "learning.json").write_text(json.dumps({
+    write_json(out, {
         "model": args.model, "rounds": args.rounds, "seed": args.seed, "rewards": rewards, "blocks_of_10": blocks,
         "first_block": blocks[0], "last_block": blocks[-1], "cpu_s": cpu, "wall_s": wall,
-    }, indent=2))
-    plot(rewards, RESULTS / "learning.png", args.model)
+    }, indent=2, meta=meta)
+    plot(rewards, out.with_suffix(".png"), args.model)
+    print(f"wrote {shown(out)} and its plot")
 
 
 def plot(rewards: list[float], path: Path, model: str) -> None:

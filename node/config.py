@@ -8,20 +8,53 @@ a registry key, never an import path.
     >>> cfg.sampler.local_i, cfg.algorithm.type
     (4, 'grpo')
 
+Each plug-in's `options` are typed by the model its registry entry declares, chosen by `type`:
+
+    >>> NodeConfig.model_validate({"sampler": {"type": "fresh_uniform", "options": {"recent": 32}}}).sampler.options
+    FreshUniformOptions(recent=32)
+
 Reference: prime-rl `configs/` (pydantic, attribute docstrings, bounds in Field).
 """
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationInfo, field_validator, model_validator
+
+from node.registry import NoOptions, PluginOptions, validate_options
 
 Scalar = Union[str, int, float, bool, None]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+
+
+class _PluginSection(_Strict):
+    """A section whose `type` names a registry entry and whose `options` are validated by that entry's
+    options model (unknown types and keys fail at load, naming them). Subclasses declare `type` before
+    `options` and say which registry to read in `_options_model`."""
+
+    _section: ClassVar[str] = "plugin"
+
+    @classmethod
+    def _options_model(cls, key: str) -> type[PluginOptions]:
+        raise NotImplementedError
+
+    @field_validator("type", check_fields=False)
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        cls._options_model(value)  # UnknownPluginError (a ValueError) names the known keys
+        return value
+
+    @field_validator("options", mode="before", check_fields=False)
+    @classmethod
+    def _typed_options(cls, value: Any, info: ValidationInfo) -> PluginOptions:
+        if "type" not in info.data:  # the unknown type is reported already
+            return NoOptions()
+        key = info.data["type"]
+        return validate_options(cls._options_model(key), value, f"{cls._section} {key!r}")
 
 
 class ModelConfig(_Strict):
@@ -50,6 +83,29 @@ class ModelConfig(_Strict):
     Independent of the tasks the node trains on, so nodes with different task mixes share one model."""
     threads: int | None = Field(None, ge=1, le=256)
     """torch CPU threads for this node (None: leave torch's default)."""
+    generation: Literal["eager", "compiled"] = "eager"
+    """Decode path. eager: a growing KV cache, one Python-driven forward per token. compiled: a
+    pre-allocated static KV cache and a torch.compile'd decode step (CUDA graphs on cuda), compiled once
+    per process and batch shape, then reused every round; the compile seconds are logged and reported
+    in metrics (`compile_s`). Same tokens as eager for the same seeds (up to float rounding)."""
+    generate_micro_batch: int | None = Field(None, ge=1, le=65536)
+    """Rows sampled per decode batch (None: all of a round's I x L rows at once). Halved for the rest of
+    the run when a CUDA out-of-memory error hits generation."""
+    lora: "LoraConfig | None" = None
+    """Train LoRA adapters instead of every weight (needs the `[lora]` extra, i.e. peft): for models whose
+    full update does not fit. Generation runs on the merged weights, refreshed after each update."""
+    build_seed: int = Field(0, ge=0, le=2**31 - 1)
+    """Seed of a tiny preset's build (tokenizer texts, init and warm start): another seed is another
+    warm-started model, cached apart. 0 is the build every testnet uses."""
+
+
+class LoraConfig(_Strict):
+    r: int = Field(16, ge=1, le=4096)
+    """Rank of each adapter's update B A."""
+    alpha: float = Field(32.0, gt=0.0)
+    """The update is scaled by alpha / r."""
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1)
+    """Names of the linear layers that get an adapter (the last part of the module name)."""
 
 
 class TaskFamilyConfig(_Strict):
@@ -84,13 +140,51 @@ class RewardsConfig(_Strict):
     """Weight of the format reward; the answer reward gets 1 - format_weight."""
 
 
-class SamplerConfig(_Strict):
+class SplitConfig(_PluginSection):
+    _section: ClassVar[str] = "split"
+
+    type: str = "fixed"
+    """How I and J are set each round (registry key): "fixed" (local_i and external_j), "fill" (J fills the
+    update up to a target of informative groups), "supply" (J follows the informative groups peers supply)."""
+    options: SerializeAsAny[PluginOptions] = Field(default_factory=dict, validate_default=True)
+    """Options of the split named by `type` (`swarm config --explain` lists them)."""
+
+    @classmethod
+    def _options_model(cls, key: str) -> type[PluginOptions]:
+        from node.sampler import split_options  # read at validation: node.config is imported by the plug-ins
+
+        return split_options(key)
+
+
+class PeerLedgerConfig(_Strict):
+    decay: float = Field(0.95, gt=0.0, le=1.0)
+    """Factor applied once a round to every peer's counts (1.0: never forget)."""
+    prior_useful: float = Field(1.0, gt=0.0)
+    """a of the Beta(a, b) prior of a peer's useful-group rate: pseudo-counts of useful groups."""
+    prior_useless: float = Field(1.0, gt=0.0)
+    """b of the Beta(a, b) prior: pseudo-counts of groups that were rejected or had no signal."""
+
+
+class PassRatesConfig(_Strict):
+    decay: float = Field(0.9, gt=0.0, le=1.0)
+    """Factor applied once a round to this node's per-kind counts (recent rounds weigh more)."""
+    prior: float = Field(0.5, ge=0.0, le=1.0)
+    """Pass rate assumed for a kind of question this node has not tried yet."""
+    prior_weight: float = Field(1.0, gt=0.0)
+    """Pseudo-groups of the prior: how many own groups it takes to outweigh it."""
+
+
+class SamplerConfig(_PluginSection):
+    _section: ClassVar[str] = "sampler strategy"
+
     type: str = "uniform"
-    """Selection strategy for external groups (registry key)."""
+    """Selection strategy for external groups (registry key): uniform, variance, hardest, fresh_uniform,
+    peer_useful, need (receiver-relative), or one registered by a plug-in."""
     local_i: int = Field(8, ge=0, le=1024)
     """I: local rollout groups per update (also the groups this node generates each round)."""
     external_j: int = Field(8, ge=0, le=1024)
-    """J: external rollout groups per update, sampled from peers; 0 means local-only training."""
+    """J: external rollout groups per update, sampled from peers; 0 means local-only training. Under an
+    adaptive `split` this is the first round's J."""
     completions_l: int = Field(16, ge=1, le=256)
     """L: completions generated per question."""
     drop_zero_advantage: bool = True
@@ -99,21 +193,39 @@ class SamplerConfig(_Strict):
     """Train on external free-text tasks that cannot be rebuilt and re-scored."""
     max_external_pool: int = Field(1024, ge=1)
     """Most external groups held between rounds; older ones are dropped first."""
+    max_age_windows: int | None = Field(None, ge=0, le=1_000_000)
+    """Drop pooled external groups generated more than this many time windows ago (None: no bound; the
+    pool size still bounds them). 0 keeps only groups of the current window."""
     seed: int = 0
     """Seed of the external-sampling generator (its own stream, apart from task draws)."""
-    options: dict[str, Scalar] = Field(default_factory=dict)
-    """Strategy-specific options."""
+    options: SerializeAsAny[PluginOptions] = Field(default_factory=dict, validate_default=True)
+    """Options of the strategy named by `type` (`swarm config --explain` lists them)."""
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    """How I and J move between rounds (default: fixed at local_i and external_j)."""
+    peer_ledger: PeerLedgerConfig = Field(default_factory=PeerLedgerConfig)
+    """Per-peer history of useful groups (read by the peer_useful strategy)."""
+    pass_rates: PassRatesConfig = Field(default_factory=PassRatesConfig)
+    """This node's recent pass rate per kind of question (read by the need strategy)."""
+
+    @classmethod
+    def _options_model(cls, key: str) -> type[PluginOptions]:
+        from node.sampler import strategy_options  # read at validation: node.config is imported by the plug-ins
+
+        return strategy_options(key)
 
     @model_validator(mode="after")
     def _some_groups(self) -> "SamplerConfig":
-        if self.local_i + self.external_j == 0:
+        if self.local_i + self.external_j == 0 and self.split.type == "fixed":
             raise ValueError("sampler.local_i + sampler.external_j is 0: set local_i >= 1 or external_j >= 1")
         return self
 
 
-class AlgorithmConfig(_Strict):
+class AlgorithmConfig(_PluginSection):
+    _section: ClassVar[str] = "algorithm"
+
     type: str = "grpo"
-    """Local learning algorithm (registry key or entry point name in `sapo_swarm.algorithms`)."""
+    """Local learning algorithm (registry key: grpo, dr_grpo, reinforce; or an entry point name in
+    `sapo_swarm.algorithms`)."""
     lr: float = Field(3e-4, gt=0.0, le=1.0)
     """Adam learning rate."""
     epsilon_low: float = Field(0.2, ge=0.0, le=1.0)
@@ -132,8 +244,14 @@ class AlgorithmConfig(_Strict):
     first pass's log-probs as the old policy, so the clipped importance ratio bounds how far they move."""
     micro_batch: int = Field(64, ge=1)
     """Sequences per forward/backward pass (gradient accumulation across micro-batches)."""
-    options: dict[str, Scalar] = Field(default_factory=dict)
-    """Algorithm-specific options for plug-ins."""
+    options: SerializeAsAny[PluginOptions] = Field(default_factory=dict, validate_default=True)
+    """Options of the algorithm named by `type` (`swarm config --explain` lists them)."""
+
+    @classmethod
+    def _options_model(cls, key: str) -> type[PluginOptions]:
+        from node.algorithms import algorithm_options  # read at validation: the algorithms import node.config
+
+        return algorithm_options(key)
 
 
 class RoundConfig(_Strict):

@@ -33,8 +33,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from node.tasks import TaskError, TaskSource
-from node.types import ScoredGroup, Task
+from node.types import GroupOrigin, ScoredGroup, Task
 from protocol.messages import RolloutBatch, RolloutGroup
+from protocol.printable import peer_text
 
 logger = logging.getLogger(__name__)
 
@@ -53,17 +54,20 @@ def rescore_external(batches: Sequence[RolloutBatch], tasks: TaskSource, reward_
             alone. Off by default: such a group's ground truth cannot be checked.
 
     Returns:
-        The re-scored groups (source = sender peer id), and a Counter of reasons.
+        The re-scored groups (source = sender peer id, origin = the batch's window and round), and a
+        Counter of reasons.
     """
     kept: list[ScoredGroup] = []
     counts: Counter[str] = Counter()
     for batch in batches:
+        origin = GroupOrigin(window=batch.window, sender_round=batch.round)
         for group in batch.groups:
             task = _task_of(group, tasks, counts, accept_free_text)
             if task is None:
                 continue
             texts = tuple(c.text for c in group.completions)
-            kept.append(ScoredGroup(task=task, texts=texts, rewards=tuple(reward_fn(task, texts)), source=batch.sender))
+            kept.append(ScoredGroup(task=task, texts=texts, rewards=tuple(reward_fn(task, texts)), source=batch.sender,
+                                    origin=origin))
     return kept, counts
 
 
@@ -79,7 +83,7 @@ def _task_of(group: RolloutGroup, tasks: TaskSource, counts: Counter[str], accep
         task = tasks.rebuild(group.task)
     except TaskError as err:
         counts[err.reason] += 1
-        logger.debug("dropped external group %s: %s", group.task.generator[:64], err)
+        logger.debug("dropped external group %s: %s", peer_text(group.task.generator), peer_text(str(err), 200, quote=False))
         return None
     if group.question != task.question:
         counts["question_mismatch"] += 1  # kept: the rebuilt question is the one we train on

@@ -5,7 +5,8 @@ Keys written every round (readers such as `swarm report` rely on them):
 local_groups, external_groups, external_candidates, kept_groups, zero_adv_local, zero_adv_external,
 peers_seen, batches_received, tokens_per_s, t_generate, t_score, t_publish, t_collect, t_train,
 t_round, rejections`` (a map reason -> count, cumulative). ``reward_external`` is null when no
-external group was used. Extra keys may appear.
+external group was used. Hardware keys (`node.hardware.runtime_fields`): ``device, compile_s,
+generate_micro_batch, update_micro_batch, oom_backoffs, peak_gib``. Extra keys may appear.
 
 Reference: nanochat `DummyWandb` (a null object instead of `if logger is not None`).
 """

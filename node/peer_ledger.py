@@ -21,31 +21,19 @@ recover. The node checkpoints the counts with its round (`state_dict`), so a res
     >>> snap.score("good"), snap.score("bad"), snap.score("never-seen")
     (0.75, 0.25, 0.5)
 
-`peer_useful_strategy` draws J candidates with probability proportional to their sender's score
-(registered as "peer_useful" by `node.strategies_extra`, which `node.sampler` imports; importing this module alone registers nothing).
-The node hands strategies a read-only `PeerUsefulness` snapshot in `select_groups`'s options under the
-key `PEER_USEFULNESS` (strategies stay pure functions of their arguments; those that don't read the
-key are untouched). Ledger settings come from the same options: "peer_decay" (default 0.95 per round),
-"peer_prior_useful" and "peer_prior_useless" (a and b, default 1 and 1).
-
-Reference: Efraimidis and Spirakis, "Weighted random sampling with a reservoir" (2006), for how
-`peer_useful_strategy` samples with these scores as weights.
+The "peer_useful" strategy (`node.sampler.strategies`) draws J candidates with probability proportional
+to their sender's score. The node hands strategies a read-only `PeerUsefulness` snapshot in their
+`SelectionContext` (strategies stay pure functions of their arguments); the ledger's settings are the
+config section `sampler.peer_ledger` (decay 0.95 per round, prior pseudo-counts a = b = 1).
 """
 
 from __future__ import annotations
 
-import heapq
-import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
-
 from node.types import ScoredGroup
 from protocol.messages import RolloutBatch
-
-PEER_USEFULNESS = "peer_usefulness"
-"""Key of the sampler options under which the node passes the ledger's `PeerUsefulness` snapshot."""
 
 FORGET_BELOW = 1e-2
 """A record whose decayed received count falls below this is forgotten (it would score as the prior)."""
@@ -95,12 +83,6 @@ class PeerLedger:
         if self.prior_useful <= 0.0 or self.prior_useless <= 0.0:
             raise ValueError("peer ledger prior pseudo-counts must be > 0 (a peer's weight must stay positive)")
 
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> "PeerLedger":
-        """The ledger configured by the sampler options ("peer_decay", "peer_prior_useful", "peer_prior_useless")."""
-        return cls(decay=float(options.get("peer_decay", 0.95)), prior_useful=float(options.get("peer_prior_useful", 1.0)),
-                   prior_useless=float(options.get("peer_prior_useless", 1.0)))
-
     @property
     def prior(self) -> float:
         return self.prior_useful / (self.prior_useful + self.prior_useless)
@@ -137,14 +119,3 @@ class PeerLedger:
     def _record(self, peer: str) -> PeerRecord:
         return self.records.setdefault(peer, PeerRecord())
 
-
-def peer_useful_strategy(candidates: Sequence[ScoredGroup], j: int, rng: random.Random,
-                         options: Mapping[str, Any]) -> list[ScoredGroup]:
-    """J without replacement, weighted by the sender's usefulness: the J largest keys u ** (1 / w).
-
-    One `rng.random()` per candidate, in candidate order (Efraimidis-Spirakis), so a seed pins the draw.
-    Weights are > 0 (the ledger's prior keeps them off 0), so every candidate can be drawn.
-    """
-    usefulness: PeerUsefulness = options.get(PEER_USEFULNESS) or PeerUsefulness()
-    keys = [(rng.random() ** (1.0 / usefulness.score(g.source)), i) for i, g in enumerate(candidates)]
-    return [candidates[i] for _, i in heapq.nlargest(j, keys)]

@@ -10,7 +10,10 @@ template, re-tokenize any node's completion text into a `TokenBatch`, and comput
 
 Sampling is our own short decode loop over the KV cache rather than `model.generate`: each row
 (question i, sample j) draws its randomness from its own generator seeded by (seed, i, j), so a
-rollout can be reproduced on its own, whatever else was in the batch (up to float rounding).
+rollout can be reproduced on its own, whatever else was in the batch (up to float rounding). The loop
+is `node/decode.py`'s, eager or compiled (`config.generation`); rows go through it in micro-batches
+that halve on an out-of-memory error (`node/oom.py`). With `config.lora` only adapters train and the
+sampling copy holds the merged weights (`node/models/lora.py`).
 
 Mixed precision: weights always stay float32 and `config.dtype` is the dtype forward passes compute
 in (bfloat16 on cuda by default). Adam updates of bfloat16 weights are rounded away: bfloat16 keeps
@@ -28,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import inspect
 import logging
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
@@ -36,11 +38,12 @@ from typing import Iterator, Sequence
 import torch
 import torch.nn.functional as F
 import transformers
-from transformers import DynamicCache
 
 from node.config import ModelConfig
-from node.models import FamiliesLike
+from node.decode import CompiledDecoder, EagerDecoder, Sampling, build_decoder
+from node.models import FamiliesLike, lora
 from node.models.loading import load_pretrained, pick_device, pick_dtype
+from node.oom import MicroBatch
 from node.types import Generation, ScoredGroup, TokenBatch
 
 logger = logging.getLogger(__name__)
@@ -84,6 +87,15 @@ class Policy:
     compute_dtype: torch.dtype = torch.float32
     _sampler: transformers.PreTrainedModel | None = field(default=None, init=False, repr=False)
     _sampler_versions: list[int] = field(default_factory=list, init=False, repr=False)
+    decoder: EagerDecoder | CompiledDecoder = field(init=False, repr=False)
+    """The decode loop of `config.generation`, kept for the life of the process (a compiled step is reused)."""
+    generate_batch: MicroBatch = field(init=False, repr=False)
+    """Rows per decode call (`config.generate_micro_batch`), halved on an out-of-memory error."""
+
+    def __post_init__(self) -> None:
+        self.decoder = build_decoder(self.config.generation, self.device)
+        self.generate_batch = MicroBatch(self.config.generate_micro_batch, what="generation", model=self.name,
+                                         device=self.device, on_oom=self.decoder.release)
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -100,10 +112,16 @@ class Policy:
         device = pick_device(config.device)
         compute_dtype = pick_dtype(config.dtype, device)
         model, tokenizer, wire_name = load_pretrained(config, torch.float32, seed, families)
+        plain = None
+        if config.lora is not None:  # generation runs on a plain copy; peft rewrites `model` in place
+            plain = copy.deepcopy(model).requires_grad_(False).to(compute_dtype).to(device).eval()
+            model = lora.add_lora(model, config.lora)
         model.to(device).eval()  # eval: no dropout, so generation and log-probs see the same model
-        logger.info("loaded %s (%.1fM parameters) on %s, computing in %s", wire_name,
-                    sum(p.numel() for p in model.parameters()) / 1e6, device, compute_dtype)
-        return cls(wire_name, model, tokenizer, device, config, compute_dtype)
+        logger.info("loaded %s (%.1fM parameters) on %s, computing in %s, %s generation", wire_name,
+                    sum(p.numel() for p in model.parameters()) / 1e6, device, compute_dtype, config.generation)
+        policy = cls(wire_name, model, tokenizer, device, config, compute_dtype)
+        policy._sampler = plain  # merged from the adapters on first use (`sampling_model`)
+        return policy
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Forward passes in `compute_dtype` (a no-op for float32)."""
@@ -128,8 +146,9 @@ class Policy:
     def generate(self, questions: list[str], num_completions: int, seed: int) -> list[list[Generation]]:
         """`num_completions` sampled completions per question, decoded without special tokens.
 
-        Rows are sampled together in one batch; row (i, j) uses `row_seed(seed, i, j)`. token_count
-        counts the generated tokens including the end-of-turn token when one was produced.
+        Rows are sampled in micro-batches (`config.generate_micro_batch`, halved on a CUDA out-of-memory
+        error); row (i, j) uses `row_seed(seed, i, j)`, so the split does not change what a row samples.
+        token_count counts the generated tokens including the end-of-turn token when one was produced.
         """
         prompts = [self.prompt_ids(q) for q in questions for _ in range(num_completions)]
         if not prompts:
@@ -140,17 +159,20 @@ class Policy:
                                                                              i % num_completions)))
             for i in range(len(prompts))
         ]).to(self.device)
-        tokens = self._decode(self.sampling_model(), prompts, uniforms)
-        flat = [self._to_generation(row) for row in tokens.tolist()]
+        model = self.sampling_model()
+        rows = self.generate_batch.run(lambda size: self._decode_rows(model, prompts, uniforms, size), len(prompts))
+        flat = [self._to_generation(row) for row in rows]
         return [flat[i : i + num_completions] for i in range(0, len(flat), num_completions)]
 
     def sampling_model(self) -> transformers.PreTrainedModel:
-        """The model generation runs: `model` itself in float32, else its weights in `compute_dtype`.
+        """The model generation runs: `model` itself in float32, else its weights in `compute_dtype`; with
+        LoRA, a plain copy of the base model holding the merged weights W + (alpha / r) B A.
 
         The copy is refreshed when any weight changed in place since the last copy (an optimizer step,
-        `load_state_dict`): torch counts in-place writes in each tensor's `_version`.
+        `load_state_dict`): torch counts in-place writes in each tensor's `_version`. It is refreshed
+        in place, so a compiled decode step keeps reading the same tensors.
         """
-        if self.compute_dtype == torch.float32:
+        if self.compute_dtype == torch.float32 and self._sampler is None:
             return self.model
         versions = [p._version for p in self.model.parameters()]
         if self._sampler is None:
@@ -160,39 +182,25 @@ class Policy:
             self._sampler.to(self.compute_dtype)
         elif versions != self._sampler_versions:
             with torch.no_grad():
-                for target, source in zip(self._sampler.parameters(), self.model.parameters()):
-                    target.copy_(source)
+                if lora.is_lora(self.model):
+                    lora.merge_into(self._sampler, self.model)
+                else:
+                    for target, source in zip(self._sampler.parameters(), self.model.parameters()):
+                        target.copy_(source)
         self._sampler_versions = versions
         return self._sampler
 
-    def _decode(self, model: transformers.PreTrainedModel, prompts: list[list[int]], uniforms: torch.Tensor
-                ) -> torch.Tensor:
-        """[B, steps] sampled ids (pad after a row's end token), one forward per step over the cache."""
-        ids, mask = _left_pad(prompts, self._pad_id(), self.device)
-        positions = (mask.cumsum(-1) - 1).clamp_(min=0)
-        stop = torch.tensor(sorted(self._stop_ids()), device=self.device)
-        done = torch.zeros(len(prompts), dtype=torch.bool, device=self.device)
-        cache = {self._cache_kwarg(): DynamicCache(config=model.config)}  # filled in place by each forward
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                    logits_to_keep=1, **cache)
-        position = positions[:, -1:]
-        sampled = []
-        for step in range(uniforms.shape[1]):
-            token = sample_from(out.logits[:, -1, :], uniforms[:, step], self.config.temperature, self.config.top_p)
-            token = token.masked_fill(done, self._pad_id())
-            sampled.append(token)
-            done |= torch.isin(token, stop)
-            if bool(done.all()) or step == uniforms.shape[1] - 1:
-                break
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-            position = position + 1
-            out = model(input_ids=token[:, None], attention_mask=mask, position_ids=position,
-                        use_cache=True, **cache)
-        return torch.stack(sampled, dim=1)
-
-    def _cache_kwarg(self) -> str:
-        # transformers 5.x renamed `past_key_values` to `cache` (the old name warns, then goes away).
-        return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+    def _decode_rows(self, model: transformers.PreTrainedModel, prompts: list[list[int]], uniforms: torch.Tensor,
+                     size: int) -> list[list[int]]:
+        """Every row's sampled ids, `size` rows per decode call."""
+        sampling = Sampling(lambda logits, u: sample_from(logits, u, self.config.temperature, self.config.top_p),
+                            tuple(sorted(self._stop_ids())), self._pad_id())
+        extra = {"batch": size} if isinstance(self.decoder, CompiledDecoder) else {}
+        rows: list[list[int]] = []
+        for start in range(0, len(prompts), size):
+            part = slice(start, start + size)
+            rows += self.decoder.decode(model, prompts[part], uniforms[part], sampling, **extra).tolist()
+        return rows
 
     def _to_generation(self, row: list[int]) -> Generation:
         stops = self._stop_ids()
@@ -256,7 +264,8 @@ class Policy:
     # -- parameters ----------------------------------------------------------------------------
 
     def parameters(self) -> Iterator[torch.nn.Parameter]:
-        return self.model.parameters()
+        """The parameters the update trains: all of them, or with LoRA only the adapters."""
+        return (p for p in self.model.parameters() if p.requires_grad)
 
     def state_dict(self) -> dict:
         return self.model.state_dict()
@@ -264,12 +273,3 @@ class Policy:
     def load_state_dict(self, sd: dict) -> None:
         self.model.load_state_dict(sd)
 
-
-def _left_pad(prompts: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(map(len, prompts))
-    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for r, p in enumerate(prompts):  # left padding: every row's next token lands in the same column
-        ids[r, width - len(p) :] = torch.tensor(p)
-        mask[r, width - len(p) :] = 1
-    return ids.to(device), mask.to(device)

@@ -21,7 +21,7 @@ import logging
 import os
 import random
 import time
-from collections import Counter, deque
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +32,15 @@ import torch
 from node.checkpoint import load_checkpoint, save_checkpoint
 from node.collapse import CollapseGuard
 from node.config import NodeConfig
+from node.hardware import runtime_fields
 from node.health import HealthSink, NullHealth, Vitals
 from node.intake import rescore_external
 from node.metrics import MetricsSink, NullMetrics
-from node.peer_ledger import PEER_USEFULNESS, PeerLedger
+from node.pass_rates import PassRateTracker
+from node.peer_ledger import PeerLedger
 from node.progress import health_record, progress_line
-from node.sampler import select_groups
+from node.sampler import ExternalPool, Selection, SelectionContext, build_split, build_strategy, select_groups
+from node.transport import NodeTransport
 from node.types import Generation, ScoredGroup, Task
 from protocol import Completion, Identity, RolloutBatch, RolloutGroup, now, window_of
 
@@ -60,7 +63,7 @@ class Deadlines:
 
 class Node:
     def __init__(self, config: NodeConfig, identity: Identity, policy: Any, tasks: Any, reward_fn: RewardFn,
-                 algorithm: Any, transport: Any = None, *, swarm_id: str = "local", window_seconds: float = 10.0,
+                 algorithm: Any, transport: NodeTransport | None = None, *, swarm_id: str = "local", window_seconds: float = 10.0,
                  checkpoint_dir: str | os.PathLike[str] | None = None, metrics: MetricsSink | None = None,
                  health: HealthSink | None = None, name: str = "node") -> None:
         self.config, self.identity, self.policy, self.tasks = config, identity, policy, tasks
@@ -78,9 +81,12 @@ class Node:
                                    peers_s=config.round.wait_for_peers_s)
         self.round = 0
         self.sampler_rng = random.Random(config.sampler.seed)  # its own stream, apart from task draws
-        self.pool: deque[ScoredGroup] = deque(maxlen=config.sampler.max_external_pool)
+        self.strategy = build_strategy(config.sampler.type)
+        self.split = build_split(config.sampler.split.type, config.sampler.split.options)  # (I, J) of each round
+        self.pool = ExternalPool(config.sampler.max_external_pool, config.sampler.max_age_windows)
         self.intake_rejections: Counter[str] = Counter()
-        self.peer_ledger = PeerLedger.from_options(config.sampler.options)  # whose groups were worth training on
+        self.peer_ledger = PeerLedger(**config.sampler.peer_ledger.model_dump())  # whose groups were worth training on
+        self.pass_rates = PassRateTracker(**config.sampler.pass_rates.model_dump())  # what this node itself fails
         self._rounds_without_external = 0
         self.last_row: dict[str, Any] | None = None
         """Metrics of the last finished round; checkpointed with it."""
@@ -102,7 +108,7 @@ class Node:
             while self.round < total:
                 started = loop.time()
                 row = await self.step()
-                logger.info(progress_line(row, cfg.sampler.external_j, cfg.round.train, self.vitals))
+                logger.info(progress_line(row, row["external_j"], cfg.round.train, self.vitals))
                 if self.round < total:
                     await self._pace(started, loop)
         except (asyncio.CancelledError, KeyboardInterrupt):
@@ -148,6 +154,8 @@ class Node:
         self.round = state["round"]
         self.last_row = state.get("last_row")
         self.peer_ledger.load_state_dict(state.get("peer_ledger") or {})  # absent from checkpoints before it existed
+        self.pass_rates.load_state_dict(state.get("pass_rates") or {})
+        self.split.load_state_dict(state.get("split") or {})
         if state.get("guard") is not None:
             self.guard.load_state_dict(state["guard"])
         logger.info("resumed from round %d (checkpoint in %s)", self.round, self.checkpoint_dir)
@@ -170,6 +178,8 @@ class Node:
             "torch_rng": torch.get_rng_state(),
             "last_row": self.last_row,
             "peer_ledger": self.peer_ledger.state_dict(),
+            "pass_rates": self.pass_rates.state_dict(),
+            "split": self.split.state_dict(),
             "guard": self.guard.state_dict(),
         })
 
@@ -178,9 +188,10 @@ class Node:
     async def step(self) -> dict[str, Any]:
         cfg, r = self.config, self.round
         timer = _Timer()
+        local_i, external_j = self.split.current(cfg.sampler.local_i, cfg.sampler.external_j)
         # ===== ALGO LOGIC: local rollouts (tasks -> policy -> rewards)
         with timer("generate"):
-            tasks = self.tasks.draw(self.identity.peer_id, r, cfg.sampler.local_i)
+            tasks = self.tasks.draw(self.identity.peer_id, r, local_i)
             generations = await self._generate_local(tasks, r)
         with timer("score"):
             local = [self._score(task, gens) for task, gens in zip(tasks, generations)]
@@ -188,7 +199,7 @@ class Node:
         with timer("publish"):
             published = await self._publish(r, local, generations)
         with timer("collect"):
-            batches = await self._collect()
+            batches = await self._collect(external_j)
         with timer("score_external"):
             # Rebuilding a peer's task can take CPU-seconds: keep it off the event loop (and the DHT).
             external, rejected = await asyncio.to_thread(rescore_external, batches, self.tasks, self.reward_fn,
@@ -197,20 +208,27 @@ class Node:
             self.peer_ledger.observe(batches, external)
             received_zero_adv = sum(not g.has_signal for g in external)
             # Groups without signal can never be chosen when the filter is on: don't let them crowd the pool.
-            self.pool.extend(g for g in external if g.has_signal or not cfg.sampler.drop_zero_advantage)
+            self.pool.add(g for g in external if g.has_signal or not cfg.sampler.drop_zero_advantage)
         # ===== ALGO LOGIC: SAPO selection (sampler) and the local update (algorithm)
-        selection = select_groups(local, list(self.pool), local_i=cfg.sampler.local_i, external_j=cfg.sampler.external_j,
-                                  rng=self.sampler_rng, strategy=cfg.sampler.type,
-                                  drop_zero_advantage=cfg.sampler.drop_zero_advantage,
-                                  options={**cfg.sampler.options, PEER_USEFULNESS: self.peer_ledger.snapshot()})
-        self._consume(selection.external)
+        window = self._window()
+        stale = self.pool.drop_stale(window)
+        self.pass_rates.observe(local)
+        context = SelectionContext(cfg.sampler.options, self.peer_ledger.snapshot(), self.pass_rates.snapshot())
+        selection = select_groups(local, list(self.pool), local_i=local_i, external_j=external_j, rng=self.sampler_rng,
+                                  strategy=self.strategy, drop_zero_advantage=cfg.sampler.drop_zero_advantage,
+                                  context=context)
+        ages = self._ages(selection, window)  # before consume: the pool knows each sender's newest round
+        self.pool.consume(selection.external)
+        self.split.observe(r, len(selection.local), selection.external_candidates, cfg.sampler.external_j)
         with timer("train"):
             stats = await self._update([*selection.local, *selection.external])
         # ===== PLUMBING: bookkeeping
         self.round += 1
+        self._warn_if_no_external(r, selection, external_j)
         row = self._metrics_row(r, local, selection, stats, generations, batches, timer)
-        row.update(external_received=len(external), zero_adv_external=received_zero_adv,
-                   generated_groups=len(local), published_groups=published)
+        row.update(external_received=len(external), zero_adv_external=received_zero_adv, local_i=local_i,
+                   external_j=external_j, pool_dropped_stale=stale, generated_groups=len(local),
+                   published_groups=published, **ages)
         # ===== ALGO LOGIC: the collapse guard may restore the best policy (before it is checkpointed)
         row["rollback"] = self.guard.after_round(row["reward_local"], row["entropy"])
         self.last_row = row
@@ -242,26 +260,26 @@ class Node:
             for g, gens in zip(local, generations)
         )
         # The transport's clock decides the window (it is DHT time); the node only stamps it.
-        created = getattr(self.transport, "clock", now)()
-        window = self.transport.window() if hasattr(self.transport, "window") else window_of(created, self.window_seconds)
-        batch = RolloutBatch(self.swarm_id, self.identity.peer_id, self.policy.name, created, window,
-                             f"r{r}-{os.urandom(6).hex()}", groups)
+        batch = RolloutBatch(self.swarm_id, self.identity.peer_id, self.policy.name, self.transport.clock(), self.transport.window(),
+                             f"r{r}-{os.urandom(6).hex()}", groups, round=r)
         try:
             async with asyncio.timeout(self.deadlines.publish_s):
                 receipt = await self.transport.publish(batch)
         except TimeoutError:
             logger.warning("publish of round %d did not finish within %.1f s", r, self.deadlines.publish_s)
             return 0
-        # nothing sent: held back over the window's cap (`_skipped_publishes`), or a silo transport
+        # nothing sent: held back over the window's cap (stats.skipped_publishes), or a silo transport
         return len(groups) if receipt.bytes_sent > 0 else 0
 
-    def _skipped_publishes(self) -> int:
-        """Own batches the transport held back because the window already held the per-peer cap."""
-        return getattr(getattr(self.transport, "stats", None), "skipped_publishes", 0)
+    def _window(self) -> int:
+        """The current time window: the transport's (DHT time), or this host's clock for a node alone."""
+        if self.transport is not None:
+            return self.transport.window()
+        return window_of(now(), self.window_seconds)
 
-    async def _collect(self) -> list[RolloutBatch]:
+    async def _collect(self, external_j: int) -> list[RolloutBatch]:
         train = self.config.round.train
-        if self.transport is None or (train and self.config.sampler.external_j == 0):
+        if self.transport is None or (train and external_j == 0):
             return []
         try:
             async with asyncio.timeout(self.deadlines.collect_s):
@@ -269,15 +287,9 @@ class Node:
                     await self.transport.collect(max_batches=0)
                     return []
                 # J batches hold far more than J groups; asking for more would only fetch bytes to drop
-                return await self.transport.collect(max_batches=max(1, self.config.sampler.external_j))
+                return await self.transport.collect(max_batches=max(1, external_j))
         except TimeoutError:
             return []  # what was fetched stays in the transport's inbox for the next round
-
-    def _consume(self, chosen: Sequence[ScoredGroup]) -> None:
-        chosen_ids = {id(g) for g in chosen}
-        kept = [g for g in self.pool if id(g) not in chosen_ids]
-        self.pool.clear()
-        self.pool.extend(kept)
 
     async def _update(self, groups: list[ScoredGroup]) -> Any:
         if not self.config.round.train or self.algorithm is None or not groups:
@@ -291,7 +303,6 @@ class Node:
         local_rewards = [x for g in local for x in g.rewards]
         ext_rewards = [x for g in selection.external for x in g.rewards]
         tokens = sum(gen.token_count for gens in generations for gen in gens)
-        self._warn_if_no_external(r, selection)
         transport_rejections = self.transport.rejections if self.transport is not None else Counter()
         return {
             "round": r, "time": time.time(), "peer_id": self.identity.peer_id, "model": self.policy.name,
@@ -306,21 +317,27 @@ class Node:
             "zero_adv_local": selection.local_zero_advantage, "zero_adv_external": selection.external_zero_advantage,
             "peers_seen": len(self.transport.peers()) if self.transport is not None else 0,
             "batches_received": len(batches), "pool_size": len(self.pool),
-            "publish_skipped": self._skipped_publishes(),
+            "publish_skipped": self.transport.stats.skipped_publishes if self.transport is not None else 0,
             "tokens_per_s": tokens / max(timer.seconds["generate"], 1e-9),
+            **runtime_fields(self.policy, self.algorithm),  # device, compile_s, micro-batches, oom_backoffs, peak_gib
             **{f"t_{name}": round(sec, 4) for name, sec in timer.seconds.items()},
             "t_round": round(sum(timer.seconds.values()), 4),
             "rejections": dict(transport_rejections + self.intake_rejections),
         }
 
-    def _warn_if_no_external(self, r: int, selection: Any) -> None:
-        cfg = self.config
-        if not cfg.round.train or cfg.sampler.external_j == 0 or self.transport is None or selection.external:
+    def _ages(self, selection: Selection, window: int) -> dict[str, float | int | None]:
+        """Age of the external groups trained on: windows since generated, sender rounds since."""
+        ages = self.pool.ages(selection.external, window)
+        return {"external_age_windows_mean": ages.windows_mean, "external_age_windows_max": ages.windows_max,
+                "external_age_rounds_mean": ages.rounds_mean, "external_age_rounds_max": ages.rounds_max}
+
+    def _warn_if_no_external(self, r: int, selection: Selection, external_j: int) -> None:
+        if not self.config.round.train or external_j == 0 or self.transport is None or selection.external:
             return
         self._rounds_without_external += 1
         if self._rounds_without_external in (1, 10) or self._rounds_without_external % 50 == 0:
             logger.warning("round %d trained on 0 external rollouts (J=%d; %d such rounds so far)",
-                           r, self.config.sampler.external_j, self._rounds_without_external)
+                           r, external_j, self._rounds_without_external)
 
 
 class _Timer:

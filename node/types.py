@@ -34,19 +34,31 @@ class Generation:
 
 
 @dataclass(frozen=True)
+class GroupOrigin:
+    """When an external group was generated, as its batch says: for staleness, never for trust."""
+
+    window: int
+    """The sender's time window at generation (checked against the record's DHT key by the transport)."""
+    sender_round: int | None = None
+    """The sender's round at generation (its claim; None from senders before protocol 1.2)."""
+
+
+@dataclass(frozen=True)
 class ScoredGroup:
     """One question with its completions, scored by *this* node's verifier.
 
-    Invariant: len(texts) == len(rewards) >= 1. `source` is "local" or the sender's peer id. A local group
-    also keeps the token ids it sampled (`token_ids`, one tuple per text): the update trains on exactly those,
-    not on a re-tokenization of the text, which can differ (a merge the sampler did not take, a special token
-    that decoding drops) and then hides the sampled tokens from the gradient.
+    Invariant: len(texts) == len(rewards) >= 1. `source` is "local" or the sender's peer id; `origin`
+    is set on external groups by intake. A local group also keeps the token ids it sampled (`token_ids`,
+    one tuple per text): the update trains on exactly those, not on a re-tokenization of the text, which
+    can differ (a merge the sampler did not take, a special token that decoding drops) and then hides the
+    sampled tokens from the gradient.
     """
 
     task: Task
     texts: tuple[str, ...]
     rewards: tuple[float, ...]
     source: str = "local"
+    origin: GroupOrigin | None = None
     token_ids: tuple[tuple[int, ...], ...] = ()
     """Local groups: the sampled ids of each completion (empty for peers' groups: only their text travels)."""
 

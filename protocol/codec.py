@@ -54,7 +54,7 @@ def _group_to_wire(g: RolloutGroup) -> dict[str, Any]:
 
 def _body(msg: Message) -> tuple[str, dict[str, Any]]:
     if isinstance(msg, RolloutBatch):
-        return _TAG_BATCH, {
+        body = {
             "swarm": msg.swarm_id,
             "sender": msg.sender,
             "model": msg.model,
@@ -63,6 +63,9 @@ def _body(msg: Message) -> tuple[str, dict[str, Any]]:
             "id": msg.batch_id,
             "groups": [_group_to_wire(g) for g in msg.groups],
         }
+        if msg.round is not None:  # 1.2; left out when unknown, so such a batch encodes as in 1.1
+            body["round"] = msg.round
+        return _TAG_BATCH, body
     if isinstance(msg, PeerAnnouncement):
         return _TAG_ANNOUNCE, {
             "peer": msg.peer_id,
@@ -190,6 +193,7 @@ def _read_batch(r: _Reader, version: tuple[int, int]) -> RolloutBatch:
         window=r.int("window"),
         batch_id=r.str("id"),
         groups=tuple(_read_group(_Reader(g, f"groups[{i}]", r.limits)) for i, g in enumerate(groups)),
+        round=r.int("round") if "round" in r.data else None,
         version=version,
     )
 

@@ -14,7 +14,7 @@ HMAC-SHA256 under the secret over the same signed bytes plus the public key, so 
 secret can write.
 
 Why the signature and the tag cover the *ciphertext* (encrypt, then sign): every storing replica
-checks signature and tag (`swarm.transports.dht_validator`) without decrypting, so a replica never
+checks signature and tag (`swarm.transports.hivemind.dht_validator`) without decrypting, so a replica never
 handles plaintext, a forged or tampered record is refused before any AES work, and the store-side
 check costs the same in public and private swarms. Receivers decrypt only records whose tag and
 signature already verified. Encrypted records sign under their own domain string, so stripping the

@@ -4,6 +4,8 @@
     'sapo/testnet/w12/s3'
     >>> shard_of("swabc", 4) == shard_of("swabc", 4)
     True
+    >>> announce_key("testnet", 12, 0), is_announce_key("sapo/testnet/w12/a0"), is_announce_key("sapo/testnet/w12/s0")
+    ('sapo/testnet/w12/a0', True, False)
 
 Shards use sha256, never Python's salted `hash()`, so every node agrees on them.
 """
@@ -11,6 +13,9 @@ Shards use sha256, never Python's salted `hash()`, so every node agrees on them.
 from __future__ import annotations
 
 import hashlib
+import re
+
+_ANNOUNCE = re.compile(r"/w-?\d{1,12}/a\d{1,6}$")
 
 
 def window_of(t: float, window_seconds: float) -> int:
@@ -56,6 +61,12 @@ def record_key(swarm_id: str, window: int, shard: int) -> str:
     return f"sapo/{swarm_id}/w{window}/s{shard}"
 
 
-def announce_key(swarm_id: str, window: int) -> str:
-    """DHT key of the peer announcements of one window."""
-    return f"sapo/{swarm_id}/w{window}/peers"
+def announce_key(swarm_id: str, window: int, shard: int = 0) -> str:
+    """DHT key of the peer announcements of one announce shard in one window: a peer announces under
+    ``shard_of(peer id, announce_shards)``, so no key holds every peer of a large swarm."""
+    return f"sapo/{swarm_id}/w{window}/a{shard}"
+
+
+def is_announce_key(key: str) -> bool:
+    """True for a key built by `announce_key` (record keys end in ``/s<shard>``, parts in ``/part/<sha256>``)."""
+    return _ANNOUNCE.search(key) is not None

@@ -18,9 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Mapping, Union
 
-PROTOCOL_VERSION: tuple[int, int] = (1, 1)
+PROTOCOL_VERSION: tuple[int, int] = (1, 2)
 """(major, minor). A reader refuses a newer major; a newer minor may add fields, which it ignores.
-1.1: private swarms encrypt envelope bodies (`protocol.envelope`); public records are laid out as in 1.0."""
+1.1: private swarms encrypt envelope bodies (`protocol.envelope`); public records are laid out as in 1.0.
+1.2: a `RolloutBatch` may carry its sender's round (`round`); records without it decode with None."""
 
 ConfigValue = Union[str, int, float, bool, None]
 TaskKind = Literal["rebuildable", "free"]
@@ -65,6 +66,7 @@ class RolloutGroup:
 # Produced once per round by a node's publish step; consumed by peers' sampler after validation.
 # Invariants: sender == peer id of the signing key; window == floor(created_at / window_seconds)
 # at the sender (checked against the DHT key by the receiver); batch_id unique per sender.
+# `round` (since 1.2, optional) is the sender's claim, used by receivers only to measure staleness.
 @dataclass(frozen=True)
 class RolloutBatch:
     swarm_id: str
@@ -74,6 +76,8 @@ class RolloutBatch:
     window: int
     batch_id: str
     groups: tuple[RolloutGroup, ...]
+    round: int | None = None
+    """The sender's round when it generated these groups (None: not said, as in records before 1.2)."""
     version: tuple[int, int] = PROTOCOL_VERSION
 
     @property

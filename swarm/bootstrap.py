@@ -5,9 +5,9 @@ New peers join the swarm through its multiaddrs. `serve` writes them to ``<out>/
 
     asyncio.run(serve(TransportConfig(), Path("runs/x/bootstrap"), on_ready=print))
 
-It starts its `DHTNode` the way the transport does (`swarm.transports.startup.start_dht_node`: in
+It opens its `DHTNode` through the hivemind backend (`swarm.transports.hivemind.bootstrap_node`: in
 this process's event loop, patient start-up, NAT port mapping, AutoNAT and relays off) with the
-nodes' record validator, so as a replica it stores only records signed for this swarm.
+nodes' record validator and storage budget, so as a replica it stores only what nodes would store.
 """
 
 from __future__ import annotations
@@ -27,17 +27,10 @@ BOOTSTRAP_FILE = "bootstrap.json"
 @asynccontextmanager
 async def open_bootstrap(config: TransportConfig) -> AsyncIterator[list[str]]:
     """A started DHT node with the nodes' own record validator; yields its multiaddrs."""
-    from swarm.transports.dht_validator import SignedRecordValidator
-    from swarm.transports.startup import start_dht_node, stop_dht_node
-    from swarm.transports.storage_budget import budget_dht_storage
+    from swarm.transports.hivemind.bootstrap_node import open_bootstrap_node
 
-    secret = config.swarm_secret.encode() if config.swarm_secret else None
-    node = await start_dht_node(config, SignedRecordValidator(secret))
-    budget_dht_storage(node.protocol, config.max_dht_storage_bytes)
-    try:
+    async with open_bootstrap_node(config) as node:
         yield [str(m) for m in await node.get_visible_maddrs()]
-    finally:
-        await stop_dht_node(node, config.shutdown_timeout_s)
 
 
 def write_addresses(out_dir: Path, maddrs: list[str]) -> Path:

@@ -110,15 +110,13 @@ def open_identity(path: Optional[Path], config: RunConfig, create: bool) -> Iden
 
 def check_peers(config: RunConfig) -> None:
     """Refuse placeholder or malformed multiaddrs before anything starts, naming the key."""
-    from hivemind.utils.multiaddr import Multiaddr
+    from swarm.transports.hivemind.multiaddr import multiaddr_error
 
     for i, maddr in enumerate(config.transport.initial_peers):
         if "<" in maddr:
             fail(f"transport.initial_peers[{i}] is a placeholder ({maddr}): pass --peers with a real address")
-        try:
-            Multiaddr(maddr)
-        except ValueError as exc:
-            fail(f"transport.initial_peers[{i}] is not a multiaddr: {exc}")
+        if (error := multiaddr_error(maddr)) is not None:
+            fail(f"transport.initial_peers[{i}] is not a multiaddr: {error}")
 
 
 def run_or_explain(fn, *args, stopped: str = "stopped") -> None:
@@ -202,9 +200,16 @@ def join(
     from swarm import join as joining
 
     if model == "auto":
-        memory, cuda = joining.device_memory(cfg.node.model.device)
-        cfg = load(config or paths.shipped_config("join.yaml"), set_, {**options, "node.model.name": joining.pick_model(memory, cuda)})
-        console.print(f"--model auto: {cfg.node.model.name} ({memory / joining.GIB:.0f} GiB, {'cuda' if cuda else 'cpu'})")
+        from node.models import fit
+
+        devices = [f"cuda:{g.strip()}" for g in gpus.split(",") if g.strip()] if gpus else [cfg.node.model.device]
+        memory, kind = min(fit.device_memory(d) for d in devices)  # the smallest GPU decides for all
+        choice = fit.pick_model(memory, kind, fit.round_shape(cfg.node, kind), force_lora=cfg.node.model.lora is not None)
+        picked = {"node.model.name": choice.name, "node.model.lora": {} if choice.lora and cfg.node.model.lora is None else None,
+                  "node.algorithm.micro_batch": choice.micro_batch if choice.micro_batch < cfg.node.algorithm.micro_batch else None}
+        cfg = load(config or paths.shipped_config("join.yaml"), set_, {**options, **picked})
+        console.print(f"--model auto: {choice.name}{' with LoRA' if choice.lora else ''}, {choice.reason}",
+                      highlight=False, soft_wrap=True)
     out = out or paths.default_node_dir()
     logs.configure(None, node="join", log_file=out / "supervisor.log")
     try:
@@ -302,6 +307,24 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run folder (swarm tes
     summary, plots = build_report(run_dir)
     console.print(summary_table(summary))
     console.print(f"wrote {run_dir / 'summary.json'}, " + ", ".join(str(p) for p in plots), highlight=False)
+
+
+@app.command("config")
+def config_(
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (default: all defaults).")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Also list each plug-in (sampler strategy, split, "
+                                          "algorithm): every option with its value and docstring, and the types it may take.")] = False,
+    set_: SetOpt = [],
+) -> None:
+    """Validate a config (unknown keys, types and options are refused, named) and print it resolved; starts nothing."""
+    import yaml
+
+    cfg = load(config, set_)
+    console.print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), markup=False, highlight=False, soft_wrap=True)
+    if explain:
+        from swarm.explain import catalogue, explain as explain_plugins
+
+        console.print(explain_plugins(cfg) + "\n\n" + catalogue(), markup=False, highlight=False, soft_wrap=True)
 
 
 # ------------------------------------------------------------------ identity

@@ -78,7 +78,8 @@ def _format_errors(exc: ValidationError, source: str) -> str:
         if err["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown key")
         else:
-            lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r:.60})")
+            message = err["msg"].removeprefix("Value error, ")
+            lines.append(f"  {key}: {message} (got {err.get('input')!r:.60})")
     return "\n".join(lines)
 
 

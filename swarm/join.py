@@ -1,7 +1,7 @@
 """Running nodes for `swarm run` / `swarm join`: in this process, or as supervised child processes.
 
-    >>> pick_model(24 * GIB, has_cuda=True), pick_model(8 * GIB, has_cuda=False)
-    ('smollm2-135m', 'tiny-6m')
+    >>> offset_ports(["/ip4/0.0.0.0/tcp/31337", "/ip4/127.0.0.1/tcp/0"], 1)
+    ['/ip4/0.0.0.0/tcp/31338', '/ip4/127.0.0.1/tcp/0']
 
 A node writes ``node.json`` (peer id, multiaddrs) once it has joined; `run_here` reports it through
 ``on_up`` so the user sees the addresses to share. SIGTERM stops a node as Ctrl-C does: the round
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import time
 from pathlib import Path
@@ -34,32 +33,7 @@ from swarm.shutdown import arm_exit_watchdog
 from swarm.supervisor import Supervised, Supervisor
 from swarm.testnet import write_config
 
-GIB = 1024**3
 NodeInfo = dict[str, Any]
-
-
-def pick_model(total_memory_bytes: int, has_cuda: bool) -> str:
-    """The largest preset that trains comfortably in this much device (GPU) or host (CPU) memory.
-
-    On CPU smaller models learn more per second (../shared/sapo.md), so CPU stops at tiny-16m.
-    """
-    if has_cuda:
-        return "smollm2-135m" if total_memory_bytes >= 4 * GIB else "tiny-16m"
-    if total_memory_bytes >= 16 * GIB:
-        return "tiny-16m"
-    if total_memory_bytes >= 4 * GIB:
-        return "tiny-6m"
-    return "tiny-1.5m"
-
-
-def device_memory(device: str) -> tuple[int, bool]:
-    """(total bytes, is cuda) of the device a node would use ("auto", "cpu", "cuda", "cuda:N", "mps")."""
-    import torch
-
-    if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()):
-        index = int(device.split(":")[1]) if ":" in device else 0
-        return torch.cuda.get_device_properties(index).total_memory, True
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), False
 
 
 def read_node_info(out_dir: Path, newer_than: float = 0.0) -> NodeInfo | None:
@@ -129,21 +103,43 @@ def run_supervised(config: RunConfig, out_dir: Path, key: Path, console: Console
 
 
 def run_per_gpu(config: RunConfig, gpus: list[int], out_dir: Path, identities: list[Path], console: Console) -> int:
-    """One supervised `swarm run` child per GPU (CUDA_VISIBLE_DEVICES=<gpu>, out_dir/gpu<N>)."""
+    """One supervised `swarm run` child per GPU (CUDA_VISIBLE_DEVICES=<gpu>, out_dir/gpu<N>).
+
+    Each child has its own identity, state folder and listen ports (the k-th child's fixed ports are
+    shifted by k, so two nodes never bind the same one; port 0 stays "any free port")."""
     nodes: list[Supervised] = []
     try:
-        for gpu, identity in zip(gpus, identities):
+        for k, (gpu, identity) in enumerate(zip(gpus, identities)):
             folder = out_dir / f"gpu{gpu}"
-            node_cfg = config.model_copy(update={"node": config.node.model_copy(update={
-                "model": config.node.model.model_copy(update={"device": "cuda:0"})})})
             env = dict(child_env(config.node.model.threads or 1), CUDA_VISIBLE_DEVICES=str(gpu))
-            nodes.append(node_process(f"gpu{gpu}", node_cfg, folder, identity, env, take_locks(identity, folder)))
+            nodes.append(node_process(f"gpu{gpu}", per_gpu_config(config, k), folder, identity, env,
+                                      take_locks(identity, folder)))
     except LockHeld:
         for node in nodes:
             for lock in node.locks:
                 lock.release()
         raise
     return supervise(nodes, config, out_dir, console)
+
+
+def per_gpu_config(config: RunConfig, k: int) -> RunConfig:
+    """The config of the k-th GPU's node: device cuda:0 (its only visible GPU) and ports shifted by k."""
+    transport = config.transport.model_copy(update={"host_maddrs": offset_ports(config.transport.host_maddrs, k),
+                                                    "announce_maddrs": offset_ports(config.transport.announce_maddrs, k)})
+    model = config.node.model.model_copy(update={"device": "cuda:0"})
+    return config.model_copy(update={"node": config.node.model_copy(update={"model": model}), "transport": transport})
+
+
+def offset_ports(maddrs: list[str], offset: int) -> list[str]:
+    """Multiaddrs with every nonzero tcp/udp port raised by `offset`."""
+    shifted = []
+    for maddr in maddrs:
+        parts = maddr.split("/")
+        for i in range(1, len(parts) - 1):
+            if parts[i] in ("tcp", "udp") and parts[i + 1].isdigit() and int(parts[i + 1]) > 0:
+                parts[i + 1] = str(int(parts[i + 1]) + offset)
+        shifted.append("/".join(parts))
+    return shifted
 
 
 def supervise(nodes: list[Supervised], config: RunConfig, out_dir: Path, console: Console) -> int:

@@ -24,18 +24,17 @@ from swarm.shutdown import stop_within
 
 logger = logging.getLogger(__name__)
 
-MODEL_SEED = 0
-"""Seed of a tiny preset's init and warm start: nodes with the same preset and warm-start families start
-from the same cached model, so a testnet builds each model once."""
-
-
 def prepare_model(config: RunConfig) -> Path | None:
-    """Build (or find) a preset's cached model exactly as `build_node` will load it; None for paths/hub ids."""
+    """Build (or find) a preset's cached model exactly as `build_node` will load it; None for paths/hub ids.
+
+    The build seed is `model.build_seed` (default 0): nodes with the same preset, warm-start families and
+    build seed start from the same cached model, so a testnet builds each model once."""
     from node.models import MODEL_PRESETS, ensure_model
 
-    if config.node.model.name not in MODEL_PRESETS:
+    model = config.node.model
+    if model.name not in MODEL_PRESETS:
         return None
-    return ensure_model(config.node.model, families=config.node.model.warm_start_families, seed=MODEL_SEED)
+    return ensure_model(model, families=model.warm_start_families, seed=model.build_seed)
 
 
 def _hardware() -> str:
@@ -81,15 +80,13 @@ def build_node(config: RunConfig, out_dir: Path, identity: Identity, transport=N
     from node.policy import Policy
     from node.rewards import build_reward_fn
     from node.round import Node
-    from node.sampler import build_strategy
     from node.tasks import build_task_source
 
     cfg = paced(config).node
-    build_strategy(cfg.sampler.type)  # an unknown `sampler.type` fails here, naming the known ones, not at round 0
     if cfg.model.threads:
         torch.set_num_threads(cfg.model.threads)
     torch.manual_seed(cfg.round.seed)
-    policy = Policy.load(cfg.model, seed=MODEL_SEED, families=cfg.model.warm_start_families)
+    policy = Policy.load(cfg.model, seed=cfg.model.build_seed, families=cfg.model.warm_start_families)
     algorithm = build_algorithm(cfg.algorithm, policy) if cfg.round.train else None
     return Node(cfg, identity, policy, build_task_source(cfg.tasks), build_reward_fn(cfg.rewards), algorithm,
                 transport, swarm_id=config.transport.swarm_id, window_seconds=config.transport.window_seconds,
@@ -124,7 +121,7 @@ async def _start_transport(config: RunConfig, identity: Identity):
     """(transport to use now, transport still to join): a swarm that cannot be reached at start-up
     leaves the node training in silo while `_rejoin` keeps trying."""
     from swarm.transports import build_transport
-    from swarm.transports.startup import TransportStartupError
+    from swarm.transports.hivemind.startup import TransportStartupError
 
     transport = build_transport(config.transport, identity)
     try:
@@ -139,7 +136,7 @@ async def _start_transport(config: RunConfig, identity: Identity):
 
 async def _rejoin(node, transport, first_delay_s: float = 10.0, max_delay_s: float = 300.0) -> None:
     """Retry joining with backoff; once joined, the node's next round gossips again."""
-    from swarm.transports.startup import TransportStartupError
+    from swarm.transports.hivemind.startup import TransportStartupError
 
     delay = first_delay_s
     while True:
@@ -159,6 +156,7 @@ def _write_node_info(out_dir: Path, identity: Identity, config: RunConfig, trans
     info = {
         "peer_id": identity.peer_id,
         "model": model,
+        "model_build": _model_build(config),
         "hardware": _hardware(),
         "swarm_id": config.transport.swarm_id,
         "multiaddrs": [str(a) for a in getattr(transport, "visible_maddrs", [])],
@@ -167,3 +165,15 @@ def _write_node_info(out_dir: Path, identity: Identity, config: RunConfig, trans
     tmp.write_text(json.dumps(info, indent=2))
     tmp.replace(out_dir / "node.json")
     logger.info("node %s (%s) running; info in %s", identity.peer_id, model, out_dir / "node.json")
+
+
+def _model_build(config: RunConfig) -> dict | None:
+    """The preset's build record (weights' sha256, package versions, build seed); None for a folder or hub id."""
+    from node.models import build_info
+
+    path = prepare_model(config)  # a cache hit: the node has loaded it already
+    if path is None:
+        return None
+    info = build_info(path)
+    return {"path": str(path), "build_seed": config.node.model.build_seed, "weights": info["weights"],
+            "versions": info["versions"]}

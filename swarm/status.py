@@ -22,8 +22,10 @@ import time
 from pathlib import Path
 
 from rich.table import Table
+from rich.text import Text
 
 from protocol import Identity, PeerAnnouncement
+from protocol.printable import peer_text
 from swarm.bootstrap import BOOTSTRAP_FILE
 from swarm.report import load_rows
 from swarm.transports.config import TransportConfig
@@ -36,7 +38,8 @@ async def collect_peers(config: TransportConfig, wait_s: float) -> list[PeerAnno
     Raises the transport's startup error when no initial peer answers."""
     from swarm.transports import build_transport
 
-    transport = build_transport(config, Identity.generate())
+    every_shard = min(config.announce_shards, 64)  # a one-off look: read every announce shard, not the per-window few
+    transport = build_transport(config.model_copy(update={"announce_reads_per_window": every_shard}), Identity.generate())
     await transport.start()
     try:
         await asyncio.sleep(wait_s)
@@ -58,13 +61,15 @@ def live_testnet(run_dir: Path) -> tuple[Path, list[str]] | None:
 
 
 def peers_table(peers: list[PeerAnnouncement]) -> Table:
+    """Every string of an announcement is the peer's: shown escaped and bounded, never as rich markup."""
     table = Table(title=f"Live peers ({len(peers)})")
     for col in ("peer id", "model", "hardware", "software", "protocol", "last window", "seen s ago", "addresses"):
         table.add_column(col)
     now = time.time()
     for p in peers:
-        table.add_row(p.peer_id, p.model, p.hardware, p.software_version, "%d.%d" % p.version, str(p.window),
-                      f"{now - p.time:.0f}", "\n".join(p.addresses))
+        table.add_row(*(Text(peer_text(s, 64, quote=False)) for s in (p.peer_id, p.model, p.hardware, p.software_version)),
+                      "%d.%d" % p.version, str(p.window), f"{now - p.time:.0f}",
+                      Text("\n".join(peer_text(a, 120, quote=False) for a in p.addresses)))
     return table
 
 

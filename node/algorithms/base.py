@@ -19,12 +19,14 @@ import copy
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
 from node.config import AlgorithmConfig
+from node.oom import OOM_ERRORS, MicroBatch, OutOfMemory, memory_summary
+from node.registry import NoOptions, PluginOptions, validate_options
 from node.types import ScoredGroup, TokenBatch, UpdateStats
 
 logger = logging.getLogger(__name__)
@@ -32,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 class Algorithm(ABC):
     """A local update rule. Owns its Adam optimizer over `policy.parameters()`."""
+
+    Options: ClassVar[type[PluginOptions]] = NoOptions
+    """The model of this algorithm's `algorithm.options` (the registry reads it; a plug-in sets its own)."""
 
     zero_advantage_rows_are_inert: bool = False
     """True when a row with advantage 0 adds exactly 0 to the loss and its gradient, given beta = 0 (no KL
@@ -48,8 +53,13 @@ class Algorithm(ABC):
 
     def __init__(self, config: AlgorithmConfig, policy: Any) -> None:
         self.config = config
+        self.options = validate_options(type(self).Options, config.options, f"algorithm {config.type!r}")
+        """This algorithm's own options (`config.options` as `Options`)."""
         self.policy = policy
         self.optimizer = torch.optim.Adam(list(policy.parameters()), lr=config.lr)
+        self.micro_batch = MicroBatch(config.micro_batch, what="update", model=getattr(policy, "name", "policy"),
+                                      device=getattr(policy, "device", torch.device("cpu")))
+        """Sequences per forward/backward pass (`config.micro_batch`), halved on an out-of-memory error."""
         self.reference = _frozen_copy(policy) if config.beta > 0 else None
 
     @abstractmethod
@@ -78,31 +88,32 @@ class Algorithm(ABC):
             advantages = positive_for_external(advantages, groups, batch.group_index)
         rows = int(batch.input_ids.shape[0])
         active = self.rows_with_gradient(advantages)
-        size = self.config.micro_batch
-        parts = [active[start:start + size] for start in range(0, len(active), size)]
-        micros = [_rows(batch, part) for part in parts]
-        old_logps: list[Tensor] = []
+        old: dict[str, Tensor] = {}
         for _ in range(self.config.iterations):
-            total_loss, metric_sums, grad_norm = self._step(micros, parts, advantages, rows, old_logps)
+            total_loss, metric_sums, grad_norm = self.micro_batch.run(
+                lambda size: self._step(batch, active, size, advantages, rows, old), len(active))
         extra = {"grad_norm": grad_norm, "reward_mean": float(rewards.mean()),
-                 "entropy": sampled_entropy(old_logps, micros, [_is_local(groups, m.group_index) for m in micros]),
+                 "entropy": sampled_entropy(old["logp"], batch.completion_mask[active], _is_local(groups, batch.group_index[active])),
                  "lr": float(self.optimizer.param_groups[0]["lr"]),
                  "advantage_abs_mean": float(advantages.abs().mean()), "inert_rows_skipped": float(rows - len(active)),
                  **metric_sums}
         return UpdateStats(loss=total_loss, num_sequences=rows, num_tokens=int(batch.completion_mask.sum()), extra=extra)
 
-    def _step(self, micros: list[TokenBatch], parts: list[Tensor], advantages: Tensor, rows: int,
-              old_logps: list[Tensor]) -> tuple[float, dict[str, float], float]:
-        """One optimizer step over the micro-batches. The first step fills `old_logps` (the policy that the
-        batch is scored against); later steps reuse them."""
-        first = not old_logps
+    def _step(self, batch: TokenBatch, active: Tensor, size: int, advantages: Tensor, rows: int,
+              old: dict[str, Tensor]) -> tuple[float, dict[str, float], float]:
+        """One optimizer step over the `active` rows, `size` rows per forward/backward pass. The first complete
+        pass sets old["logp"] (the policy the batch is scored against); later steps reuse it. Redoable after an
+        out-of-memory error: gradients are zeroed first, and the optimizer steps only once every pass is done."""
+        first = "logp" not in old
         self.optimizer.zero_grad(set_to_none=True)
-        total_loss, metric_sums = 0.0, {}
-        for index, (micro, part) in enumerate(zip(micros, parts)):
+        total_loss, metric_sums, pieces = 0.0, {}, []
+        for start in range(0, len(active), size):
+            part = active[start:start + size]
+            micro = _rows(batch, part)
             logp = self.policy.token_logprobs(micro)
-            if first:
-                old_logps.append(logp.detach())
-            per_sequence, metrics = self.sequence_loss(logp, old_logps[index], self._reference_logprobs(micro),
+            old_logp = logp.detach() if first else old["logp"][start:start + size]
+            pieces.append(old_logp)
+            per_sequence, metrics = self.sequence_loss(logp, old_logp, self._reference_logprobs(micro),
                                                        advantages[part], micro.completion_mask.to(logp.dtype))
             # sums over micro-batches to the mean over all sequences (skipped rows add exactly 0)
             loss = per_sequence.sum() / rows
@@ -110,9 +121,21 @@ class Algorithm(ABC):
             total_loss += float(loss.detach())
             for name, value in metrics.items():  # a skipped row's clip fraction and KL are 0
                 metric_sums[name] = metric_sums.get(name, 0.0) + float(value) * len(part) / rows
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], self.config.max_grad_norm)
-        self.optimizer.step()
-        return total_loss, metric_sums, float(grad_norm)
+        if first:
+            old["logp"] = torch.cat(pieces)
+        return total_loss, metric_sums, self._optimizer_step()
+
+    def _optimizer_step(self) -> float:
+        """Clip and step. An out-of-memory error here is not retried: no micro-batch size would help, and Adam
+        may have moved some weights already."""
+        try:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], self.config.max_grad_norm)
+            self.optimizer.step()
+        except OOM_ERRORS as err:
+            raise OutOfMemory(f"the optimizer step of {self.micro_batch.model} ran out of memory on "
+                              f"{self.micro_batch.device} ({memory_summary(self.micro_batch.device)}): gradients and "
+                              f"Adam state do not fit; choose a smaller model or set model.lora") from err
+        return float(grad_norm)
 
     def rows_with_gradient(self, advantages: Tensor) -> Tensor:
         """Indices of the rows that need a forward and backward pass: all of them, unless this algorithm's
@@ -148,19 +171,18 @@ def positive_for_external(advantages: Tensor, groups: Sequence[ScoredGroup], gro
     return torch.where(external, advantages.clamp(min=0.0), advantages)
 
 
-def sampled_entropy(logps: Sequence[Tensor], micros: Sequence[TokenBatch], local: Sequence[Tensor]) -> float:
+def sampled_entropy(logp: Tensor, completion_mask: Tensor, local: Tensor) -> float:
     """Mean -log pi of this node's own sampled completion tokens under the policy before the step.
 
+    ``logp`` [A, T]: the rows' token log-probs before the first step (the `_step` ``old["logp"]``);
+    ``completion_mask`` [A, T] and ``local`` [A] (bool): the same rows' masks and whether each is this node's.
     For tokens sampled from the policy itself (temperature 1) this is a Monte Carlo estimate of its
     per-token entropy, at no extra forward pass; peers' rows are left out (they were not sampled from
     this policy). NaN when the batch holds no local row.
     """
-    total, count = 0.0, 0.0
-    for logp, micro, rows in zip(logps, micros, local):
-        mask = micro.completion_mask.to(logp.dtype) * rows.to(logp.dtype).unsqueeze(1)
-        total += float(-(logp * mask).sum())
-        count += float(mask.sum())
-    return total / count if count else float("nan")
+    mask = completion_mask.to(logp.dtype) * local.to(logp.dtype).unsqueeze(1)
+    count = float(mask.sum())
+    return float(-(logp * mask).sum()) / count if count else float("nan")
 
 
 def _is_local(groups: Sequence[ScoredGroup], group_index: Tensor) -> Tensor:

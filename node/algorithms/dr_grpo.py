@@ -8,7 +8,7 @@ Two changes, each a method override (no loss-type switch):
 - the loss of a sequence is the sum over its tokens divided by a constant, not by its own length
   (length normalisation favours long wrong answers).
 
-Departure: the paper's constant is the generation budget. Here it is options["max_completion_tokens"]
+Departure: the paper's constant is the generation budget. Here it is options.max_completion_tokens
 when set; otherwise the longest completion in this update's batch, which removes the length bias
 within a round but lets the scale vary a little between rounds.
 """
@@ -19,17 +19,19 @@ from torch import Tensor
 
 from node.algorithms.base import group_mean_std
 from node.algorithms.grpo import GRPOAlgorithm
+from node.algorithms.options import DrGRPOOptions
 from node.types import TokenBatch
 
 
 class DrGRPOAlgorithm(GRPOAlgorithm):
     """GRPO with unnormalised group advantages and a constant token normaliser."""
 
+    Options = DrGRPOOptions
     token_constant: float = 1.0
     zero_advantage_rows_are_inert = True  # a zero token loss sums to 0 over any constant
 
     def begin_update(self, batch: TokenBatch) -> None:
-        fixed = self.config.options.get("max_completion_tokens")
+        fixed = self.options.max_completion_tokens
         longest = float(batch.completion_mask.sum(dim=1).max())
         self.token_constant = float(fixed) if fixed else max(1.0, longest)
 

@@ -12,7 +12,7 @@ Where this departs from the papers (GRPO: DeepSeekMath arXiv 2402.03300; SAPO ar
 - No KL term unless beta > 0 (SAPO's setting is beta = 0); with beta > 0 the k3 estimator of
   DeepSeekMath eq. (4) against a frozen copy of the policy taken at construction.
 - The std of a group is the population std (a group of one gets advantage 0 instead of NaN), plus
-  eps = options["std_eps"] (default 1e-4, as TRL).
+  eps = options.std_eps (default 1e-4, as TRL).
 - Loss per sequence is the mean over its completion tokens, then the mean over sequences
   (DeepSeekMath eq. 3); external groups are re-tokenised by the local policy before this.
 
@@ -25,22 +25,19 @@ import torch
 from torch import Tensor
 
 from node.algorithms.base import Algorithm, group_mean_std, masked_mean
-from node.config import AlgorithmConfig
+from node.algorithms.options import GRPOOptions
 
 
 class GRPOAlgorithm(Algorithm):
     """Group Relative Policy Optimization with the clipped surrogate of PPO."""
 
+    Options = GRPOOptions
     zero_advantage_rows_are_inert = True  # the surrogate is -A * ratio: 0 for A = 0, clipped or not
-
-    def __init__(self, config: AlgorithmConfig, policy: object) -> None:
-        super().__init__(config, policy)
-        self.std_eps = float(config.options.get("std_eps", 1e-4))
 
     def advantages(self, rewards: Tensor, group_index: Tensor) -> Tensor:
         # A_i = (r_i - mean(r_group)) / (std(r_group) + eps): DeepSeekMath section 4.1.2, "outcome supervision"
         mean, std = group_mean_std(rewards, group_index)
-        return (rewards - mean) / (std + self.std_eps)
+        return (rewards - mean) / (std + self.options.std_eps)
 
     def sequence_loss(self, logp: Tensor, old_logp: Tensor, ref_logp: Tensor | None, advantages: Tensor,
                       mask: Tensor) -> tuple[Tensor, dict[str, Tensor]]:

@@ -5,7 +5,7 @@
 loss_i = -(r_i - b_i) * sum_t log pi(o_i,t), with b_i the mean reward of the other completions of
 the same question (leave-one-out, RLOO: Ahmadian et al. arXiv 2402.14740; Kool et al. 2019), which
 keeps the estimator unbiased. No ratio, no clip; the KL term is added when beta > 0.
-Departure: the sequence term is divided by options["max_completion_tokens"] when set (default 1), to
+Departure: the sequence term is divided by options.max_completion_tokens when set (default 1), to
 keep the learning rate comparable with GRPO's per-token mean.
 """
 
@@ -14,11 +14,13 @@ from __future__ import annotations
 from torch import Tensor
 
 from node.algorithms.base import Algorithm, group_mean_std, masked_mean
+from node.algorithms.options import ReinforceOptions
 
 
 class ReinforceAlgorithm(Algorithm):
     """REINFORCE with a leave-one-out group baseline."""
 
+    Options = ReinforceOptions
     zero_advantage_rows_are_inert = True  # -A * sum_t log pi: 0 for A = 0
 
     def advantages(self, rewards: Tensor, group_index: Tensor) -> Tensor:
@@ -33,6 +35,6 @@ class ReinforceAlgorithm(Algorithm):
         sequence_logp = (logp * mask).sum(dim=1)
         pg_loss = -advantages * sequence_logp
         kl = (ref_logp - logp).exp() - (ref_logp - logp) - 1.0 if ref_logp is not None else logp.detach() * 0
-        scale = float(self.config.options.get("max_completion_tokens") or 1.0)
+        scale = float(self.options.max_completion_tokens or 1.0)
         loss = pg_loss / scale + self.config.beta * (kl * mask).sum(dim=1) / scale
         return loss, {"kl": masked_mean(kl, mask).detach()}

@@ -8,6 +8,8 @@
 `ensure_model` returns an HF model folder, building it on first use (tiny presets: ~10-60 CPU-s;
 smollm2: a one-off GGUF conversion) and reusing it afterwards. `node.policy.Policy.load` calls it;
 anything that is not a preset name is a local folder or a hub id and never goes through here.
+`build_info(path)` is what was built there: its weights' sha256 and the package versions that built it.
+A preset is added with `register_preset`; an unknown name fails naming the known ones.
 
 References: prime-rl `orchestrator/algo/__init__.py` (the registry sits in the package's __init__).
 """
@@ -23,13 +25,15 @@ from typing import Any, Callable, Sequence, Union
 from node.config import ModelConfig, TaskFamilyConfig
 from node.models import smollm2, tiny
 from node.models.cache import ModelUnavailableError, build_cached, cache_root, recipe_hash
+from node.models.provenance import build_info, package_versions
 from node.models.tiny import DEFAULT_FAMILIES, TINY_SPECS, Family, TinySpec
+from node.registry import lookup, register
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "MODEL_PRESETS", "Preset", "ModelUnavailableError", "TinySpec", "TINY_SPECS", "DEFAULT_FAMILIES",
-    "ensure_model", "cache_root", "recipe_hash", "FamiliesLike",
+    "ensure_model", "cache_root", "recipe_hash", "register_preset", "FamiliesLike", "build_info", "package_versions",
 ]
 
 FamiliesLike = Union[Sequence[TaskFamilyConfig], Sequence[Family], None]
@@ -65,6 +69,11 @@ MODEL_PRESETS["smollm2-135m"] = Preset(
 )
 
 
+def register_preset(name: str, preset: Preset) -> Preset:
+    """Make `name` a `model.name` preset (built by `ensure_model`, cached by its recipe)."""
+    return register(MODEL_PRESETS, name, preset)
+
+
 def _families(families: FamiliesLike) -> tuple[Family, ...]:
     if not families:
         return DEFAULT_FAMILIES
@@ -84,9 +93,7 @@ def ensure_model(config: ModelConfig, families: FamiliesLike = None, seed: int =
     Returns:
         A folder `AutoModelForCausalLM.from_pretrained` and `AutoTokenizer.from_pretrained` read.
     """
-    if config.name not in MODEL_PRESETS:
-        raise KeyError(f"unknown model preset {config.name!r}; presets: {sorted(MODEL_PRESETS)}")
-    preset = MODEL_PRESETS[config.name]
+    preset = lookup(MODEL_PRESETS, config.name, "model preset")
     recipe = preset.recipe(config, _families(families), seed)
     root = cache_root(config.cache_dir)
     path = build_cached(root, config.name, recipe, lambda out: _logged_build(preset, config.name, out, recipe))

@@ -1,7 +1,8 @@
 """On-disk cache of built models: one folder per (preset, recipe hash), written atomically.
 
 A model is built into a temporary folder next to its final place and moved there with `os.replace`,
-so a reader never sees half a model. A file lock lets concurrent processes (a swarm of nodes
+so a reader never sees half a model. Beside it the cache writes `recipe.json` and `build.json` (the
+weights' sha256 and the package versions that built them, `node.models.provenance`). A file lock lets concurrent processes (a swarm of nodes
 started together) build a preset once: the others wait and then read the winner's folder. Where
 locking is unavailable two builders may both build; the loser drops its copy and uses the winner's.
 
@@ -24,6 +25,8 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
+
+from node.models.provenance import record_build
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +69,7 @@ def build_cached(root: Path, name: str, recipe: dict[str, Any], build: Callable[
         try:
             build(tmp)
             (tmp / "recipe.json").write_text(json.dumps(recipe, indent=2, sort_keys=True, default=str))
+            record_build(tmp, recipe)
             (tmp / _COMPLETE).write_text("")
             _publish(tmp, final)
         finally:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 from node.tasks import TaskError, score_answer
 from node.types import Task
+from protocol.printable import peer_text
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,6 @@ def _score_one(task: Task, answer: str | None) -> float:
     except TaskError:
         raise  # the task itself cannot be opened: the caller's bug, not a bad completion
     except Exception:  # reasoning-gym scorers may raise on malformed answers; that is a wrong answer
-        logger.debug("scorer of %s raised on %r", task.ref.generator, answer[:80], exc_info=True)
+        logger.debug("scorer of %s raised on %s", peer_text(task.ref.generator), peer_text(answer), exc_info=True)
         return 0.0
     return min(1.0, max(0.0, float(reward)))

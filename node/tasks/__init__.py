@@ -23,6 +23,7 @@ from node.tasks.base import (
     score_answer,
 )
 from node.tasks.reasoning_gym import UNSUPPORTED, is_reasoning_gym, open_reasoning_gym
+from node.registry import register
 from node.types import Task
 
 GENERATORS: dict[str, Opener] = {}
@@ -31,7 +32,7 @@ GENERATORS: dict[str, Opener] = {}
 
 def register_generator(name: str, opener: Opener) -> None:
     """Make `name` rebuildable with `opener(name, config, seed) -> ItemSource` (overrides reasoning-gym)."""
-    GENERATORS[name] = opener
+    register(GENERATORS, name, opener)
     open_items.cache_clear()
 
 

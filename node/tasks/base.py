@@ -29,6 +29,7 @@ from typing import Any, Callable, Protocol
 from node.config import TasksConfig
 from node.types import Task
 from protocol.messages import TaskRef
+from protocol.printable import peer_text
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ def _generate(items: ItemSource, ref: TaskRef) -> dict[str, Any]:
     try:
         return items[ref.index]
     except Exception as exc:  # a generator bug on one index is a verdict on that task, not a crash
-        logger.debug("generator %s failed at index %d", ref.generator, ref.index, exc_info=True)
+        logger.debug("generator %s failed at index %d", peer_text(ref.generator), ref.index, exc_info=True)
         raise TaskError("generation_failed", f"{ref.generator}[{ref.index}]: {exc}") from exc
 
 

@@ -35,6 +35,7 @@ import reasoning_gym
 from reasoning_gym.factory import DATASETS
 
 from node.tasks.base import ItemSource, TaskError
+from protocol.printable import peer_text
 
 logger = logging.getLogger(__name__)
 
@@ -68,5 +69,5 @@ def open_reasoning_gym(generator: str, config: Mapping[str, Any], seed: int) -> 
         return reasoning_gym.create_dataset(generator, **config, seed=seed, size=size)
     except (TypeError, ValueError, AssertionError, KeyError) as exc:
         # reasoning-gym validates with asserts and dataclass __init__; both mean "this config is wrong"
-        logger.debug("reasoning-gym refused %s %r", generator, dict(config), exc_info=True)
+        logger.debug("reasoning-gym refused %s %s", peer_text(generator), peer_text(dict(config), 200), exc_info=True)
         raise TaskError("bad_config", f"{generator}: {exc}") from exc

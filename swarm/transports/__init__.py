@@ -23,7 +23,7 @@ from swarm.transports.null import NullTransport
 
 
 def _hivemind(config: TransportConfig, identity: Identity, memory_hub: MemoryHub | None) -> Transport:
-    from swarm.transports.hivemind_dht import HivemindTransport
+    from swarm.transports.hivemind.transport import HivemindTransport
 
     return HivemindTransport(config, identity)
 
@@ -52,9 +52,9 @@ def build_transport(config: TransportConfig, identity: Identity, *, memory_hub: 
 
 def __getattr__(name: str) -> object:
     if name in ("HivemindTransport", "TransportStartupError"):
-        from swarm.transports import hivemind_dht
+        from swarm.transports.hivemind import transport
 
-        return getattr(hivemind_dht, name)
+        return getattr(transport, name)
     raise AttributeError(name)
 
 

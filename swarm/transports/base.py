@@ -1,7 +1,9 @@
-"""The transport interface the node uses: publish, collect, peers, start/stop, rejection counters.
+"""The transport interface the node uses: publish, collect, peers, clock and window, start/stop, counters.
 
-A transport moves signed `RolloutBatch`es between nodes and hands the node only verified ones.
-One file per backend: `memory.py` (unit tests and in-process simulations), `hivemind_dht.py`
+A transport moves signed `RolloutBatch`es between nodes and hands the node only verified ones. The node's
+side of the contract is `node.transport.NodeTransport` (a typed Protocol node/ owns); every backend here
+implements it (`tests/unit/test_transport_contract.py`).
+One file per backend: `memory.py` (unit tests and in-process simulations), `hivemind/transport.py`
 (the real swarm). Chosen through `swarm.transports.build_transport`.
 
 Reference: prime-rl `transports/rollouts/base.py`.
@@ -13,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
 
+from protocol.clock import now
 from protocol.messages import PeerAnnouncement, RolloutBatch
 
 
@@ -58,6 +61,14 @@ class Transport(ABC):
     @abstractmethod
     def peers(self) -> list[PeerAnnouncement]:
         """Live peers seen recently (from announcements)."""
+
+    def clock(self) -> float:
+        """Swarm time in seconds; this machine's clock unless the backend follows its peers' (a callable attribute)."""
+        return now()
+
+    @abstractmethod
+    def window(self) -> int:
+        """The current time window of swarm time: the window a batch published now belongs to."""
 
     @abstractmethod
     async def stop(self) -> None:

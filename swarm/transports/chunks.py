@@ -1,7 +1,7 @@
 """Records over the part threshold: store as parts plus a signed index, and put them back together.
 
 Parts live under ``<record key>/part/<sha256>`` with the sha256 hex as subkey, so a storing peer can
-check that a part's content matches its name (`swarm.transports.dht_validator`) and no peer can
+check that a part's content matches its name (`swarm.transports.hivemind.dht_validator`) and no peer can
 overwrite someone else's part. The index sits under the sender's own subkey like a small batch.
 
     sealed (3 MiB) ──► parts p0 p1 p2  (each stored under key/part/<sha(pi)>, subkey sha(pi))
@@ -37,6 +37,22 @@ class RecordStore(Protocol):
 
     async def get(self, key: str, latest: bool = True) -> Records:
         """All live subkeys of ``key``; empty on a miss, a timeout or an unreachable swarm."""
+
+
+class EmptyStore:
+    """A `RecordStore` that holds nothing and stores nothing: a backend's store before it started."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+
+    def time(self) -> float:
+        return self.clock()
+
+    async def store(self, key: str, subkey: str, value: bytes, expiration: float) -> bool:
+        return False
+
+    async def get(self, key: str, latest: bool = True) -> Records:
+        return {}
 
 
 def part_key(key: str, digest: str) -> str:
@@ -108,4 +124,4 @@ async def fetch_part_values(store: RecordStore, key: str, digests: Iterable[str]
     return found
 
 
-__all__ = ["ProtocolError", "RecordStore", "Records", "fetch_part_values", "fetch_parts", "gather_partial", "part_key", "store_parts"]
+__all__ = ["EmptyStore", "ProtocolError", "RecordStore", "Records", "fetch_part_values", "fetch_parts", "gather_partial", "part_key", "store_parts"]

@@ -1,10 +1,11 @@
-"""The receiving side shared by every backend: verify, deduplicate, cap, count, queue.
+"""The last step of receiving a record: verify, deduplicate, cap, count, queue.
 
-Every record a transport reads (from the DHT or the in-memory hub) goes through `Inbox.offer`:
-`protocol.RecordVerifier` checks it (signature, subkey == signer, bounds, swarm id and secret,
-window tolerance, allow list); then it is deduplicated by (peer, batch id) and capped per peer per
-window. Rejections are counted by reason in `TransportStats.rejections` and logged once per
-(peer, reason) at warning; accepted batches wait in a bounded queue until the node collects them.
+Every record that reaches this node (`swarm.transports.receiver.Receiver`: read from the DHT or the
+in-memory hub, pushed, or joined from parts) ends in `Inbox.offer`: `protocol.RecordVerifier` checks it
+(envelope: subkey == signer, secret, allow list, slot, signature; then bounds, swarm id, window
+tolerance); then it is deduplicated by (peer, batch id) and capped per peer per window. Refusals go to
+a `RejectionLog` (counted by reason in `TransportStats.rejections`, a bounded few logged); accepted
+batches wait in a bounded queue until the node collects them.
 
     >>> from protocol import Identity, RecordVerifier
     >>> inbox = Inbox(RecordVerifier("testnet"), TransportStats(), own_peer_id="me")
@@ -20,17 +21,14 @@ import logging
 import time
 from collections import Counter, deque
 
-from protocol.envelope import Envelope
 from protocol.keys import subkey_owner
 from protocol.messages import PeerAnnouncement, RolloutBatch
-from protocol.validation import Received, RecordVerifier, Verdict
+from protocol.validation import RecordVerifier, Verdict
 from swarm.transports.base import TransportStats
 from swarm.transports.peer_score import PeerScores
+from swarm.transports.rejections import RejectionLog, RejectionSink
 
 logger = logging.getLogger(__name__)
-
-_MAX_LOGGED = 4096
-"""(peer, reason) pairs remembered for log-once; beyond it, further rejections log at debug only."""
 
 
 class Inbox:
@@ -43,17 +41,19 @@ class Inbox:
         own_peer_id: str,
         max_per_peer_per_window: int = 4,
         max_queued: int = 256,
+        reject: RejectionSink | None = None,
     ) -> None:
+        """``reject``: where refusals go (default: a `RejectionLog` counting into ``stats.rejections``)."""
         self.verifier, self.stats, self.own_peer_id = verifier, stats, own_peer_id
+        self.reject: RejectionSink = reject or RejectionLog(stats.rejections)
         self.max_per_peer_per_window = max_per_peer_per_window
         self.queue: deque[RolloutBatch] = deque(maxlen=max_queued)
         self._seen: dict[int, dict[tuple[str, str], float]] = {}
         """window -> (peer, batch id) -> wall time it was accepted (dedup, and publish-to-accept latency)."""
         self._per_peer: dict[int, Counter[str]] = {}
-        self._logged: set[tuple[str, str]] = set()
         self.dropped_full = 0
         self.scores = PeerScores()
-        """Behaviour per peer id, read by flood publishing (`swarm.transports.push`) to rank its targets."""
+        """Behaviour per peer id, read by flood publishing (`swarm.transports.hivemind.push`) to rank its targets."""
 
     # ------------------------------------------------------------ checks
 
@@ -65,38 +65,29 @@ class Inbox:
         """Wall time at which (peer, batch id) was accepted, if it was (kept while its window is)."""
         return self._seen.get(window, {}).get((peer, batch_id))
 
-    def check_envelope(self, envelope: Envelope, *, subkey: str, window: int) -> bool:
-        """Apply the verifier's envelope checks (subkey, secret, allow list, signature) to e.g. a parts index."""
-        record = Received(envelope, None, subkey, window)
-        for validator in self.verifier.envelope_validators:
-            reason = validator.validate(record)
-            if reason is not None:
-                self.reject(envelope.signer, reason, type(validator).__name__)
-                return False
-        return True
-
     def offer(self, data: bytes, *, subkey: str, window: int, key_ok: bool = True) -> RolloutBatch | None:
         """Verify one sealed record found under (window, subkey); queue and return it if accepted.
 
         ``key_ok=False`` says the record was found under a shard key other than its signer's own."""
         verdict = self.verifier.verify(data, subkey=subkey, window=window)
         if verdict.accepted and not key_ok:
-            verdict = Verdict(False, "wrong_window", "stored under a shard other than its signer's", signer=verdict.signer)
+            verdict = Verdict(False, "wrong_window", "stored under a shard other than its signer's", signer=verdict.signer,
+                              verified=True)
         if not verdict.accepted:
-            self.reject(verdict.signer or subkey, verdict.reason, verdict.detail)
+            self._refuse(verdict, subkey)
             return None
         batch = verdict.message
         if not isinstance(batch, RolloutBatch):
-            self.reject(verdict.signer, "schema", f"expected a batch, got {type(batch).__name__}")
+            self.reject("schema", f"expected a batch, got {type(batch).__name__}", signer=verdict.signer)
             return None
         if batch.sender == self.own_peer_id:
             return None
         if self.seen(batch.sender, batch.batch_id, batch.window):
             # Honest publishers store a batch once, under one subkey: a second copy is a re-send.
-            self.reject(batch.sender, "duplicate", f"batch {batch.batch_id!r:.40} already accepted")
+            self.reject("duplicate", f"batch {batch.batch_id!r:.40} already accepted", signer=batch.sender)
             return None
         if self._per_peer.setdefault(batch.window, Counter())[batch.sender] >= self.max_per_peer_per_window:
-            self.reject(batch.sender, "over_quota", f"window {batch.window}")
+            self.reject("over_quota", f"window {batch.window}", signer=batch.sender)
             self.scores.refused(batch.sender, batch.window)  # signature verified: no one else can have signed these
             return None
         self._accept(batch, len(data))
@@ -106,12 +97,17 @@ class Inbox:
         """Verify one sealed announcement; rejections are counted like batches'."""
         verdict = self.verifier.verify(data, subkey=subkey, window=window)
         if not verdict.accepted:
-            self.reject(verdict.signer or subkey, verdict.reason, verdict.detail)
+            self._refuse(verdict, subkey)
             return None
         if not isinstance(verdict.message, PeerAnnouncement):
-            self.reject(verdict.signer, "schema", "expected an announcement")
+            self.reject("schema", "expected an announcement", signer=verdict.signer)
             return None
         return verdict.message
+
+    def _refuse(self, verdict: Verdict, subkey: str) -> None:
+        """Report a refused verdict: under its signer once that is verified, else as unauthenticated."""
+        claimed = verdict.signer or subkey_owner(subkey)
+        self.reject(verdict.reason, verdict.detail, signer=verdict.signer if verdict.verified else None, claimed=claimed)
 
     # ------------------------------------------------------------ bookkeeping
 
@@ -125,18 +121,6 @@ class Inbox:
             self.dropped_full += 1
             logger.debug("inbox full (%d batches): dropping the oldest", self.queue.maxlen)
         self.queue.append(batch)
-
-    def reject(self, peer: str, reason: str, detail: str = "") -> None:
-        """Count a rejection; log it at warning the first time this (peer, reason) is seen."""
-        self.stats.rejections[reason] += 1
-        # per peer, not per slot: junk under fresh slots must not fill the table; another protocol major is
-        # one message for the whole swarm (it says which release to install), not one per peer
-        key = (subkey_owner(peer), reason) if reason != "version" else ("", reason)
-        if key in self._logged or len(self._logged) >= _MAX_LOGGED:
-            logger.debug("rejected a record from %s: %s (%s)", peer, reason, detail)
-            return
-        self._logged.add(key)
-        logger.warning("rejected a record from %s: %s (%s); further ones from it logged at debug", peer, reason, detail)
 
     def take(self, max_batches: int) -> list[RolloutBatch]:
         """Pop up to ``max_batches`` queued batches, oldest first."""

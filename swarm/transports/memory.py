@@ -59,8 +59,7 @@ class MemoryTransport(ShardedTransport):
     """`ShardedTransport` over a `MemoryHub` shared by the in-process nodes of one simulation."""
 
     def __init__(self, config: TransportConfig, identity: Identity, hub: MemoryHub, *, clock: Callable[[], float] | None = None) -> None:
-        super().__init__(config, identity, clock=clock or hub.clock)
-        self.store = hub
+        super().__init__(config, identity, hub, clock=clock or hub.clock)
 
     async def start(self) -> None:
         logger.debug("memory transport %s started", self.peer_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from protocol.keys import record_key
+from protocol.keys import record_key, window_of
 from protocol.messages import PeerAnnouncement, RolloutBatch
 from swarm.transports.base import PublishReceipt, Transport, TransportStats
 from swarm.transports.config import TransportConfig
@@ -35,6 +35,9 @@ class NullTransport(Transport):
 
     def peers(self) -> list[PeerAnnouncement]:
         return []
+
+    def window(self) -> int:
+        return window_of(self.clock(), self.config.window_seconds)
 
     async def stop(self) -> None:
         return None

@@ -7,13 +7,15 @@ Speaks the JSON-lines protocol of `tests/swarm/node_proc.py` (publish, collect, 
 every honest check on this side; ``store_parts``: content-addressed parts under keys of their own;
 ``flood`` / ``flood_stop``: send records far past the quota in the
 background (`tests.chaos.flood`, T6) and report what went out; ``stream``: every hostile class at a
-rate, in the background (`tests.chaos.hostile_stream`, T5 at rate), stopped by ``flood_stop``.
+rate, in the background (`tests.chaos.hostile_stream`, T5 at rate), stopped by ``flood_stop``; ``hostile_text``:
+records with fresh ids, ESC codes, newlines and 10 kB ids, stored and pushed (`tests.chaos.hostile_text`).
 Only JSON goes to stdout.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -91,7 +93,7 @@ class Attacker(node_proc.Node):
     async def store_parts(self, count: int, size: int, ttl_s: float = 6.0) -> dict[str, Any]:
         """Store ``count`` content-addressed parts of ``size`` random bytes, each under a key of its own. A
         part needs no signature or secret, only bytes that hash to its subkey: a replica's byte budget is
-        what stops them (`swarm.transports.storage_budget`)."""
+        what stops them (`swarm.transports.hivemind.storage_budget`)."""
         blobs = [os.urandom(size) for _ in range(count)]
         subkeys = [hashlib.sha256(blob).hexdigest() for blob in blobs]
         async with asyncio.timeout(20):
@@ -99,11 +101,44 @@ class Attacker(node_proc.Node):
                                               subkeys=subkeys)
         return {"stored": sum(bool(v) for v in ok.values()), "bytes": count * size}
 
+    async def hostile_text(self, count: int = 400, tag: str = "t", ttl_s: float = 6.0) -> dict[str, Any]:
+        """Send `tests.chaos.hostile_text` records (fresh ids, ESC codes, newlines, 10 kB ids): each stored into the
+        DHT (but the push-only kind) and pushed to every admitted peer; reply with how many went out."""
+        from hivemind.proto import dht_pb2
+
+        from swarm.transports.hivemind.multiaddr import libp2p_id
+        from swarm.transports.hivemind.push import PUSH_PROTOCOL
+        from tests.chaos.hostile_text import hostile_text_records
+
+        cfg = self.t.config
+        records = hostile_text_records(cfg.swarm_id, self.t.window(), cfg.num_shards, count, tag)
+        targets = [pid for a in self.t.peers() if (pid := libp2p_id(a.addresses)) is not None]
+        expiration = self.t.store.time() + ttl_s
+        stored = pushed = 0
+        for start in range(0, len(records), 50):
+            chunk = [r for r in records[start:start + 50] if not r.push_only]
+            try:
+                async with asyncio.timeout(10):
+                    ok = await self.t.node.store_many([r.key for r in chunk], [r.value for r in chunk], expiration,
+                                                      subkeys=[r.subkey for r in chunk])
+                stored += sum(bool(v) for v in ok.values())
+            except Exception:  # refused or timed out: an outcome, not a crash
+                logging.getLogger(__name__).debug("hostile_text store failed", exc_info=True)
+            for r in records[start:start + 50]:
+                request = dht_pb2.StoreRequest(keys=[r.key.encode()], subkeys=[r.subkey.encode()], values=[r.value],
+                                               expiration_time=[expiration], in_cache=[False])
+                for pid in targets:
+                    with contextlib.suppress(Exception):
+                        async with asyncio.timeout(5):
+                            await self.t.node.p2p.call_protobuf_handler(pid, PUSH_PROTOCOL, request, dht_pb2.StoreResponse)
+                        pushed += 1
+        return {"records": len(records), "stored_calls_ok": stored, "pushed": pushed, "targets": len(targets)}
+
     async def push_inject(self, kind: str, victim: str = "", tag: str = "x", ttl_s: float = 6.0) -> dict[str, Any]:
         """Push every record of attack class `kind` straight to every peer, over the flood-publishing rpc."""
         from hivemind.proto import dht_pb2
 
-        from swarm.transports.push import _libp2p_id
+        from swarm.transports.hivemind.multiaddr import libp2p_id as _libp2p_id
 
         cfg = self.t.config
         ctx = AttackContext(self.t.identity, cfg.swarm_id, self.t.secret, self.t.window(), cfg.num_shards, victim, tag=tag)

@@ -10,9 +10,9 @@ checkpointed row if the kill fell between the two), continue. After every kill i
   older one than before the kill, and no temporary file survives the reload;
 - the metrics file, after the rewind, holds exactly one complete row per round before the checkpoint.
 
-    summary = kill_while_writing(Path("/tmp/x"), kills=100, seed=0)   # tests: 30; benchmarks/chaos.py T9: 100
+    summary = kill_while_writing(Path("/tmp/x"), kills=100, seed=0)   # tests: 30; benchmarks.chaos T9: 100
 
-Used by tests/chaos/test_checkpoint_kills.py and the T9 row of benchmarks/chaos.py.
+Used by tests/chaos/test_checkpoint_kills.py and the T9 row of benchmarks.chaos.
 """
 
 from __future__ import annotations

@@ -39,10 +39,11 @@ from hivemind.proto import dht_pb2
 
 from protocol import Completion, Identity, RolloutBatch, RolloutGroup, TaskRef, seal
 from protocol.keys import record_key, record_subkey, shard_of
-from swarm.transports.push import PUSH_PROTOCOL, _libp2p_id
+from swarm.transports.hivemind.multiaddr import libp2p_id as _libp2p_id
+from swarm.transports.hivemind.push import PUSH_PROTOCOL
 
 if TYPE_CHECKING:
-    from swarm.transports.hivemind_dht import HivemindTransport
+    from swarm.transports.hivemind.transport import HivemindTransport
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +205,7 @@ class Flood:
     async def _store(self, records: list[tuple[str, str, bytes]]) -> None:
         self.counts.store_calls += 1
         try:
-            async with asyncio.timeout(self.t.config.collect_timeout_s):
+            async with asyncio.timeout(self.t.config.request_timeout_s):
                 ok = await self.t.node.store_many([k for k, _, _ in records], [v for _, _, v in records],
                                                   self.t.store.time() + self.plan.ttl_s, subkeys=[sk for _, sk, _ in records])
             self.counts.stored += sum(bool(v) for v in ok.values())
@@ -213,7 +214,7 @@ class Flood:
 
     async def _push(self, peer: str, pid: PeerID, request: dht_pb2.StoreRequest) -> None:
         try:
-            async with asyncio.timeout(self.t.config.collect_timeout_s):
+            async with asyncio.timeout(self.t.config.request_timeout_s):
                 await self.t.node.p2p.call_protobuf_handler(pid, PUSH_PROTOCOL, request, dht_pb2.StoreResponse)
             self.counts.pushed[peer] += 1
         except Exception:

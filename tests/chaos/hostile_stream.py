@@ -1,6 +1,6 @@
 """T5 at rate: every hostile class injected at the same records per second, all at once, for a while.
 
-The single-shot T5 (`benchmarks/chaos.py` ``t5_hostile``) counts each class under its reason at each
+The single-shot T5 (`benchmarks.chaos.hostile.t5_hostile`) counts each class under its reason at each
 receiver. This is the sustained version the issue asks for: an insider attacker stores the records of
 every class (`tests.chaos.hostile.build`, a fresh tag per build so each record is new) into the DHT at
 ``rate`` records per second per class, in the background, while the honest nodes run their workload.
@@ -27,7 +27,7 @@ from tests.chaos.flood import Flood, FloodPlan
 from tests.chaos.hostile import CLASSES, AttackContext, Injection, build
 
 if TYPE_CHECKING:
-    from swarm.transports.hivemind_dht import HivemindTransport
+    from swarm.transports.hivemind.transport import HivemindTransport
 
 STREAM_CLASSES = tuple(k for k in CLASSES if k not in ("oversize_direct", "resend_in_quota"))
 """Every class but two: ``oversize_direct`` (16 MiB values) never leaves the attacker, hivemind refuses a
@@ -92,7 +92,7 @@ class HostileStream(Flood):
     async def _store_kinds(self, records: list[tuple[str, Injection]]) -> None:
         self.counts.store_calls += 1
         try:
-            async with asyncio.timeout(self.t.config.collect_timeout_s):
+            async with asyncio.timeout(self.t.config.request_timeout_s):
                 ok = await self.t.node.store_many([i.key for _, i in records], [i.value for _, i in records],
                                                   self.t.store.time() + self.plan.ttl_s, subkeys=[i.subkey for _, i in records])
             self.counts.stored += sum(bool(v) for v in ok.values())

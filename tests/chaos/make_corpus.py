@@ -4,7 +4,7 @@
 
 Each file is the raw DHT value; `manifest.json` says where it was stored (subkey, window) and the verdict
 `RecordVerifier` must return for it with `VERIFIER` settings (reason, "" when accepted). The fuzz
-harness (`benchmarks/fuzz.py`) starts from the same files.
+harness (`benchmarks.fuzz`) starts from the same files.
 """
 
 from __future__ import annotations

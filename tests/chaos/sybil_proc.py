@@ -27,7 +27,7 @@ from hivemind.dht.node import DHTNode  # noqa: E402
 
 from protocol.identity import Identity  # noqa: E402
 from swarm.transports.config import TransportConfig  # noqa: E402
-from swarm.transports.startup import p2p_options  # noqa: E402
+from swarm.transports.hivemind.startup import p2p_options  # noqa: E402
 from tests.chaos.sybil_lies import Crew, KeyBook, LyingStorage  # noqa: E402
 
 

@@ -1,6 +1,6 @@
 """T9-lite: SIGKILL a writer at random points while it writes checkpoints and its metrics log; every
 restart finds one complete checkpoint that was written and metrics that match it
-(tests/chaos/checkpoint_kills.py; the 100-kill run is the T9 row of benchmarks/chaos.py)."""
+(tests/chaos/checkpoint_kills.py; the 100-kill run is the T9 row of benchmarks.chaos)."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from protocol.codec import decode
 from protocol.envelope import open_envelope
 from protocol.errors import ProtocolError
 from protocol.messages import RolloutBatch
-from swarm.transports.dht_validator import SignedRecordValidator
+from swarm.transports.hivemind.dht_validator import SignedRecordValidator
 from tests.chaos.hostile import CAP
 
 CORPUS = Path(__file__).with_name("corpus")
@@ -102,7 +102,7 @@ def _store(validator: SignedRecordValidator, subkey: str, data: bytes) -> bool:
 
 def _store_side(**kw) -> tuple[SignedRecordValidator, list[str]]:
     reported: list[str] = []
-    validator = SignedRecordValidator(SETTINGS["secret"].encode(), report=lambda peer, reason, detail: reported.append(reason), **kw)
+    validator = SignedRecordValidator(SETTINGS["secret"].encode(), report=lambda reason, detail, **who: reported.append(reason), **kw)
     return validator, reported
 
 

@@ -41,7 +41,7 @@ class FakeTransport:
     """Just what `Flood` touches: two admitted peers, a store that acknowledges, a push that answers."""
 
     def __init__(self) -> None:
-        self.config = TransportConfig(swarm_id="t", num_shards=2, collect_timeout_s=1.0)
+        self.config = TransportConfig(swarm_id="t", num_shards=2, request_timeout_s=1.0)
         self.identity, self.secret = ME, SECRET
         self.store = SimpleNamespace(time=lambda: 1000.0)
         self.stored: list[str] = []
@@ -103,4 +103,4 @@ def test_junk_under_fresh_slots_is_logged_once_per_peer():
     inbox = Inbox(verifier(), TransportStats(), own_peer_id="me")
     for slot in range(1000):
         inbox.offer(b"junk", subkey=f"{ME.peer_id}.{slot}", window=5)
-    assert inbox.stats.rejections["malformed"] == 1000 and len(inbox._logged) == 1
+    assert inbox.stats.rejections["malformed"] == 1000 and len(inbox.reject._logged) == 1  # type: ignore[attr-defined]

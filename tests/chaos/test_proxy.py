@@ -1,4 +1,4 @@
-"""The userspace fault proxy of the chaos benchmark (`benchmarks/chaos_proxy.py`), on loopback only:
+"""The userspace fault proxy of the chaos benchmark (`benchmarks.chaos.proxy`), on loopback only:
 an echo server behind it sees the latency, order, rate limit and reset the proxy is told to give."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Awaitable, Callable
 
 import pytest
 
-from benchmarks.chaos_proxy import ChaosProxy, DelaySchedule, Pacer, Shaping
+from benchmarks.chaos.proxy import ChaosProxy, DelaySchedule, Pacer, Shaping
 
-PROXY_SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "chaos_proxy.py"
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -124,9 +124,9 @@ def test_reset_closes_the_client_connection() -> None:
 
 
 def test_script_announces_ready_and_takes_commands() -> None:
-    proc = subprocess.Popen([sys.executable, str(PROXY_SCRIPT), "--listen", "127.0.0.1:0", "--target", "127.0.0.1:9",
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.chaos.proxy", "--listen", "127.0.0.1:0", "--target", "127.0.0.1:9",
                              "--latency-ms", "100", "--jitter-ms", "20", "--seed", "5"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
         ready = json.loads(proc.stdout.readline())
         assert ready["event"] == "ready" and ready["seed"] == 5 and ready["params"]["latency_ms"] == 100

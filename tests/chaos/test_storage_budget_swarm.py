@@ -1,6 +1,6 @@
 """A replica's DHT storage stays within its byte budget when an outsider stores parts (real 3-process swarm).
 
-A content-addressed part needs no signature and no swarm secret, so before `swarm.transports.storage_budget`
+A content-addressed part needs no signature and no swarm secret, so before `swarm.transports.hivemind.storage_budget`
 anyone who reached a node could make it hold parts under any key until they expired.
 """
 

@@ -12,7 +12,7 @@ from hivemind.utils import MSGPackSerializer, get_dht_time
 
 from protocol import Identity, RecordVerifier, seal
 from protocol.keys import record_key, record_subkey, window_of
-from swarm.transports.dht_validator import SignedRecordValidator
+from swarm.transports.hivemind.dht_validator import SignedRecordValidator
 from tests.chaos.hostile import valid_batch
 from tests.chaos.sybil_lies import FORGERIES, Crew, KeyBook, LyingStorage
 
@@ -61,7 +61,7 @@ def test_every_forgery_is_refused_by_the_dht_validator(crew: Crew) -> None:
     key_id = given_records(storage, window)
     crew.turn("forge")
     reasons: Counter = Counter()
-    validator = SignedRecordValidator(SECRET, report=lambda peer, reason, detail: reasons.update([reason]))
+    validator = SignedRecordValidator(SECRET, report=lambda reason, detail, **who: reasons.update([reason]))
     for _ in FORGERIES:
         answer = storage.get(key_id)
         assert answer.expiration_time > get_dht_time() + 60, "a lie must outlive the honest copies"

@@ -1,4 +1,4 @@
-"""Smoke test of the SAPO table benchmark: its --tiny mode (2 nodes, 3 rounds, 1 seed, sparse regime)
+"""Smoke test of the SAPO table benchmark (`python -m benchmarks.sapo`): its --tiny mode (2 nodes, 3 rounds, 1 seed, sparse regime)
 runs end to end in a subprocess and writes a table, JSON and PNG of the expected shape."""
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.common import RunLog
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -18,13 +20,14 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.timeout(180)
 def test_sapo_table_tiny_writes_table_json_and_plot(tmp_path: Path) -> None:
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "sapo_table.py"), "--tiny", "--workers", "1",
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.sapo", "--tiny", "--workers", "1",
                            "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=170, env=env, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "16/0" in proc.stdout and "8/8 uniform" in proc.stdout and "vs isolation" in proc.stdout
 
-    report = json.loads((tmp_path / "sapo_table.tiny.json").read_text())
-    assert (tmp_path / "sapo_table.tiny.png").stat().st_size > 0
+    report = json.loads((tmp_path / "tiny.json").read_text())
+    assert (tmp_path / "tiny.png").stat().st_size > 0
+    assert report["provenance"]["commit"] and report["provenance"]["packages"]["torch"]
     assert report["checks"]["prefix_stable_draw"] is True
     assert report["checks"]["tokenizer_coverage_sparse"]["unknown_tokens"] == 0
     (block,) = report["blocks"]
@@ -37,14 +40,14 @@ def test_sapo_table_tiny_writes_table_json_and_plot(tmp_path: Path) -> None:
         assert 0 <= row["kept_per_update"] <= 16
         assert not row["rejections"], row["rejections"]
     assert shared["external_candidates_per_round"] > 0
-    logged = [json.loads(line) for line in (tmp_path / "sapo_table.tiny.runs.jsonl").read_text().splitlines()]
+    logged = list(RunLog(tmp_path / "tiny").rows())
+    assert len(logged) == 2 and not (tmp_path / "tiny.runs.jsonl").exists()  # folded into the gzipped log
     assert all(row["env"]["transformers"] and row["env"]["tokenizers"] for row in logged)  # what else the numbers hang on
 
 
 def test_the_fill_block_fills_each_update_up_to_its_own_size() -> None:
-    sys.path.insert(0, str(REPO))
-    from benchmarks.sapo_grid import fill_blocks
-    from benchmarks.sapo_sim import FillSplit
+    from benchmarks.sapo.grid import fill_blocks
+    from benchmarks.sapo.sim import FillSplit
 
     block, half, today, two_steps, steps, longer = fill_blocks(seeds=1)
     assert longer.rounds == 2 * block.rounds and [c.label for c in longer.configs] == ["16/0", two_steps.configs[1].label]
@@ -68,8 +71,7 @@ def test_a_sharing_run_is_reproducible() -> None:
     """Each transport's choice of records has its own seeded RNG: the same spec gives the same run. With J = 2
     of its two peers' groups (dense regime: most are informative), what a node learns from depends on the
     order its collect verified them; before the seed, two runs differed within 5 rounds."""
-    sys.path.insert(0, str(REPO))
-    from benchmarks.sapo_sim import DENSE, RunSpec, run_swarm
+    from benchmarks.sapo.sim import DENSE, RunSpec, run_swarm
 
     spec = RunSpec(regime=DENSE, n_nodes=3, local_i=4, external_j=2, rounds=5, seed=0, completions=8)
     first, second = run_swarm(spec), run_swarm(spec)

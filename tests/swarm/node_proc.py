@@ -26,7 +26,7 @@ from protocol import Completion, Identity, RolloutBatch, RolloutGroup, TaskRef, 
 from protocol.envelope import open_envelope  # noqa: E402
 from protocol.keys import record_key, shard_of  # noqa: E402
 from swarm.transports.config import TransportConfig  # noqa: E402
-from swarm.transports.hivemind_dht import HivemindTransport, TransportStartupError  # noqa: E402
+from swarm.transports.hivemind.transport import HivemindTransport, TransportStartupError  # noqa: E402
 
 _CHARS = 30_000
 
@@ -59,8 +59,8 @@ def bounds(t: HivemindTransport) -> dict[str, int]:
     """Sizes of the receiving side's queues and tables (T6: each must stay bounded under a flood)."""
     inbox, pusher, proto = t.inbox, t.pusher, t.node.protocol if t.node is not None else None
     return {"inbox_queued": len(inbox.queue), "inbox_max": inbox.queue.maxlen or 0, "inbox_dropped_full": inbox.dropped_full,
-            "seen": sum(map(len, inbox._seen.values())), "logged": len(inbox._logged),
-            "processed": sum(map(len, t._processed.values())), "peers": len(t._peers),
+            "seen": sum(map(len, inbox._seen.values())), "logged": len(t.rejection_log._logged),
+            "processed": t.receiver.processed(), "peers": len(t.receiver.announcements),
             "push_windows": len(pusher._received) if pusher else 0, "push_tasks": len(pusher._tasks) if pusher else 0,
             "dht_storage": len(proto.storage) if proto else 0, "dht_cache": len(proto.cache) if proto else 0,
             "dht_storage_bytes": proto.storage.held_bytes() if proto else 0}
@@ -154,7 +154,7 @@ class Node:
         return {"draws": [[pid.to_base58() for pid in p.targets()] for _ in range(draws)] if p else []}
 
     async def direct(self, serve: str = "") -> dict[str, Any]:
-        """Parts fetched from their publisher (`swarm.transports.direct_parts`) and part keys read from the DHT
+        """Parts fetched from their publisher (`swarm.transports.hivemind.direct_parts`) and part keys read from the DHT
         since the first call; ``serve``: "none" stops serving own parts, "forged" serves them with a bit flipped."""
         t, d = self.t, self.t.direct_parts
         if not hasattr(self, "part_gets"):

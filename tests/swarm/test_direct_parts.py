@@ -1,4 +1,4 @@
-"""Big batches over push + direct part fetches (`swarm.transports.direct_parts`), in a real 4-node swarm.
+"""Big batches over push + direct part fetches (`swarm.transports.hivemind.direct_parts`), in a real 4-node swarm.
 
 The publisher pushes the small signed parts index; the receiver fetches the parts from it over
 ``sapo-swarm/part/1``, checks their hashes, and reads the DHT only for parts it did not get right.

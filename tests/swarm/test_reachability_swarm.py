@@ -1,5 +1,5 @@
 """A peer that stops answering is held, not dialed, until it answers a TCP probe; then pushes go to it
-again at once (swarm/transports/reachability.py), over the real DHT and p2p daemons on loopback.
+again at once (swarm/transports/hivemind/reachability.py), over the real DHT and p2p daemons on loopback.
 
 Without the hold, every push to the dead peer is a failed libp2p dial, and go-libp2p's dial backoff
 (5 s + 1 s x tries^2) keeps refusing dials for seconds after the peer is back."""
@@ -17,7 +17,7 @@ from tests.swarm.helpers import start_node
 pytestmark = [pytest.mark.swarm, pytest.mark.timeout(150)]
 
 CONFIG = dict(swarm_id="t-reach", window_seconds=2.0, record_ttl_windows=2, windows_per_collect=2, num_shards=1,
-              shards_per_collect=1, startup_timeout_s=30.0, collect_timeout_s=2.0)
+              shards_per_collect=1, startup_timeout_s=30.0, request_timeout_s=2.0)
 
 
 def _free_port() -> int:

@@ -1,4 +1,4 @@
-"""After a partition, a peer that fell out of the routing table is pinged back in (swarm/transports/reconnect.py)."""
+"""After a partition, a peer that fell out of the routing table is pinged back in (swarm/transports/hivemind/reconnect.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hivemind.dht.node import DHTNode
 
 from swarm.transports.config import TransportConfig
-from swarm.transports.reconnect import Reconnect
-from swarm.transports.startup import p2p_options
+from swarm.transports.hivemind.reconnect import Reconnect
+from swarm.transports.hivemind.startup import p2p_options
 
 pytestmark = pytest.mark.swarm
 

@@ -16,12 +16,20 @@ PLUGIN = '''
 """A plug-in: sign-of-advantage policy gradient, written only against the public base class."""
 import torch
 from node.algorithms import Algorithm, group_mean_std, masked_mean
+from node.registry import PluginOptions
+
+
+class SignOptions(PluginOptions):
+    scale: float = 1.0
+    """Size of every advantage."""
 
 
 class SignAlgorithm(Algorithm):
+    Options = SignOptions
+
     def advantages(self, rewards, group_index):
         mean, _ = group_mean_std(rewards, group_index)
-        return torch.sign(rewards - mean)
+        return self.options.scale * torch.sign(rewards - mean)
 
     def sequence_loss(self, logp, old_logp, ref_logp, advantages, mask):
         return -advantages * masked_mean(logp, mask, dim=1), {"plugin": torch.tensor(1.0)}
@@ -55,4 +63,14 @@ def test_entry_point_algorithm_is_built_and_updates(installed_plugin: str) -> No
 
 def test_unknown_name_lists_entry_points_too(installed_plugin: str) -> None:
     with pytest.raises(ValueError, match="known: dr_grpo, grpo, reinforce, sign_pg"):
-        build_algorithm(AlgorithmConfig(type="nope"), CharPolicy())
+        AlgorithmConfig(type="nope")  # refused at load, not at the first update
+    with pytest.raises(KeyError, match="known: dr_grpo, grpo, reinforce, sign_pg"):
+        build_algorithm(AlgorithmConfig.model_construct(type="nope"), CharPolicy())
+
+
+def test_a_plugin_declares_its_own_options(installed_plugin: str) -> None:
+    config = AlgorithmConfig(type=installed_plugin, options={"scale": 0.5})
+    assert type(config.options).__name__ == "SignOptions"
+    assert build_algorithm(config, CharPolicy()).options.scale == 0.5
+    with pytest.raises(ValueError, match=r"unknown option 'scael' of algorithm 'sign_pg' \(valid: scale\)"):
+        AlgorithmConfig(type=installed_plugin, options={"scael": 0.5})

@@ -22,7 +22,8 @@ from protocol import Identity
 from swarm import join as joining
 from swarm.cli import app
 from swarm.config import RunConfig, load_config
-from swarm.join import GIB, pick_model
+from node.models import fit
+from swarm.join import offset_ports, per_gpu_config
 from swarm.live import Board, MetricsTail
 from swarm.procs import group_alive, spawn, stop_all
 from swarm.report import build_report
@@ -144,10 +145,26 @@ def test_join_options_reach_the_config(tmp_path: Path, captured: dict) -> None:
 
 
 def test_join_model_auto_uses_pick_model(captured: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(joining, "device_memory", lambda device: (24 * GIB, True))
+    monkeypatch.setattr(fit, "device_memory", lambda device: (24 * fit.GIB, "cuda"))
     result = invoke("join", "--peers", f"/ip4/127.0.0.1/tcp/4001/p2p/{A_PEER_ID}", "--model", "auto")
     assert result.exit_code == 0, result.output
-    assert captured["config"].node.model.name == "smollm2-135m"
+    assert captured["config"].node.model.name == "smollm2-135m" and captured["config"].node.model.lora is None
+    assert "--model auto: smollm2-135m, the largest preset whose update fits 24.0 GiB cuda" in result.text
+
+
+def test_join_model_auto_lowers_the_micro_batch_or_turns_on_lora(captured: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    peers = ["join", "--peers", f"/ip4/127.0.0.1/tcp/4001/p2p/{A_PEER_ID}", "--model", "auto"]
+    memories = {"cuda:0": 24 * fit.GIB, "cuda:1": 6 * fit.GIB}
+    monkeypatch.setattr(fit, "device_memory", lambda device: (memories[device], "cuda"))
+    result = invoke(*peers, "--gpus", "0,1")
+    assert result.exit_code == 0 and "6.0 GiB cuda" in result.text  # the smallest GPU decides for all
+    cfg = captured["config"].node
+    assert (cfg.model.name, cfg.algorithm.micro_batch, cfg.model.lora) == ("smollm2-135m", 8, None)
+    monkeypatch.setattr(fit, "PRESET_SHAPES", {"smollm2-135m": fit.PRESET_SHAPES["smollm2-135m"]})
+    monkeypatch.setattr(fit, "device_memory", lambda device: (3 * fit.GIB, "cuda"))
+    result = invoke(*peers)
+    assert result.exit_code == 0 and "smollm2-135m with LoRA" in result.text
+    assert captured["config"].node.model.lora is not None
 
 
 def test_join_gpus_gives_each_gpu_its_own_identity(captured: dict) -> None:
@@ -283,12 +300,15 @@ def test_status_of_a_run_folder(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ helpers behind the commands
 
 
-def test_pick_model() -> None:
-    assert pick_model(80 * GIB, has_cuda=True) == "smollm2-135m"
-    assert pick_model(2 * GIB, has_cuda=True) == "tiny-16m"
-    assert pick_model(64 * GIB, has_cuda=False) == "tiny-16m"
-    assert pick_model(8 * GIB, has_cuda=False) == "tiny-6m"
-    assert pick_model(1 * GIB, has_cuda=False) == "tiny-1.5m"
+def test_per_gpu_configs_do_not_collide(tmp_path: Path) -> None:
+    cfg = load_config(None, ["transport.host_maddrs=['/ip4/0.0.0.0/tcp/31337', '/ip4/0.0.0.0/udp/31337/quic-v1']",
+                             "transport.announce_maddrs=['/ip4/203.0.113.9/tcp/31337']"])
+    first, second = per_gpu_config(cfg, 0), per_gpu_config(cfg, 1)
+    assert first.transport.host_maddrs == cfg.transport.host_maddrs
+    assert second.transport.host_maddrs == ["/ip4/0.0.0.0/tcp/31338", "/ip4/0.0.0.0/udp/31338/quic-v1"]
+    assert second.transport.announce_maddrs == ["/ip4/203.0.113.9/tcp/31338"]
+    assert first.node.model.device == second.node.model.device == "cuda:0"  # CUDA_VISIBLE_DEVICES picks the GPU
+    assert offset_ports(["/ip4/127.0.0.1/tcp/0"], 3) == ["/ip4/127.0.0.1/tcp/0"]
 
 
 def test_node_config_applies_profiles_round_robin() -> None:

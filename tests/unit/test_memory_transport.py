@@ -149,7 +149,7 @@ def test_a_record_stored_or_pushed_whole_over_the_inline_cap_is_refused(swarm):
     key = record_key(cfg.swarm_id, w, shard_of(a.peer_id, cfg.num_shards))
     hub.tamper(key, record_subkey(a.peer_id, 0), whole, clock.t + 30)
     assert run(b.collect(8)) == [] and b.stats.rejections["too_large"] == 1
-    assert not c.accept_pushed(key, w, record_subkey(a.peer_id, 0), whole, clock.t + 30)
+    assert not c.receiver.accept_pushed(key, w, record_subkey(a.peer_id, 0), whole, clock.t + 30)
     assert c.stats.rejections["too_large"] == 1
     receipt = run(a.publish(replace(batch, batch_id="parts")))  # the same batch published: parts plus an index
     assert [x.batch_id for x in run(c.collect(8))] == ["parts"]
@@ -165,10 +165,10 @@ def test_stale_window_and_log_once(swarm, caplog):
     clock, hub, cfg, (a, b, _) = swarm
     old = a.window() - 10
     hub.tamper(record_key(cfg.swarm_id, a.window(), shard_of(a.peer_id, cfg.num_shards)), a.peer_id, seal(make_batch(a.identity, old), a.identity), clock.t + 30)
-    with caplog.at_level(logging.WARNING, logger="swarm.transports.inbox"):
+    with caplog.at_level(logging.WARNING, logger="swarm.transports.rejections"):
         assert run(b.collect(8)) == []
         for _ in range(3):
-            b.inbox.reject(a.peer_id, "wrong_window")
+            b.rejection_log("wrong_window", signer=a.peer_id)
     assert b.stats.rejections["wrong_window"] == 4
     assert sum("wrong_window" in r.message for r in caplog.records) == 1
 
@@ -211,7 +211,7 @@ class RecordingPusher:
 
 def test_publish_pushes_before_it_waits_for_the_store():
     clock = Clock()
-    cfg = TransportConfig(type="memory", num_shards=1, collect_timeout_s=0.05)
+    cfg = TransportConfig(type="memory", num_shards=1, request_timeout_s=0.05)
     store = HangingStore(clock)
     a = MemoryTransport(cfg, Identity.from_seed(b"a"), store)
     a.pusher = RecordingPusher(store)

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from node.peer_ledger import PEER_USEFULNESS, PeerLedger, PeerRecord, PeerUsefulness, peer_useful_strategy
-from node.sampler import STRATEGIES, register_strategy, select_groups
+from node.config import PeerLedgerConfig
+from node.peer_ledger import PeerLedger, PeerRecord, PeerUsefulness
+from node.sampler import STRATEGIES, SelectionContext, register_strategy, select_groups
+from node.sampler.strategies import peer_useful_strategy
 from node.types import ScoredGroup, Task
 from protocol.messages import Completion, RolloutBatch, RolloutGroup, TaskRef
 from swarm.transports import MemoryHub
@@ -64,7 +66,7 @@ def test_ledger_rejects_a_zero_prior_or_bad_decay() -> None:
         PeerLedger(prior_useful=0.0)
     with pytest.raises(ValueError):
         PeerLedger(decay=1.5)
-    assert PeerLedger.from_options({"peer_decay": 0.8, "other": 1}).decay == 0.8
+    assert PeerLedger(**PeerLedgerConfig(decay=0.8).model_dump()).decay == 0.8
 
 
 def good_and_bad_history() -> PeerUsefulness:
@@ -79,9 +81,9 @@ CANDIDATES = [accepted(peer, 1, 0, index=i) for i, peer in enumerate(["good", "b
 
 
 def draw(rng: random.Random, j: int, usefulness: PeerUsefulness | None) -> list[ScoredGroup]:
-    options = {PEER_USEFULNESS: usefulness} if usefulness is not None else {}
+    context = SelectionContext(peer_usefulness=usefulness) if usefulness is not None else None
     return select_groups([], CANDIDATES, local_i=0, external_j=j, rng=rng, strategy=peer_useful_strategy,
-                         options=options).external
+                         context=context).external
 
 
 def test_peer_useful_prefers_the_peer_whose_groups_survive() -> None:
@@ -112,16 +114,16 @@ def test_peer_useful_with_j0_consumes_no_randomness() -> None:
 def test_node_feeds_its_ledger_and_hands_the_strategy_its_snapshot(tiny_model_config, tmp_path: Path) -> None:
     snapshots: list[PeerUsefulness] = []
 
-    def spy(candidates, j, rng, options):  # "peer_useful", recording what the node passed
-        snapshots.append(options[PEER_USEFULNESS])
-        return peer_useful_strategy(candidates, j, rng, options)
+    def spy(candidates, j, rng, context):  # "peer_useful", recording what the node passed
+        snapshots.append(context.peer_usefulness)
+        return peer_useful_strategy(candidates, j, rng, context)
 
     # zero-advantage groups stay candidates, so J = 1 always has a choice to make once the peer has published
     sampler = {"type": "peer_useful_spy", "local_i": 4, "external_j": 1, "completions_l": 6, "drop_zero_advantage": False}
     hub = MemoryHub()
-    a, b = (make_node(tiny_model_config, n, tmp_path, hub=hub, overrides={"sampler": sampler}) for n in ("a", "b"))
-    register_strategy("peer_useful_spy", spy)
+    register_strategy("peer_useful_spy", spy)  # before the config names it: an unknown type fails at load
     try:
+        a, b = (make_node(tiny_model_config, n, tmp_path, hub=hub, overrides={"sampler": sampler}) for n in ("a", "b"))
         asyncio.run(_lockstep([a, b], 3))
     finally:
         STRATEGIES.pop("peer_useful_spy")

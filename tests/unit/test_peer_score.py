@@ -14,7 +14,7 @@ from protocol.keys import record_key, record_subkey, shard_of
 from swarm.transports.config import TransportConfig
 from swarm.transports.memory import MemoryHub, MemoryTransport
 from swarm.transports.peer_score import Candidate, PeerScores
-from swarm.transports.push import Pusher
+from swarm.transports.hivemind.push import Pusher
 from tests.chaos.flood import junk, small_batch
 
 
@@ -111,7 +111,8 @@ def pusher() -> tuple[Pusher, MemoryTransport]:
     transport.rng = random.Random(3)
     transport.peers = lambda: [SimpleNamespace(peer_id=i.peer_id, addresses=(f"/ip4/127.0.0.1/tcp/1/p2p/{LIBP2P[i.peer_id].to_base58()}",))
                                for i in HONEST + FLOODERS]
-    return Pusher(transport, p2p=None), transport  # p2p only carries sends; _receive and targets need none
+    push = Pusher(None, transport.receiver, config, peers=transport.peers, window=transport.window, rng=transport.rng)  # type: ignore[arg-type]
+    return push, transport  # p2p only carries sends; _receive and targets need none
 
 
 def request(ident: Identity, transport: MemoryTransport, slot: int, value: bytes | None = None) -> dht_pb2.StoreRequest:

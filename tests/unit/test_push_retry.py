@@ -1,8 +1,8 @@
-"""PushLedger: which recent pushes go out again, and to whom (swarm/transports/push_retry.py)."""
+"""PushLedger: which recent pushes go out again, and to whom (swarm/transports/hivemind/push_retry.py)."""
 
 from __future__ import annotations
 
-from swarm.transports.push_retry import PushLedger
+from swarm.transports.hivemind.push_retry import PushLedger
 
 
 def test_a_peer_that_did_not_answer_gets_the_record_again_until_it_answers() -> None:
@@ -57,3 +57,14 @@ def test_a_held_peer_keeps_its_place_but_is_not_pushed_to() -> None:
     ledger.answered(out, ["b"], ["ok"])
     (_, peers), = ledger.due(5, ["a", "b", "c"], fanout=2)  # released: its turn again
     assert peers == ["a"]
+
+
+def test_retries_stay_within_the_budget_newest_records_first() -> None:
+    ledger = PushLedger(keep_windows=4)
+    admitted = [f"p{i}" for i in range(1000)]  # a large swarm: the fanout, not N, sets what is due
+    for w in (7, 8):
+        ledger.sent(out := ledger.add("k", f"s{w}", window=w, request=w), [])
+    plan = ledger.due(8, admitted, fanout=8, budget=10)
+    assert [(o.subkey, len(peers)) for o, peers in plan] == [("s8", 8), ("s7", 2)]
+    assert ledger.due(8, admitted, fanout=8, budget=0) == []
+    assert sum(len(p) for _, p in ledger.due(8, admitted, fanout=8)) == 16  # no budget: each record up to its fanout

@@ -1,12 +1,12 @@
 """Reachability: hold a peer whose calls keep failing, and let it go when a TCP probe answers
-(swarm/transports/reachability.py). The probes connect to real sockets on 127.0.0.1."""
+(swarm/transports/hivemind/reachability.py). The probes connect to real sockets on 127.0.0.1."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 
-from swarm.transports.reachability import Reachability, tcp_address
+from swarm.transports.hivemind.reachability import Reachability, tcp_address
 
 
 def test_tcp_address_takes_the_first_tcp_multiaddr() -> None:
@@ -137,7 +137,7 @@ def test_a_peer_held_too_long_is_let_go_without_a_probe_answer() -> None:
 
 
 def test_dht_calls_to_a_held_peer_fail_at_once_and_others_count() -> None:
-    from swarm.transports.hivemind_dht import hold_dht_calls
+    from swarm.transports.hivemind.transport import hold_dht_calls
 
     class Protocol:  # the three calls of hivemind's DHTProtocol that dial a peer
         def __init__(self) -> None:
@@ -160,3 +160,14 @@ def test_dht_calls_to_a_held_peer_fail_at_once_and_others_count() -> None:
         assert await protocol.call_ping("alive", validate=True) == "id" and not reach.held("alive")
 
     asyncio.run(asyncio.wait_for(main(), 10))
+
+
+def test_addresses_and_failures_stay_bounded_but_held_peers_are_kept() -> None:
+    reach = Reachability(fail_threshold=1, max_peers=8)
+    reach.learn("held", ["/ip4/127.0.0.1/tcp/9"])
+    reach._held["held"] = 0.0  # as a refused probe leaves it
+    for i in range(100):
+        reach.learn(f"p{i}", [f"/ip4/127.0.0.1/tcp/{1000 + i}"])
+        reach.result(f"q{i}", False)
+    assert len(reach.addresses) == 8 and "held" in reach.addresses and "p99" in reach.addresses
+    assert len(reach.failures) == 8

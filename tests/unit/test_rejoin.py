@@ -6,7 +6,7 @@ import asyncio
 from types import SimpleNamespace
 
 from swarm.runner import _rejoin
-from swarm.transports.startup import TransportStartupError
+from swarm.transports.hivemind.startup import TransportStartupError
 
 
 class FlakyStart:

@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from node.sampler import STRATEGIES, Selection, register_strategy, select_groups
+from node.sampler import STRATEGIES, SelectionContext, Selection, register_strategy, select_groups
+from node.sampler.strategies import FreshUniformOptions
 from node.types import ScoredGroup, Task
 from protocol.messages import TaskRef
 
@@ -72,12 +73,13 @@ def test_fewer_candidates_than_j_takes_all_and_j0_uses_no_randomness() -> None:
 
 
 def test_strategies_are_pluggable() -> None:
-    register_strategy("last", lambda cands, j, rng, options: list(cands)[-j:])
+    register_strategy("last", lambda cands, j, rng, context: list(cands)[-j:])
     try:
         sel = select_groups([], EXTERNAL, local_i=0, external_j=2, rng=random.Random(0), strategy="last")
         assert ids(sel.external) == [14, 15]
         direct = select_groups([], EXTERNAL, local_i=0, external_j=1, rng=random.Random(0),
-                               strategy=lambda cands, j, rng, options: [cands[options["pick"]]], options={"pick": 1})
+                               strategy=lambda cands, j, rng, context: [cands[context.options.recent]],
+                               context=SelectionContext(FreshUniformOptions(recent=1)))
         assert ids(direct.external) == [12]
     finally:
         STRATEGIES.pop("last")

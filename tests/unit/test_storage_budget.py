@@ -10,7 +10,7 @@ from hivemind.dht.routing import DHTID
 from hivemind.dht.storage import DHTLocalStorage
 from hivemind.utils.timed_storage import get_dht_time
 
-from swarm.transports.storage_budget import BudgetedStorage, budget_dht_storage
+from swarm.transports.hivemind.storage_budget import BudgetedStorage, budget_dht_storage
 
 KIB = 1024
 
@@ -23,7 +23,7 @@ def part(i: int, size: int = 40 * KIB) -> tuple[str, bytes]:
 
 def test_parts_under_any_key_stop_at_the_budget_and_are_counted() -> None:
     reports = []
-    storage = BudgetedStorage(max_bytes=200 * KIB, report=lambda *r: reports.append(r))
+    storage = BudgetedStorage(max_bytes=200 * KIB, report=lambda reason, detail, claimed: reports.append((claimed, reason, detail)))
     later = get_dht_time() + 60
     stored = [storage.store(DHTID.generate(f"spam-{i}".encode()), data, later, subkey=subkey)
               for i, (subkey, data) in enumerate(map(part, range(10)))]
@@ -34,7 +34,7 @@ def test_parts_under_any_key_stop_at_the_budget_and_are_counted() -> None:
 
 def test_a_signed_record_is_reported_against_its_owner_and_a_plain_value_is_budgeted_too() -> None:
     reports = []
-    storage = BudgetedStorage(max_bytes=64 * KIB, report=lambda *r: reports.append(r))
+    storage = BudgetedStorage(max_bytes=64 * KIB, report=lambda reason, detail, claimed: reports.append((claimed, reason, detail)))
     key, later = DHTID.generate(b"window"), get_dht_time() + 60
     assert storage.store_subkey(key, "swpeer.0", b"x" * 60 * KIB, later)
     assert not storage.store_subkey(key, "swpeer.1", b"x" * 5 * KIB, later)

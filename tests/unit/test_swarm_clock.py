@@ -7,7 +7,7 @@ import time
 import pytest
 
 from protocol.clock import injected_skew, now
-from swarm.transports.swarm_clock import SwarmClock, TimeSample
+from swarm.transports.hivemind.swarm_clock import SwarmClock, TimeSample
 
 TRUE_START = 1_700_000_000.0
 

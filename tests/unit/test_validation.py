@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from protocol import Identity, RecordVerifier, encode, seal
+from protocol import PROTOCOL_VERSION, Identity, RecordVerifier, encode, seal
 from protocol.envelope import _signed_bytes
 from tests.unit.protocol_factories import make_announcement, make_batch
 
@@ -101,7 +101,7 @@ def test_private_record_is_encrypted_signed_over_the_ciphertext_and_decrypted_by
     batch = make_batch(ALICE)
     sealed = seal(batch, ALICE, b"right")
     record = _fields(sealed)
-    assert record["enc"] == "aes-256-gcm" and record["v"] == [1, 1]
+    assert record["enc"] == "aes-256-gcm" and record["v"] == list(PROTOCOL_VERSION)
     assert encode(batch) not in sealed and batch.groups[0].completions[0].text.encode() not in record["body"]
     assert _verifier(swarm_secret=b"right").verify(sealed).message == batch
     assert seal(batch, ALICE, b"right") != sealed  # a fresh nonce each time

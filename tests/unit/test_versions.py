@@ -66,7 +66,7 @@ def test_a_hostile_version_string_is_never_repeated() -> None:
 def test_other_major_records_are_counted_and_reported_once(caplog) -> None:
     inbox = Inbox(RecordVerifier(swarm_id="test"), TransportStats(), own_peer_id="me")
     peers = [Identity.from_seed(bytes([i])) for i in range(3)]
-    with caplog.at_level(logging.WARNING, logger="swarm.transports.inbox"):
+    with caplog.at_level(logging.WARNING, logger="swarm.transports.rejections"):
         for peer in peers:
             for _ in range(2):
                 sealed = _with_envelope(seal_bytes(_future_body(NEWER_MAJOR), peer), v=list(NEWER_MAJOR), sw="0.9.2")

@@ -1,0 +1,117 @@
+"""The SAPO table's command line: which blocks run, where their log and outputs go, and the DHT check.
+
+    python -m benchmarks.sapo --quick                   # 16/0 vs 8/8, sparse, 4 nodes, 2 seeds (< 5 min)
+    python -m benchmarks.sapo --fill --seeds 10 --report-only
+
+Full experiments (the table, --pilot, --fill, --dht) read and write ``benchmarks/results/sapo/``;
+--quick and --tiny write to ``runs/benchmarks/sapo/`` unless ``--out-dir`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from benchmarks.common import RunLog, output_path, provenance, shown, write_json
+from benchmarks.sapo.grid import ISOLATION, UNIFORM_88, Block, fill_blocks, full_blocks, pilot_blocks, quick_blocks, tiny_blocks
+from benchmarks.sapo.report import build_report, dht_comparison, write_outputs
+from benchmarks.sapo.runs import jobs_of, prebuild_models, run_jobs, spec_key
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    import benchmarks.sapo
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sapo", description=benchmarks.sapo.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="sparse, 4 nodes, 16/0 vs 8/8, 2 seeds")
+    parser.add_argument("--pilot", action="store_true", help="the 2-seed pilots of grid.pilot_blocks")
+    parser.add_argument("--fill", action="store_true",
+                        help="under today's packages (own run log): sparser-8 over 150 rounds, isolation, the fill "
+                             "and its variants, the rows generating 8 groups a round; the sparse-4 core over 60 "
+                             "rounds; the fill to 24 at two and three optimizer steps per round; isolation against "
+                             "the 2-step fill over 300 rounds")
+    parser.add_argument("--tiny", action="store_true", help="2 nodes, 3 rounds, 1 seed (the smoke test)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds per run (default 60; quick 50)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds of the main block (default 10; quick 2)")
+    parser.add_argument("--blocks", nargs="*", default=None, help="only these block names")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out-dir", type=Path, default=None,
+                        help="where the run log and outputs go (default benchmarks/results/sapo; quick and tiny: runs/benchmarks/sapo)")
+    parser.add_argument("--report-only", action="store_true", help="no new runs: report what the run log holds")
+    parser.add_argument("--fresh", action="store_true", help="ignore the run log of earlier invocations")
+    parser.add_argument("--dht", action="store_true", help="8/8 over the real DHT on loopback vs the simulation")
+    return parser.parse_args(argv)
+
+
+def choose(args: argparse.Namespace) -> tuple[list[Block], str, str]:
+    """(blocks, output stem, run-log stem) of the experiment the flags name."""
+    if args.pilot:
+        return pilot_blocks(args.rounds or 60), "pilot", "table"  # the pilots share the main table's log
+    if args.fill:
+        return fill_blocks(args.seeds or 10), "fill", "fill"
+    if args.tiny:
+        return tiny_blocks(), "tiny", "tiny"
+    if args.quick:
+        return quick_blocks(args.rounds or 50, args.seeds or 2), "quick", "quick"
+    return full_blocks(args.rounds or 60, args.seeds or 10), "table", "table"
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    short = args.quick or args.tiny
+    folder = output_path("sapo", "", full=not short, out=args.out_dir)
+    if args.dht:
+        return dht_main(args, folder)
+    blocks, stem, runs_stem = choose(args)
+    if args.blocks:
+        blocks = [b for b in blocks if b.name in args.blocks]
+    folder.mkdir(parents=True, exist_ok=True)
+    log = RunLog(folder / runs_stem)
+    meta, start_wall, start_cpu = provenance(), time.time(), _cpu_all()
+    if args.report_only:
+        runs = log.load()
+    else:
+        prebuild_models(blocks)
+        runs = run_jobs(jobs_of(blocks), log, args.workers, resume=not (args.fresh or short))
+    report = {"provenance": meta, **build_report(blocks, runs)}
+    report["invocation"] = {"argv": sys.argv[1:], "wall_s": round(time.time() - start_wall, 1),
+                            "cpu_s_all_processes": round(_cpu_all() - start_cpu, 1)}
+    print(write_outputs(report, blocks, runs, folder / f"{stem}.json", folder / f"{stem}.png"))
+
+
+def dht_main(args: argparse.Namespace, folder: Path) -> None:
+    """8/8 uniform over hivemind (one process per node) against the simulated 8/8 and 16/0, same seeds."""
+    from benchmarks.sapo.dht import run_dht
+
+    block = replace(full_blocks(args.rounds or 60)[0], seeds=tuple(range(args.seeds or 2)), configs=(ISOLATION, UNIFORM_88))
+    prebuild_models([block])
+    folder.mkdir(parents=True, exist_ok=True)
+    sim = run_jobs(jobs_of([block]), RunLog(folder / "table"), args.workers, resume=True)
+    log = RunLog(folder / "dht")
+    dht = log.load()
+    try:
+        for seed in block.seeds:
+            spec = block.specs(seed)[1]
+            if spec_key(spec) not in dht:
+                row = {"key": spec_key(spec), "seed": seed, **run_dht(spec)}
+                log.append(row)
+                dht[row["key"]] = row
+                print(f"  DHT 8/8 seed {seed}: cum {sum(map(sum, row['common'])):.1f} CPU {row['cpu_s']:.1f} s wall {row['wall_s']:.0f} s")
+    finally:
+        if log.plain.exists():
+            log.compress()
+    report = dht_comparison(block, sim, dht)
+    print(report["table"])
+    print(f"wrote {shown(write_json(folder / 'dht.json', report))}")
+
+
+def _cpu_all() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+__all__ = ["choose", "main", "parse_args"]

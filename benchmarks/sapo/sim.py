@@ -1,0 +1,290 @@
+"""One in-process SAPO swarm run: N real `Node`s over `MemoryTransport`, stepped in lockstep.
+
+What it measures: per node and round, the node's own reward (mean over its local completions), the
+groups it kept for the update (informative local + external) and the CPU-seconds its `Node.step`
+took (`time.process_time`, the process runs one node at a time on one torch thread).
+
+    result = run_swarm(RunSpec(regime=SPARSE, n_nodes=4, local_i=8, external_j=8, rounds=60, seed=0))
+    result.cumulative_reward, result.cpu_s
+
+The headline metric is the reward on the common questions (`RunResult.common`): the first four of
+each node's per-round question stream, which every configuration generates with the same seeds.
+
+Everything is the node's real code: task draw, policy generation, verifier, publish/collect through
+the sharded transport (signing, envelopes, inbox), intake re-scoring, the sampler and GRPO. The
+benchmark only (a) injects a clock so that round r is window r, (b) reads every shard (num_shards=1)
+so no batch is missed, and (c) optionally moves a node's I/J split between rounds (`CONTROLLERS`).
+
+Pairing: node k of seed s has peer id from `Identity.from_seed(f"sapo-{s}-{k}")`, so its question
+stream (TaskSource.draw is a pure function of peer id, round and position i, hence prefix-stable)
+and its generation seeds are the same in every configuration; configurations differ only in how
+many of the stream's first questions they use and in what they take from peers. External sampling
+has its own RNG (SamplerConfig.seed), and so does each transport's choice of shards and records, so a run is
+reproducible.
+
+Lockstep order: nodes step 0..N-1 each round; node k reads round r of nodes < k and round r - 1 of
+nodes > k (the lag a real asynchronous swarm has), each batch exactly once.
+
+Reference: SAPO (arXiv 2509.08721) section 4, the controlled experiment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from node.algorithms import build_algorithm
+from node.config import NodeConfig
+from node.policy import Policy
+from node.rewards import build_reward_fn
+from node.round import Node
+from node.tasks import build_task_source
+from protocol import Identity
+from swarm.transports import MemoryHub, build_transport
+from swarm.transports.config import TransportConfig
+
+WINDOW_S = 10.0
+COMMON_QUESTIONS = 4
+"""Questions at the head of each node's per-round stream that every configuration generates (I >= 4)."""
+T0 = 1_700_000_000.0
+"""Simulated DHT time of round 0 (a window boundary)."""
+
+CHAIN_SUM_2 = {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1}
+CHAIN_SUM_3 = {"min_terms": 3, "max_terms": 3, "min_digits": 1, "max_digits": 1}
+CHAIN_SUM_3_WIDE = {"min_terms": 3, "max_terms": 3, "min_digits": 1, "max_digits": 2}
+"""Three terms of one or two digits: after the 2-term warm start, a base reward of about 0.03 per node-round
+(the paper's rewards are about 0.035) and about 1.6 informative groups of 16 per update."""
+
+
+@dataclass(frozen=True)
+class Regime:
+    """Where the swarm starts (warm start) and what it is trained on (RL families)."""
+
+    name: str
+    warm_start_steps: int
+    warm_families: tuple[tuple[str, dict[str, Any]], ...]
+    rl_families: tuple[tuple[str, dict[str, Any]], ...]
+
+
+DENSE = Regime("dense", 250, (("chain_sum", CHAIN_SUM_2),), (("chain_sum", CHAIN_SUM_2),))
+SPARSE = Regime("sparse", 400, (("chain_sum", CHAIN_SUM_2),), (("chain_sum", CHAIN_SUM_3),))
+SPARSER = Regime("sparser", 400, (("chain_sum", CHAIN_SUM_2),), (("chain_sum", CHAIN_SUM_3_WIDE),))
+CHAIN_SUM_2_TWO_DIGIT = {"min_terms": 2, "max_terms": 2, "min_digits": 2, "max_digits": 2}
+"""Two terms of two digits: base reward about 0.012 and 0.5 informative groups per update (a pilot only:
+nothing learns there in 60 rounds, shared or not)."""
+SPARSEST = Regime("sparsest", 400, (("chain_sum", CHAIN_SUM_2),), (("chain_sum", CHAIN_SUM_2_TWO_DIGIT),))
+REGIMES = {r.name: r for r in (DENSE, SPARSE, SPARSER, SPARSEST)}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: a swarm configuration under one seed."""
+
+    regime: Regime
+    n_nodes: int
+    local_i: int
+    external_j: int
+    rounds: int
+    seed: int
+    strategy: str = "uniform"
+    adaptive: str = ""
+    """Move each node's I/J between rounds: "" (fixed), "supply" (`SupplySplit`) or "fill" (`FillSplit`)."""
+    update_groups: int = 16
+    """The update's nominal size in groups, which the adaptive controllers keep."""
+    models: tuple[str, ...] = ()
+    """Model preset per node (empty: tiny-0.5m for all)."""
+    rl_families: tuple[tuple[tuple[str, dict[str, Any]], ...], ...] = ()
+    """RL families per node (empty: the regime's for all)."""
+    external_advantage: str = "signed"
+    """How external groups are learned from (node.config AlgorithmConfig.external_advantage)."""
+    completions: int = 16
+    lr: float = 3e-4
+    iterations: int = 1
+    """Optimizer steps per round on the round's batch (node.config AlgorithmConfig.iterations)."""
+    max_new_tokens: int = 6
+
+
+@dataclass
+class RunResult:
+    spec: RunSpec
+    rewards: list[list[float]] = field(default_factory=list)
+    """[node][round] mean reward of the node's local completions."""
+    common: list[list[float]] = field(default_factory=list)
+    """[node][round] mean reward on the first `COMMON_QUESTIONS` questions of the node's stream, which
+    every configuration generates: the paired evaluation set (configurations differ in how many of the
+    stream's questions they use, so their own-reward averages cover different questions)."""
+    kept: list[list[int]] = field(default_factory=list)
+    """[node][round] informative groups in the update (local kept + external)."""
+    kept_local: list[list[int]] = field(default_factory=list)
+    external_candidates: list[list[int]] = field(default_factory=list)
+    local_i: list[list[int]] = field(default_factory=list)
+    cpu: list[list[float]] = field(default_factory=list)
+    """[node][round] CPU-seconds of Node.step."""
+    rejections: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def cumulative_reward(self) -> float:
+        """Summed over nodes and rounds, on the common questions (the table's headline metric)."""
+        return float(sum(map(sum, self.common)))
+
+    @property
+    def cpu_s(self) -> float:
+        return float(sum(map(sum, self.cpu)))
+
+    @property
+    def kept_per_update(self) -> float:
+        flat = [k for row in self.kept for k in row]
+        return sum(flat) / max(1, len(flat))
+
+
+class SimClock:
+    """DHT time under the benchmark's control: `at_round(r)` puts every node in window r."""
+
+    def __init__(self) -> None:
+        self.t = T0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def at_round(self, r: int) -> None:
+        self.t = T0 + r * WINDOW_S + 0.5 * WINDOW_S
+
+
+class SupplySplit:
+    """Adaptive I/J, "borrow what the swarm supplies": I + J stays `total`.
+
+    After every round: E <- EMA of the informative external candidates the node saw; then
+    J = clamp(round(E), 0, total - i_min), I = total - J. A node whose peers share many informative
+    groups generates less; when their supply dries up it generates more itself.
+    """
+
+    def __init__(self, total: int, local_i: int, external_j: int, i_min: int = 4, j_min: int = 2,
+                 decay: float = 0.7) -> None:
+        self.total, self.i_min, self.j_min, self.decay = total, i_min, j_min, decay
+        self.supply = float(external_j)
+        """Starts at the configured J; j_min > 0 keeps the node reading peers so it sees supply return."""
+
+    def next_split(self, row: dict[str, Any]) -> tuple[int, int]:
+        if row["round"] == 0:
+            return self.total - round(self.supply), round(self.supply)  # round 0: peers have not published yet
+        seen = float(row["external_candidates"])
+        self.supply = self.decay * self.supply + (1 - self.decay) * seen
+        j = max(self.j_min, min(self.total - self.i_min, round(self.supply)))
+        return self.total - j, j
+
+
+class FillSplit:
+    """Adaptive J, "fill the update": I is fixed, J = total - EMA(informative local groups).
+
+    The zero-advantage filter leaves empty slots in a 16-group update; J moves so that informative
+    external groups fill them, so the update holds about `total` informative groups while local
+    groups are scarce, and J falls as the node's own share of informative groups grows.
+    """
+
+    def __init__(self, total: int, local_i: int, external_j: int, decay: float = 0.7) -> None:
+        self.total, self.local_i, self.decay = total, local_i, decay
+        self.kept_local: float | None = None
+
+    def next_split(self, row: dict[str, Any]) -> tuple[int, int]:
+        kept = float(row["local_groups"])
+        self.kept_local = kept if self.kept_local is None else self.decay * self.kept_local + (1 - self.decay) * kept
+        return self.local_i, max(0, self.total - round(self.kept_local))
+
+
+CONTROLLERS = {"supply": SupplySplit, "fill": FillSplit}
+
+
+def node_config(spec: RunSpec, k: int) -> NodeConfig:
+    model = spec.models[k] if spec.models else "tiny-0.5m"
+    families = spec.rl_families[k] if spec.rl_families else spec.regime.rl_families
+    return NodeConfig.model_validate({
+        "model": {"name": model, "device": "cpu", "warm_start_steps": spec.regime.warm_start_steps,
+                  "max_new_tokens": spec.max_new_tokens, "threads": 1},
+        "tasks": {"families": [{"name": n, "config": c} for n, c in families]},
+        "sampler": {"type": spec.strategy, "local_i": spec.local_i, "external_j": spec.external_j,
+                    "completions_l": spec.completions, "seed": 1_000 * spec.seed + k},
+        "algorithm": {"type": "grpo", "lr": spec.lr, "external_advantage": spec.external_advantage,
+                      "iterations": spec.iterations},
+        "round": {"rounds": spec.rounds, "seed": spec.seed, "checkpoint_every": 0, "collect_timeout_s": 30.0},
+    })
+
+
+def transport_config() -> TransportConfig:
+    return TransportConfig(type="memory", swarm_id="sapo-table", window_seconds=WINDOW_S, num_shards=1,
+                           shards_per_collect=1, windows_per_collect=2, record_ttl_windows=3,
+                           max_records_per_peer_per_window=4, inbox_size=1024)
+
+
+def peer_identity(seed: int, k: int) -> Identity:
+    return Identity.from_seed(f"sapo-{seed}-{k}".encode())
+
+
+def build_nodes(spec: RunSpec, clock: SimClock) -> list[Node]:
+    hub = MemoryHub(clock)
+    sharing = spec.external_j > 0 or bool(spec.adaptive)
+    nodes = []
+    for k in range(spec.n_nodes):
+        cfg = node_config(spec, k)
+        identity = peer_identity(spec.seed, k)
+        policy = Policy.load(cfg.model, seed=0, families=spec.regime.warm_families)
+        transport = build_transport(transport_config(), identity, memory_hub=hub) if sharing else None
+        if transport is not None:
+            transport.rng = random.Random(f"sapo-transport-{spec.seed}-{k}")  # which records a collect verifies first
+        nodes.append(Node(cfg, identity, policy, build_task_source(cfg.tasks), build_reward_fn(cfg.rewards),
+                          build_algorithm(cfg.algorithm, policy), transport, swarm_id="sapo-table",
+                          window_seconds=WINDOW_S))
+    return nodes
+
+
+def set_split(node: Node, local_i: int, external_j: int) -> None:
+    """Move a node's I/J (configs are frozen: the node gets a copy with the new sampler section)."""
+    sampler = node.config.sampler.model_copy(update={"local_i": local_i, "external_j": external_j})
+    node.config = node.config.model_copy(update={"sampler": sampler})
+
+
+async def _run(spec: RunSpec) -> RunResult:
+    clock = SimClock()
+    nodes = build_nodes(spec, clock)
+    for node in nodes:
+        if node.transport is not None:
+            await node.transport.start()
+    result = RunResult(spec, *([[] for _ in nodes] for _ in range(7)))
+    controllers = [CONTROLLERS[spec.adaptive](spec.update_groups, spec.local_i, spec.external_j) for _ in nodes] if spec.adaptive else []
+    for r in range(spec.rounds):
+        clock.at_round(r)
+        for k, node in enumerate(nodes):
+            start = time.process_time()
+            row = await node.step()
+            result.cpu[k].append(time.process_time() - start)
+            result.rewards[k].append(float(row["reward_local"]))
+            head = row["reward_by_question"][:COMMON_QUESTIONS]
+            assert len(head) == COMMON_QUESTIONS, f"local_i {node.config.sampler.local_i} < {COMMON_QUESTIONS} common questions"
+            result.common[k].append(sum(head) / COMMON_QUESTIONS)
+            result.kept[k].append(int(row["kept_groups"]))
+            result.kept_local[k].append(int(row["local_groups"]))
+            result.external_candidates[k].append(int(row["external_candidates"]))
+            result.local_i[k].append(node.config.sampler.local_i)
+            if controllers:
+                set_split(node, *controllers[k].next_split(row))
+    for node in nodes:
+        for reason, count in (row_rejections(node)).items():
+            result.rejections[reason] = result.rejections.get(reason, 0) + count
+        if node.transport is not None:
+            await node.transport.stop()
+    return result
+
+
+def row_rejections(node: Node) -> dict[str, int]:
+    transport = node.transport.rejections if node.transport is not None else {}
+    return dict(transport) | dict(node.intake_rejections)
+
+
+def run_swarm(spec: RunSpec) -> RunResult:
+    """Run one configuration under one seed on one torch thread."""
+    torch.set_num_threads(1)
+    return asyncio.run(_run(spec))
