@@ -12,7 +12,7 @@ restores that best state and multiplies the learning rate by ``round.collapse_lr
     7
 
 Why a guard at all: with the old join defaults (lr 3e-4) tiny nodes rose for ~500 rounds, then lost most
-of their reward with nobody watching (issue "Left alone for days"; `benchmarks/collapse_study.py`).
+of their reward with nobody watching (issue "Left alone for days"; `python -m benchmarks.collapse_study`).
 """
 
 from __future__ import annotations

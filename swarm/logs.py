@@ -3,7 +3,8 @@
 Python drops every ``logger.info`` until something installs a handler; this module is that one
 place. The level comes from ``--log-level`` or ``$SAPO_SWARM_LOG_LEVEL`` (default INFO); each line
 carries the time, the node's name and the logger. hivemind's own chatter stays at WARNING unless
-DEBUG is asked for (or ``$HIVEMIND_LOGLEVEL`` says otherwise).
+DEBUG is asked for (or ``$HIVEMIND_LOGLEVEL`` says otherwise); once hivemind is imported,
+`swarm.transports.hivemind.logs.adopt_hivemind` sends its records through these handlers.
 
     configure("info")                                        # every command, from the CLI callback
     configure("info", node="node0", log_file=out / "node.log")  # `swarm run`: terminal and node.log
@@ -106,14 +107,4 @@ def configure(level: str | None = None, node: str = "-", log_file: Path | None =
     return numeric
 
 
-def adopt_hivemind() -> None:
-    """Once hivemind is imported: send its records through our handlers (one format, node.log too)."""
-    if "hivemind" not in sys.modules:
-        return
-    from hivemind.utils.logging import use_hivemind_log_handler
-
-    use_hivemind_log_handler("nowhere")  # propagate to the root logger instead of hivemind's own handler
-    logging.getLogger("hivemind").setLevel(os.environ.get("HIVEMIND_LOGLEVEL", "WARNING"))
-
-
-__all__ = ["ENV_LEVEL", "ENV_STDERR_LEVEL", "LEVELS", "adopt_hivemind", "configure", "resolve_level", "same_file"]
+__all__ = ["ENV_LEVEL", "ENV_STDERR_LEVEL", "LEVELS", "configure", "resolve_level", "same_file"]

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from protocol import Identity
 from swarm.config import RunConfig
-from swarm.logs import adopt_hivemind
 from swarm.shutdown import stop_within
+from swarm.transports.hivemind.logs import adopt_hivemind
 
 logger = logging.getLogger(__name__)
 
