@@ -1,6 +1,6 @@
 """Signed envelopes: what actually goes on the wire.
 
-A sealed record is msgpack ``{"v": [1, 1], "body": <bytes>, "pub": <32 B>, "sig": <64 B>,
+A sealed record is msgpack ``{"v": [1, 2], "body": <bytes>, "pub": <32 B>, "sig": <64 B>,
 "tag": <32 B or empty>, "sw": <package version>}`` plus, in a private swarm, ``"enc": "aes-256-gcm"``.
 ``v`` and ``sw`` stay at the top of the envelope in every protocol major, so a node that cannot read a
 record can still say which release to install; ``sw`` is advisory (not signed, shown only if it looks

@@ -4,9 +4,9 @@ Announcements carry both: the package version (`package_version`, ``PeerAnnounce
 and the protocol version (``PeerAnnouncement.version``). A record of another protocol major cannot be
 read at all; `upgrade_hint` words the one message a node prints about them.
 
-    >>> upgrade_hint((2, 0), None, (1, 1), "0.1.0")
-    'peers publish protocol 2.0, which this node (sapo-swarm 0.1.0, protocol 1.1) cannot read; upgrade: install a sapo-swarm release that speaks protocol 2.x (pip install -U sapo-swarm) and restart'
-    >>> upgrade_hint((2, 0), "0.4.1", (1, 1), "0.1.0").split("; ")[1]
+    >>> upgrade_hint((2, 0), None, (1, 2), "0.1.0")
+    'peers publish protocol 2.0, which this node (sapo-swarm 0.1.0, protocol 1.2) cannot read; upgrade: install a sapo-swarm release that speaks protocol 2.x (pip install -U sapo-swarm) and restart'
+    >>> upgrade_hint((2, 0), "0.4.1", (1, 2), "0.1.0").split("; ")[1]
     'upgrade: install sapo-swarm>=0.4.1 (pip install -U "sapo-swarm>=0.4.1") and restart'
 """
 
