@@ -285,6 +285,75 @@ class RoundConfig(_Strict):
     """Learning-rate multiplier applied at each rollback."""
 
 
+# ---------------------------------------------------------------- defences against poisoned rollouts
+class ShapeDefenceConfig(_Strict):
+    enabled: bool = True
+    """Drop external completions that are not a whole answer in a shape the task accepts (`node.tasks.shapes`),
+    or longer than this node's own `model.max_new_tokens` once re-tokenized."""
+    max_extra_chars: int | None = Field(None, ge=0, le=10_000)
+    """Characters allowed beyond the answer and its wrapper; None: the task family's own tolerance."""
+    token_slack: int = Field(0, ge=0, le=8192)
+    """Tokens allowed beyond `model.max_new_tokens` after re-tokenizing (another tokenizer may split text finer)."""
+
+
+class PlausibilityDefenceConfig(_Strict):
+    enabled: bool = False
+    """Drop external completions with a token far less likely under this node's policy than the tokens of its own
+    completions (a forward pass per external completion with signal: see `node.defences.plausibility`)."""
+    quantile: float = Field(0.005, gt=0.0, lt=0.5)
+    """Calibration quantile of the node's own completions' lowest token log-prob."""
+    margin_nats: float = Field(4.0, ge=0.0, le=100.0)
+    """How far below that quantile (in nats) a completion's lowest token log-prob may fall before it is dropped."""
+    window: int = Field(4096, ge=16, le=1_000_000)
+    """Own completions' scores kept for calibration (the most recent)."""
+    min_calibration: int = Field(256, ge=1)
+    """Own completions scored before the check drops anything (until then it only calibrates)."""
+    own_per_round: int = Field(32, ge=1, le=4096)
+    """Distinct own completions scored per round for calibration."""
+
+
+class PeerTrustConfig(_Strict):
+    enabled: bool = True
+    """Take fewer, then no, groups from peers whose groups the other defences keep dropping (`node.peer_ledger`
+    counts the drops, with its decay, so a peer that stops recovers)."""
+    tolerate_drop_rate: float = Field(0.1, ge=0.0, le=1.0)
+    """A peer's smoothed share of dropped groups up to which every group of it is admitted."""
+    ban_drop_rate: float = Field(0.3, gt=0.0, le=1.0)
+    """Share of dropped groups from which none of the peer's groups is admitted (between the two: admitted with
+    a probability falling linearly from 1 to 0)."""
+    min_groups: float = Field(8.0, ge=0.0)
+    """Decayed inspected groups of a peer below which its drop rate is not acted on (a refused peer's evidence
+    decays to this, then it is inspected again)."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "PeerTrustConfig":
+        if self.ban_drop_rate <= self.tolerate_drop_rate:
+            raise ValueError(f"defences.peer_trust.ban_drop_rate ({self.ban_drop_rate}) must exceed tolerate_drop_rate "
+                             f"({self.tolerate_drop_rate}): raise ban_drop_rate or lower tolerate_drop_rate")
+        return self
+
+
+class JudgeDefenceConfig(_Strict):
+    type: str | None = None
+    """A registered judge (`node.defences.judge.register_judge`); None: no judge (none ships)."""
+    options: dict[str, Scalar] = Field(default_factory=dict)
+    """Options handed to the judge's factory."""
+
+
+class DefencesConfig(_Strict):
+    shape: ShapeDefenceConfig = Field(default_factory=ShapeDefenceConfig)
+    """Whole-answer shape and length of external completions."""
+    plausibility: PlausibilityDefenceConfig = Field(default_factory=PlausibilityDefenceConfig)
+    """Per-token log-probs of external completions under this node's own policy."""
+    peer_trust: PeerTrustConfig = Field(default_factory=PeerTrustConfig)
+    """Fewer groups from peers whose groups keep being dropped."""
+    judge: JudgeDefenceConfig = Field(default_factory=JudgeDefenceConfig)
+    """An optional judge model."""
+    group_drop_share: float = Field(0.5, ge=0.0, le=1.0)
+    """A group loses its flagged completions; when more than this share of them is flagged, the whole group is
+    dropped (and counted against its sender)."""
+
+
 class NodeConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     """The policy."""
@@ -298,6 +367,8 @@ class NodeConfig(_Strict):
     """The local learning step."""
     round: RoundConfig = Field(default_factory=RoundConfig)
     """The round loop."""
+    defences: DefencesConfig = Field(default_factory=DefencesConfig)
+    """Checks on peers' completions after re-scoring, before selection (`node.defences`)."""
 
 
 ModelConfig.model_rebuild()

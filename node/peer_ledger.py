@@ -6,7 +6,10 @@ verifier, so its advantage is zero and the filter drops it). The ledger counts, 
 received, groups that survived intake and groups with signal, and scores a peer by its smoothed rate of
 useful groups: (useful + a) / (received + a + b), the posterior mean of a Beta(a, b) prior. Counts
 decay every round, so a peer that stops sharing drifts back to the prior and a peer that improves can
-recover. The node checkpoints the counts with its round (`state_dict`), so a restart keeps what it learned.
+recover. It also sums, per sender, the share of completions the node's defences flagged in its groups
+in the groups they inspected (`inspected`, `dropped`, `drop_rate`), which `node.defences.peer_trust` reads to take fewer groups from a poisoning peer;
+the same decay lets a peer that stops recover. The node checkpoints the counts with its round (`state_dict`), so
+a restart keeps what it learned.
 
     >>> from node.types import ScoredGroup, Task
     >>> from protocol.messages import Completion, RolloutBatch, RolloutGroup, TaskRef
@@ -16,7 +19,7 @@ recover. The node checkpoints the counts with its round (`state_dict`), so a res
     >>> ledger = PeerLedger(decay=1.0)
     >>> ledger.observe([sent("good", 2), sent("bad", 2)], [got("good", 1.0, 0.0), got("good", 0.0, 1.0), got("bad", 1.0, 1.0)])
     >>> ledger.records["bad"]
-    PeerRecord(received=2.0, survived=1.0, useful=0.0)
+    PeerRecord(received=2.0, survived=1.0, useful=0.0, inspected=0.0, dropped=0.0)
     >>> snap = ledger.snapshot()
     >>> snap.score("good"), snap.score("bad"), snap.score("never-seen")
     (0.75, 0.25, 0.5)
@@ -49,9 +52,14 @@ class PeerRecord:
     """Groups intake accepted (task rebuilt and re-scored by our verifier)."""
     useful: float = 0.0
     """Surviving groups with signal: not all of their rewards are equal."""
+    inspected: float = 0.0
+    """Groups the node's defences inspected (`node.defences`; a group refused for its sender is not inspected)."""
+    dropped: float = 0.0
+    """Share of completions the defences flagged, summed over the peer's inspected groups."""
 
     def scale(self, factor: float) -> None:
         self.received, self.survived, self.useful = self.received * factor, self.survived * factor, self.useful * factor
+        self.inspected, self.dropped = self.inspected * factor, self.dropped * factor
 
 
 @dataclass(frozen=True)
@@ -87,8 +95,10 @@ class PeerLedger:
     def prior(self) -> float:
         return self.prior_useful / (self.prior_useful + self.prior_useless)
 
-    def observe(self, batches: Sequence[RolloutBatch], accepted: Iterable[ScoredGroup]) -> None:
-        """One round: decay every count, then add what `batches` sent and which groups intake `accepted`."""
+    def observe(self, batches: Sequence[RolloutBatch], accepted: Iterable[ScoredGroup],
+                screened: Mapping[str, tuple[float, float]] | None = None) -> None:
+        """One round: decay every count, then add what `batches` sent, which groups intake (and the defences)
+        `accepted`, and per sender what the defences `screened`: (groups inspected, flagged share summed)."""
         for peer in list(self.records):
             self.records[peer].scale(self.decay)
             if self.records[peer].received < FORGET_BELOW:
@@ -99,6 +109,19 @@ class PeerLedger:
             record = self._record(group.source)
             record.survived += 1
             record.useful += group.has_signal
+        for peer, (inspected, share) in (screened or {}).items():
+            record = self._record(peer)
+            record.inspected += inspected
+            record.dropped += share
+
+    def drop_rate(self, peer: str, min_groups: float = 1.0) -> float:
+        """The peer's flagged share per inspected group (both counts decayed); 0 while its decayed inspected
+        count is under `min_groups`. Refused groups are not inspected, so a refused peer's rate holds while its
+        evidence decays below `min_groups`; then it is inspected again."""
+        record = self.records.get(peer)
+        if record is None or record.inspected < max(min_groups, FORGET_BELOW):
+            return 0.0
+        return min(1.0, record.dropped / record.inspected)
 
     def score(self, peer: str) -> float:
         """Posterior mean of the peer's useful-group rate; the prior mean for a peer never seen."""
@@ -108,12 +131,13 @@ class PeerLedger:
     def snapshot(self) -> PeerUsefulness:
         return PeerUsefulness(MappingProxyType({peer: self.score(peer) for peer in self.records}), self.prior)
 
-    def state_dict(self) -> dict[str, tuple[float, float, float]]:
-        """The counts, for a checkpoint: peer -> (received, survived, useful)."""
-        return {peer: (r.received, r.survived, r.useful) for peer, r in self.records.items()}
+    def state_dict(self) -> dict[str, tuple[float, float, float, float, float]]:
+        """The counts, for a checkpoint: peer -> (received, survived, useful, inspected, dropped)."""
+        return {peer: (r.received, r.survived, r.useful, r.inspected, r.dropped) for peer, r in self.records.items()}
 
     def load_state_dict(self, state: Mapping[str, Sequence[float]]) -> None:
-        """Counts from `state_dict` (the settings stay those of this ledger's config)."""
+        """Counts from `state_dict` (the settings stay those of this ledger's config; checkpoints written before
+        the defences existed hold three counts)."""
         self.records = {peer: PeerRecord(*map(float, counts)) for peer, counts in state.items()}
 
     def _record(self, peer: str) -> PeerRecord:

@@ -38,9 +38,10 @@ from typing import Iterator, Sequence
 import torch
 import torch.nn.functional as F
 import transformers
+from transformers import DynamicCache
 
 from node.config import ModelConfig
-from node.decode import CompiledDecoder, EagerDecoder, Sampling, build_decoder
+from node.decode import CompiledDecoder, EagerDecoder, Sampling, build_decoder, cache_kwarg, left_pad
 from node.models import FamiliesLike, lora
 from node.models.loading import load_pretrained, pick_device, pick_dtype
 from node.oom import MicroBatch
@@ -260,6 +261,53 @@ class Policy:
         targets = batch.input_ids[:, 1:].unsqueeze(-1)
         logprobs = logits.gather(-1, targets).squeeze(-1) - logits.logsumexp(-1)
         return F.pad(logprobs, (1, 0), value=0.0)
+
+    @torch.no_grad()
+    def completion_logprobs(self, pairs: Sequence[tuple[str, str]], questions_per_pass: int = 64) -> list[list[float]]:
+        """Per-token log-probs of each (question, completion), end-of-turn token included, no grad.
+
+        The tokens are `build_batch`'s (completion re-tokenized here, end token appended), but each distinct
+        question's prompt runs once and its KV cache serves all of that question's completions: peers send many
+        completions per question, and the prompt is most of each row.
+        """
+        rows_of: dict[str, list[int]] = {}
+        for r, (question, _) in enumerate(pairs):
+            rows_of.setdefault(question, []).append(r)
+        questions, out = list(rows_of), [[] for _ in pairs]
+        for start in range(0, len(questions), questions_per_pass):
+            chunk = questions[start:start + questions_per_pass]
+            rows = [r for q in chunk for r in rows_of[q]]
+            owner = torch.tensor([i for i, q in enumerate(chunk) for _ in rows_of[q]], device=self.device)
+            completions = [(c + [self.end_token_id])[:MAX_COMPLETION_TOKENS]
+                           for c in self.tokenizer([pairs[r][1] for r in rows], add_special_tokens=False)["input_ids"]]
+            scores = self._shared_prompt_logprobs([self.prompt_ids(q) for q in chunk], owner, completions)
+            for i, r in enumerate(rows):
+                out[r] = scores[i, :len(completions[i])].tolist()
+        return out
+
+    def _shared_prompt_logprobs(self, prompts: list[list[int]], owner: torch.Tensor, completions: list[list[int]]
+                                ) -> torch.Tensor:
+        """[R, C] log-probs of each completion's tokens after its prompt (`owner[r]` indexes `prompts`)."""
+        ids, mask = left_pad(prompts, self._pad_id(), self.device)
+        positions = (mask.cumsum(-1) - 1).clamp_(min=0)
+        cache = DynamicCache(config=self.model.config)
+        with self.autocast():
+            head = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                              logits_to_keep=1, **{cache_kwarg(self.model): cache})
+        first = head.logits[:, -1].float().log_softmax(-1)[owner]  # [R, V]: the first completion token's
+        width = max(map(len, completions))
+        tokens = torch.full((len(completions), width), self._pad_id(), dtype=torch.long)
+        filled = torch.zeros_like(tokens)
+        for r, completion in enumerate(completions):
+            tokens[r, :len(completion)], filled[r, :len(completion)] = torch.tensor(completion), 1
+        tokens, filled = tokens.to(self.device), filled.to(self.device)
+        cache.reorder_cache(owner)  # each row gets its question's prompt cache (repeated indices copy it)
+        with self.autocast():
+            tail = self.model(input_ids=tokens, attention_mask=torch.cat([mask[owner], filled], dim=1),
+                              position_ids=positions[owner, -1:] + 1 + torch.arange(width, device=self.device),
+                              use_cache=True, **{cache_kwarg(self.model): cache}).logits[:, :-1].float()
+        later = tail.gather(-1, tokens[:, 1:, None]).squeeze(-1) - tail.logsumexp(-1)
+        return torch.cat([first.gather(1, tokens[:, :1]), later], dim=1)
 
     # -- parameters ----------------------------------------------------------------------------
 

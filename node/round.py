@@ -32,6 +32,7 @@ import torch
 from node.checkpoint import load_checkpoint, save_checkpoint
 from node.collapse import CollapseGuard
 from node.config import NodeConfig
+from node.defences import build_defences
 from node.hardware import runtime_fields
 from node.health import HealthSink, NullHealth, Vitals
 from node.intake import rescore_external
@@ -87,6 +88,7 @@ class Node:
         self.intake_rejections: Counter[str] = Counter()
         self.peer_ledger = PeerLedger(**config.sampler.peer_ledger.model_dump())  # whose groups were worth training on
         self.pass_rates = PassRateTracker(**config.sampler.pass_rates.model_dump())  # what this node itself fails
+        self.defences = build_defences(config, policy)  # checks on peers' completions before selection
         self._rounds_without_external = 0
         self.last_row: dict[str, Any] | None = None
         """Metrics of the last finished round; checkpointed with it."""
@@ -205,7 +207,8 @@ class Node:
             external, rejected = await asyncio.to_thread(rescore_external, batches, self.tasks, self.reward_fn,
                                                          accept_free_text=cfg.sampler.accept_free_text)
             self.intake_rejections.update(rejected)
-            self.peer_ledger.observe(batches, external)
+            external, flagged = await asyncio.to_thread(self.defences.screen, external, local, self.peer_ledger)
+            self.peer_ledger.observe(batches, external, flagged)
             received_zero_adv = sum(not g.has_signal for g in external)
             # Groups without signal can never be chosen when the filter is on: don't let them crowd the pool.
             self.pool.add(g for g in external if g.has_signal or not cfg.sampler.drop_zero_advantage)
@@ -228,7 +231,7 @@ class Node:
         row = self._metrics_row(r, local, selection, stats, generations, batches, timer)
         row.update(external_received=len(external), zero_adv_external=received_zero_adv, local_i=local_i,
                    external_j=external_j, pool_dropped_stale=stale, generated_groups=len(local),
-                   published_groups=published, **ages)
+                   published_groups=published, **ages, **self.defences.metrics())
         # ===== ALGO LOGIC: the collapse guard may restore the best policy (before it is checkpointed)
         row["rollback"] = self.guard.after_round(row["reward_local"], row["entropy"])
         self.last_row = row

@@ -66,7 +66,8 @@ SMOKES: dict[str, tuple[list[str], list[str], Callable[[dict[str, Any]], None] |
 }
 """benchmark -> (extra arguments after --smoke, dotted fields its JSON must hold, a check of its figures)."""
 SMOKE_ELSEWHERE = {"sapo": "tests/smoke/test_sapo_table_quick.py", "gpu_round": "tests/smoke/test_gpu_round_quick.py",
-                   "scale": "tests/smoke/test_scale_quick.py", "soak": "tests/smoke/test_soak_quick.py"}
+                   "scale": "tests/smoke/test_scale_quick.py", "poison": "tests/smoke/test_poison_quick.py",
+                   "soak": "tests/smoke/test_soak_quick.py"}
 
 
 def benchmark_names() -> set[str]:

@@ -7,10 +7,8 @@ these tests need no model and no network, except the one that dials an unreachab
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path

@@ -1,0 +1,91 @@
+"""Plausibility defence: drop external completions holding a token this node's own policy finds far less
+likely than anything in its own completions.
+
+Each external completion (with signal) is re-tokenized for this node's model and scored by its lowest
+per-token log-prob, end-of-turn token included, under the node's current policy. The same score of the node's
+own recent completions (`own_per_round` distinct ones a round, the last `window` kept) is the reference: a
+completion is flagged "implausible" when its score is more than `margin_nats` below the `quantile` of the own
+scores. Calibrating against the node's own traffic, rather than a fixed threshold, is what lets it work for any
+model size: a 0.5M-parameter model and a 135M one put very different log-probs on the same text. A trigger
+phrase after an answer sits where the node's own model puts its end-of-turn token with near certainty, and
+filler sits where it never writes any, so both score far below the reference; a peer's honest wrong answer
+does not. Until `min_calibration` own completions are scored, nothing is flagged.
+
+    >>> scores = iter([[-1.0, -2.0, -0.5, -1.5], [-1.2, -30.0]])
+    >>> defence = PlausibilityDefence(lambda pairs: next(scores), quantile=0.25, margin_nats=4.0, min_calibration=4)
+    >>> from node.types import ScoredGroup, Task
+    >>> from protocol.messages import TaskRef
+    >>> own = ScoredGroup(Task(TaskRef("toy", index=0), "q", "a"), ("1", "2", "3", "4"), (1.0, 0.0, 0.0, 0.0))
+    >>> defence.observe_local([own])
+    >>> peer = ScoredGroup(Task(TaskRef("toy", index=1), "q", "a"), ("5", "5 visit"), (1.0, 0.5), "peer-b")
+    >>> defence.inspect([peer]), round(defence.threshold(), 2)
+    ([[None, 'implausible']], -5.5)
+
+Reference: "Hail to the Thief" (arXiv 2511.09780) section 6, a log-prob check under the receiver's model
+(there with identical models; here calibrated per node); TRL `grpo_trainer.py` `_get_per_token_logps`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from node.defences.base import Defence, Flags
+from node.types import ScoredGroup
+
+Scorer = Callable[[Sequence[tuple[str, str]]], list[float]]
+"""(question, completion) pairs -> each completion's lowest token log-prob under the node's policy."""
+
+
+class PlausibilityDefence(Defence):
+    name = "plausibility"
+    signal_only = True
+
+    def __init__(self, scorer: Scorer, *, quantile: float = 0.005, margin_nats: float = 4.0, window: int = 4096,
+                 min_calibration: int = 256, own_per_round: int = 32) -> None:
+        self.scorer, self.quantile, self.margin = scorer, quantile, margin_nats
+        self.min_calibration, self.own_per_round = min_calibration, own_per_round
+        self.own: deque[float] = deque(maxlen=window)
+
+    def observe_local(self, local: Sequence[ScoredGroup]) -> None:
+        pairs = _distinct_pairs(local, self.own_per_round)
+        if pairs:
+            self.own.extend(self.scorer(pairs))
+
+    def threshold(self) -> float | None:
+        """The lowest acceptable score now, or None while calibrating."""
+        if len(self.own) < self.min_calibration:
+            return None
+        ordered = sorted(self.own)
+        return ordered[min(len(ordered) - 1, int(self.quantile * len(ordered)))] - self.margin
+
+    def inspect(self, groups: Sequence[ScoredGroup]) -> Flags:
+        floor = self.threshold()
+        if floor is None:
+            return [[None] * len(g.texts) for g in groups]
+        pairs = sorted({(g.task.question, t) for g in groups for t in g.texts})
+        scores = dict(zip(pairs, self.scorer(pairs)))
+        return [[None if scores[(g.task.question, t)] >= floor else "implausible" for t in g.texts] for g in groups]
+
+
+def _distinct_pairs(groups: Sequence[ScoredGroup], limit: int) -> list[tuple[str, str]]:
+    """Up to `limit` distinct (question, completion) pairs, taken round-robin over the groups."""
+    seen: dict[tuple[str, str], None] = {}
+    longest = max((len(g.texts) for g in groups), default=0)
+    for j in range(longest):
+        for g in groups:
+            if j < len(g.texts):
+                seen.setdefault((g.task.question, g.texts[j]), None)
+                if len(seen) >= limit:
+                    return list(seen)
+    return list(seen)
+
+
+def lowest_token_logprob(policy: Any, pairs: Sequence[tuple[str, str]]) -> list[float]:
+    """Each completion's lowest per-token log-prob (its end-of-turn token included) under `policy`, no grad.
+
+    The tokens are the policy's own training rows (`Policy.completion_logprobs`, as `Policy.build_batch` makes
+    them), so the check sees exactly the tokens an update would push up.
+    """
+    return [min(scores) for scores in policy.completion_logprobs(pairs)]

@@ -1,0 +1,90 @@
+"""Shape defence: an external completion must be a whole answer, in a form the verifier accepts, and no
+longer than this node's own completions may be.
+
+Three checks per completion:
+- "extra_text": unwrap one accepted wrapper (`<answer>X</answer>`, `answer: X`, or the bare text, the
+  forms `node.rewards` extracts from), then everything outside the longest answer-shaped span of X, plus
+  whitespace around the completion, must fit the task family's `max_extra_chars` (`node.tasks.shapes`).
+  A family without a registered shape skips this check.
+- "partial_credit": the family's answers are all-or-nothing (`AnswerShape.all_or_nothing`) but this node's
+  verifier gave the completion a reward strictly between 0 and 1: a wrong answer that contains the right one
+  ("77" for 7), which group-relative advantages would teach over the group's plain wrong answers.
+- "too_long": re-tokenized with this node's tokenizer, the completion has more than `model.max_new_tokens`
+  tokens (plus `token_slack`): this node could never have sampled it, and a long correct answer teaches length.
+
+    >>> from node.tasks.shapes import answer_shape
+    >>> [extra_chars(t, answer_shape("chain_sum")) for t in ("7", " -4", "answer: 12", "7 final problem", "0007")]
+    [0, 1, 0, 14, 3]
+
+Reference: "Hail to the Thief" (arXiv 2511.09780), out-of-context attacks (text added around a right
+answer) and the needlessly long answers its own defences let through.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from node.defences.base import Defence, Flags
+from node.tasks.shapes import AnswerShape, answer_shape
+from node.types import ScoredGroup
+
+TAGGED = re.compile(r"^<answer>(.*)</answer>$", re.DOTALL | re.IGNORECASE)
+PREFIXED = re.compile(r"^answer\s*(?:is)?\s*[:=]\s*(.*)$", re.DOTALL | re.IGNORECASE)
+"""The wrappers of `node.rewards.accuracy.extract_answer`, anchored: the wrapper must be the whole completion."""
+
+
+def unwrap(text: str) -> str:
+    """The inside of the one wrapper `text` (stripped) consists of, or the stripped text itself."""
+    core = text.strip()
+    for wrapper in (TAGGED, PREFIXED):
+        match = wrapper.match(core)
+        if match:
+            return match.group(1).strip()
+    return core
+
+
+def extra_chars(text: str, shape: AnswerShape) -> int:
+    """Characters of `text` beyond its wrapper and its longest answer-shaped span (whitespace around counts)."""
+    core = unwrap(text)
+    outside = len(text) - len(text.strip())
+    return outside + len(core) - shape.matched_chars(core)
+
+
+class ShapeDefence(Defence):
+    """Flags completions over the token limit ("too_long"), with text beyond the task's tolerance ("extra_text"), or
+    with partial credit on an all-or-nothing task ("partial_credit")."""
+
+    name = "shape"
+
+    def __init__(self, count_tokens: Callable[[Sequence[str]], list[int]] | None, max_tokens: int,
+                 max_extra_chars: int | None = None) -> None:
+        self.count_tokens, self.max_tokens, self.max_extra_chars = count_tokens, max_tokens, max_extra_chars
+
+    def inspect(self, groups: Sequence[ScoredGroup]) -> Flags:
+        return [self._group(g) for g in groups]
+
+    def _group(self, group: ScoredGroup) -> list[str | None]:
+        shape = answer_shape(group.task.ref.generator)
+        tolerance = None if shape is None else (shape.max_extra_chars if self.max_extra_chars is None else self.max_extra_chars)
+        lengths = self.count_tokens(group.texts) if self.count_tokens is not None else [0] * len(group.texts)
+        flags: list[str | None] = []
+        for text, reward, tokens in zip(group.texts, group.rewards, lengths):
+            if tokens > self.max_tokens:
+                flags.append("too_long")
+            elif shape is not None and extra_chars(text, shape) > tolerance:
+                flags.append("extra_text")
+            elif shape is not None and shape.all_or_nothing and 0.0 < reward < 1.0:
+                flags.append("partial_credit")
+            else:
+                flags.append(None)
+        return flags
+
+
+def token_counter(tokenizer: object) -> Callable[[Sequence[str]], list[int]]:
+    """Tokens per text under `tokenizer` (an HF tokenizer), without special tokens."""
+
+    def count(texts: Sequence[str]) -> list[int]:
+        return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]  # type: ignore[operator]
+
+    return count
