@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import List, NoReturn, Optional
+from typing import Iterator, List, NoReturn, Optional
 
 import typer
 from pydantic import BaseModel
@@ -24,7 +26,8 @@ from typing_extensions import Annotated
 
 from node.config import ModelConfig, RoundConfig
 from protocol import Identity, IdentityError
-from swarm import paths
+from swarm import logs, paths
+from swarm.locks import STATE_LOCK, LockHeld, hold, key_lock_path
 from swarm.config import ConfigError, RunConfig, TestnetConfig, load_config
 from swarm.transports.config import TransportConfig
 
@@ -34,6 +37,18 @@ identity_app = typer.Typer(help="Create, show, back up and restore this node's E
 app.add_typer(identity_app, name="identity")
 console = Console()
 err = Console(stderr=True)
+
+
+@app.callback()
+def main(log_level: Annotated[Optional[str], typer.Option(
+        "--log-level", help=f"debug, info, warning or error (default: ${logs.ENV_LEVEL}, else info).")] = None) -> None:
+    """Configure logging once for every command (node processes started from here inherit the level)."""
+    try:
+        logs.configure(log_level)
+    except ValueError as exc:
+        fail(str(exc))
+    if log_level:
+        os.environ[logs.ENV_LEVEL] = log_level
 
 
 def doc(model: type[BaseModel], field: str) -> str:
@@ -60,8 +75,27 @@ def load(path: Optional[Path], sets: list[str], options: dict[str, object] | Non
         fail(str(exc))
 
 
+def identity_path(path: Optional[Path], config: RunConfig) -> Path:
+    """The key file a command uses: --identity, else transport.identity_path, else the default."""
+    return (path or Path(config.transport.identity_path or paths.default_identity_path())).expanduser()
+
+
+@contextmanager
+def node_locks(key: Path, out: Path) -> Iterator[None]:
+    """Hold the identity's and the state folder's locks (`swarm.locks`); a second process is refused (exit 2)."""
+    try:
+        held = hold([key_lock_path(key), out / STATE_LOCK])
+        held.__enter__()
+    except LockHeld as exc:
+        fail(str(exc))
+    try:
+        yield
+    finally:
+        held.__exit__(None, None, None)
+
+
 def open_identity(path: Optional[Path], config: RunConfig, create: bool) -> Identity:
-    path = (path or Path(config.transport.identity_path or paths.default_identity_path())).expanduser()
+    path = identity_path(path, config)
     try:
         if create and not path.exists():
             Identity.generate().save(path)
@@ -114,13 +148,15 @@ def run(
     identity: IdentityOpt = None,
     set_: SetOpt = [],
 ) -> None:
-    """Run ONE node in this process until its rounds are done (what `swarm testnet` spawns)."""
+    """Run ONE node in this process until its rounds are done (what `swarm testnet` and `swarm join` spawn)."""
     cfg = load(config, set_)
     check_peers(cfg)
+    logs.configure(None, node=out.name, log_file=out / "node.log")  # the terminal and OUT/node.log
     ident = open_identity(identity, cfg, create=True)
     from swarm.join import run_here
 
-    run_or_explain(run_here, cfg, out, ident, show_up, stopped=RESUME)
+    with node_locks(identity_path(identity, cfg), out):
+        run_or_explain(run_here, cfg, out, ident, show_up, stopped=RESUME)
 
 
 @app.command()
@@ -153,7 +189,8 @@ def join(
     out: Annotated[Optional[Path], typer.Option("--out", help="State folder; a restart resumes from it (default: $SAPO_SWARM_HOME/node).")] = None,
     set_: SetOpt = [],
 ) -> None:
-    """Join an existing swarm and run unattended; prints this node's peer id and multiaddrs."""
+    """Join an existing swarm and run unattended: the node runs as a supervised child process (restarted after
+    a crash, resumed from its checkpoint); its per-round lines show here and in OUT/node.log."""
     options = {"transport.initial_peers": peers, "node.model.device": device, "transport.swarm_secret": secret,
                "node.round.train": False if generate_only else None, "node.model.name": None if model == "auto" else model}
     cfg = load(config or paths.shipped_config("join.yaml"), set_, options)
@@ -174,16 +211,25 @@ def join(
         console.print(f"--model auto: {choice.name}{' with LoRA' if choice.lora else ''}, {choice.reason}",
                       highlight=False, soft_wrap=True)
     out = out or paths.default_node_dir()
-    if gpus:
-        ids = [int(g) for g in gpus.split(",") if g.strip()]
-        base = identity or paths.swarm_home() / "identity.pem"
-        keys = [base.with_name(f"{base.stem}-gpu{g}{base.suffix}") for g in ids]
-        for key in keys:
-            open_identity(key, cfg, create=True)
-        raise typer.Exit(joining.run_per_gpu(cfg, ids, out, keys, console))
-    ident = open_identity(identity, cfg, create=True)
-    console.print(f"joining swarm {cfg.transport.swarm_id} as {ident.peer_id} (state in {out})")
-    run_or_explain(joining.run_here, cfg, out, ident, show_up, stopped=RESUME)
+    logs.configure(None, node="join", log_file=out / "supervisor.log")
+    try:
+        if gpus:
+            ids = [int(g) for g in gpus.split(",") if g.strip()]
+            base = identity or paths.swarm_home() / "identity.pem"
+            keys = [base.with_name(f"{base.stem}-gpu{g}{base.suffix}") for g in ids]
+            for key in keys:
+                open_identity(key, cfg, create=True)
+            raise typer.Exit(joining.run_per_gpu(cfg, ids, out, keys, console))
+        key = identity_path(identity, cfg)
+        ident = open_identity(key, cfg, create=True)
+        console.print(f"joining swarm {cfg.transport.swarm_id} as {ident.peer_id} (state in {out}; log {out / 'node.log'})",
+                      highlight=False, soft_wrap=True)
+        code = joining.run_supervised(cfg, out, key, console)
+    except LockHeld as exc:
+        fail(str(exc))
+    if code == 130:
+        err.print(RESUME)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -224,16 +270,21 @@ def status(
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (its transport section).")] = None,
     secret: Annotated[Optional[str], typer.Option("--secret", help=doc(TransportConfig, "swarm_secret"))] = None,
     wait: Annotated[float, typer.Option("--wait", help="Seconds to listen for peer announcements.")] = 5.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print every local node's health.json (with stalled / "
+                                                         "collapsing flags) under RUN_DIR as JSON, and nothing else.")] = False,
     set_: SetOpt = [],
 ) -> None:
-    """Live peers of a swarm (model, software version, last window) and/or local nodes' progress."""
-    from swarm.status import collect_peers, live_testnet, peers_table, progress_table
+    """Live peers of a swarm (model, software version, last window) and/or local nodes' progress and health."""
+    from swarm.status import collect_peers, health_json, live_testnet, peers_table, progress_table
 
     if run_dir is None and not peers:
         fail("give --peers MADDR (a swarm to look at) and/or a RUN_DIR (local nodes)")
     if run_dir is not None:
         if not run_dir.is_dir():
             fail(f"no run folder at {run_dir}")
+        if as_json:
+            sys.stdout.write(health_json(run_dir) + "\n")
+            return
         console.print(progress_table(run_dir))
         if not peers and (testnet := live_testnet(run_dir)):  # a running testnet: ask its swarm too
             config, peers = config or testnet[0], testnet[1]

@@ -60,8 +60,13 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> dict:
         seen.update(config=config, gpus=gpus, out=out_dir, identities=identities)
         return 0
 
+    def run_supervised(config, out_dir, key, console):
+        seen.update(config=config, out=out_dir, key=key)
+        return 0
+
     monkeypatch.setattr(joining, "run_here", run_here)
     monkeypatch.setattr(joining, "run_per_gpu", run_per_gpu)
+    monkeypatch.setattr(joining, "run_supervised", run_supervised)
     return seen
 
 
