@@ -24,12 +24,12 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
-def save_checkpoint(directory: str | os.PathLike[str], state: dict[str, Any]) -> None:
-    """Atomically replace ``directory/checkpoint.pt`` with `state`."""
+def save_checkpoint(directory: str | os.PathLike[str], state: dict[str, Any], name: str = CHECKPOINT_NAME) -> None:
+    """Atomically replace ``directory/<name>`` (default ``checkpoint.pt``) with `state`."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    final = directory / CHECKPOINT_NAME
-    tmp = directory / f".{CHECKPOINT_NAME}.tmp{os.getpid()}"
+    final = directory / name
+    tmp = directory / f".{name}.tmp{os.getpid()}"
     with open(tmp, "wb") as f:
         torch.save(state, f)
         f.flush()
@@ -42,16 +42,16 @@ def save_checkpoint(directory: str | os.PathLike[str], state: dict[str, Any]) ->
         os.close(dir_fd)
 
 
-def load_checkpoint(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The last complete checkpoint in `directory`, or None if there is none.
+def load_checkpoint(directory: str | os.PathLike[str], name: str = CHECKPOINT_NAME) -> dict[str, Any] | None:
+    """The last complete checkpoint ``directory/<name>``, or None if there is none.
 
     Leftover temporary files from a crash mid-write are removed; they were never the checkpoint.
     """
     directory = Path(directory)
-    for leftover in directory.glob(f".{CHECKPOINT_NAME}.tmp*"):
+    for leftover in directory.glob(f".{name}.tmp*"):
         logger.info("removing partial checkpoint %s left by a crash", leftover)
         leftover.unlink(missing_ok=True)
-    path = directory / CHECKPOINT_NAME
+    path = directory / name
     if not path.exists():
         return None
     return torch.load(path, map_location="cpu", weights_only=False)

@@ -274,6 +274,15 @@ class RoundConfig(_Strict):
     (whose rollouts it learns from) or its publish quota per window. 0: no pacing."""
     seed: int = 0
     """Seed of this node's generation and task draws."""
+    rollback_on_collapse: bool = True
+    """On a sustained fall of the reward from its peak (see collapse_drop): restore the best checkpoint and
+    multiply the learning rate by collapse_lr_factor (`node.collapse`). False: only warn."""
+    collapse_window: int = Field(100, ge=5, le=100_000)
+    """Rounds in the reward moving average that the collapse guard watches."""
+    collapse_drop: float = Field(0.3, gt=0.0, lt=1.0)
+    """A collapse: the moving average stays below (1 - collapse_drop) x its peak for collapse_window rounds."""
+    collapse_lr_factor: float = Field(0.5, gt=0.0, le=1.0)
+    """Learning-rate multiplier applied at each rollback."""
 
 
 # ---------------------------------------------------------------- defences against poisoned rollouts

@@ -207,7 +207,7 @@ class Policy:
         stops = self._stop_ids()
         end = next((k + 1 for k, t in enumerate(row) if t in stops), len(row))
         text = self.tokenizer.decode(row[:end], skip_special_tokens=True)
-        return Generation(text=text, token_count=end)
+        return Generation(text=text, token_count=end, token_ids=tuple(row[:end]))
 
     def _stop_ids(self) -> set[int]:
         eos = self.model.generation_config.eos_token_id
@@ -221,16 +221,20 @@ class Policy:
     # -- training inputs -----------------------------------------------------------------------
 
     def build_batch(self, groups: Sequence[ScoredGroup]) -> TokenBatch:
-        """Re-tokenize every (question, completion) with this node's tokenizer, right-padded.
-
-        completion_mask (float) is 1 on completion tokens and the appended end-of-turn token only.
+        """Every (question, completion) in this node's tokens, right-padded: a local group's completions as the
+        ids it sampled (on-policy, `ScoredGroup.token_ids`), a peer's re-tokenized from its text with an
+        end-of-turn token appended. completion_mask (float) is 1 on completion tokens only.
         """
         rows, group_index, rewards = [], [], []
         for g, group in enumerate(groups):
             prompt = self.prompt_ids(group.task.question)
-            completions = self.tokenizer(list(group.texts), add_special_tokens=False)["input_ids"]
+            if group.token_ids:
+                completions = [list(ids) for ids in group.token_ids]
+            else:
+                texts = self.tokenizer(list(group.texts), add_special_tokens=False)["input_ids"]
+                completions = [ids + [self.end_token_id] for ids in texts]
             for completion, reward in zip(completions, group.rewards):
-                rows.append((prompt, (completion + [self.end_token_id])[:MAX_COMPLETION_TOKENS]))
+                rows.append((prompt, completion[:MAX_COMPLETION_TOKENS]))
                 group_index.append(g)
                 rewards.append(float(reward))
         width = max((len(p) + len(c) for p, c in rows), default=0)

@@ -30,13 +30,16 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 
 from node.checkpoint import load_checkpoint, save_checkpoint
+from node.collapse import CollapseGuard
 from node.config import NodeConfig
 from node.defences import build_defences
 from node.hardware import runtime_fields
+from node.health import HealthSink, NullHealth, Vitals
 from node.intake import rescore_external
 from node.metrics import MetricsSink, NullMetrics
 from node.pass_rates import PassRateTracker
 from node.peer_ledger import PeerLedger
+from node.progress import health_record, progress_line
 from node.sampler import ExternalPool, Selection, SelectionContext, build_split, build_strategy, select_groups
 from node.transport import NodeTransport
 from node.types import Generation, ScoredGroup, Task
@@ -62,12 +65,19 @@ class Deadlines:
 class Node:
     def __init__(self, config: NodeConfig, identity: Identity, policy: Any, tasks: Any, reward_fn: RewardFn,
                  algorithm: Any, transport: NodeTransport | None = None, *, swarm_id: str = "local", window_seconds: float = 10.0,
-                 checkpoint_dir: str | os.PathLike[str] | None = None, metrics: MetricsSink | None = None) -> None:
+                 checkpoint_dir: str | os.PathLike[str] | None = None, metrics: MetricsSink | None = None,
+                 health: HealthSink | None = None, name: str = "node") -> None:
         self.config, self.identity, self.policy, self.tasks = config, identity, policy, tasks
         self.reward_fn, self.algorithm, self.transport = reward_fn, algorithm, transport
-        self.swarm_id, self.window_seconds = swarm_id, window_seconds
+        self.swarm_id, self.window_seconds, self.name = swarm_id, window_seconds, name
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.metrics = metrics or NullMetrics()
+        self.health = health or NullHealth()
+        self.vitals = Vitals()
+        self.started_at = time.time()
+        rc = config.round
+        self.guard = CollapseGuard(self, rc.collapse_window, rc.collapse_drop, rc.rollback_on_collapse,
+                                   rc.collapse_lr_factor, self.checkpoint_dir)
         self.deadlines = Deadlines(collect_s=config.round.collect_timeout_s, publish_s=max(5.0, config.round.collect_timeout_s),
                                    peers_s=config.round.wait_for_peers_s)
         self.round = 0
@@ -88,19 +98,29 @@ class Node:
     async def run(self, rounds: int | None = None) -> None:
         """Run until `rounds` (default: config.round.rounds) rounds are done, resuming if checkpointed."""
         total = rounds if rounds is not None else self.config.round.rounds
+        cfg = self.config
         if self.round == 0:
+            logger.info("starting: %d rounds of %s, I=%d J=%d L=%d%s", total, getattr(self.policy, "name", "?"),
+                        cfg.sampler.local_i, cfg.sampler.external_j, cfg.sampler.completions_l,
+                        f", lr {cfg.algorithm.lr:g}" if cfg.round.train else ", generate-only (no training)")
+            self.health.write(health_record(self, "starting"))
             await self.wait_for_peers()
         loop = asyncio.get_running_loop()
-        while self.round < total:
-            started = loop.time()
-            row = await self.step()
-            logger.info("round %d reward %.3f external %d/%d peers %d, %.0f tok/s on %s", row["round"], row["reward_local"],
-                        row["external_groups"], row["external_j"], row["peers_seen"], row["tokens_per_s"],
-                        row.get("device", "?"))
-            if self.round < total:
-                await self._pace(started, loop)
-        if self.config.round.checkpoint_every and self.round % self.config.round.checkpoint_every:
+        try:
+            while self.round < total:
+                started = loop.time()
+                row = await self.step()
+                logger.info(progress_line(row, row["external_j"], cfg.round.train, self.vitals))
+                if self.round < total:
+                    await self._pace(started, loop)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            logger.info("stopped after round %d of %d; a restart resumes from the last checkpoint", self.round, total)
+            self.health.write(health_record(self, "stopped"))
+            raise
+        if cfg.round.checkpoint_every and self.round % cfg.round.checkpoint_every:
             self.checkpoint()  # the last round, so a restart never repeats it
+        logger.info("finished: %d of %d rounds done", self.round, total)
+        self.health.write(health_record(self, "finished"))
 
     async def _pace(self, started: float, loop: asyncio.AbstractEventLoop) -> None:
         """Hold a round that finished early until `round.min_round_s` has passed (a pace, not a wait on an event)."""
@@ -138,7 +158,9 @@ class Node:
         self.peer_ledger.load_state_dict(state.get("peer_ledger") or {})  # absent from checkpoints before it existed
         self.pass_rates.load_state_dict(state.get("pass_rates") or {})
         self.split.load_state_dict(state.get("split") or {})
-        logger.info("resumed from %s at round %d", self.checkpoint_dir, self.round)
+        if state.get("guard") is not None:
+            self.guard.load_state_dict(state["guard"])
+        logger.info("resumed from round %d (checkpoint in %s)", self.round, self.checkpoint_dir)
         return True
 
     def restore_metrics(self) -> None:
@@ -160,6 +182,7 @@ class Node:
             "peer_ledger": self.peer_ledger.state_dict(),
             "pass_rates": self.pass_rates.state_dict(),
             "split": self.split.state_dict(),
+            "guard": self.guard.state_dict(),
         })
 
     # ------------------------------------------------------------------ one round
@@ -176,7 +199,7 @@ class Node:
             local = [self._score(task, gens) for task, gens in zip(tasks, generations)]
         # ===== PLUMBING: gossip (protocol -> transport), bounded by Deadlines
         with timer("publish"):
-            await self._publish(r, local, generations)
+            published = await self._publish(r, local, generations)
         with timer("collect"):
             batches = await self._collect(external_j)
         with timer("score_external"):
@@ -207,14 +230,19 @@ class Node:
         self._warn_if_no_external(r, selection, external_j)
         row = self._metrics_row(r, local, selection, stats, generations, batches, timer)
         row.update(external_received=len(external), zero_adv_external=received_zero_adv, local_i=local_i,
-                   external_j=external_j, pool_dropped_stale=stale, **ages, **self.defences.metrics())
+                   external_j=external_j, pool_dropped_stale=stale, generated_groups=len(local),
+                   published_groups=published, **ages, **self.defences.metrics())
         row["batches_from"] = dict(Counter(b.sender for b in batches))  # who reached us this round: delivery per peer
+        # ===== ALGO LOGIC: the collapse guard may restore the best policy (before it is checkpointed)
+        row["rollback"] = self.guard.after_round(row["reward_local"], row["entropy"])
         self.last_row = row
         # Checkpoint first, then the metrics line: a kill between them loses no work, and the restart
         # writes the missing line from the checkpoint (`restore_metrics`).
         if cfg.round.checkpoint_every and self.round % cfg.round.checkpoint_every == 0:
             self.checkpoint()
         self.metrics.log(row)
+        self.vitals.observe(row, published)
+        self.health.write(health_record(self, "running"))
         return row
 
     async def _generate_local(self, tasks: list[Task], r: int) -> list[list[Generation]]:
@@ -223,11 +251,13 @@ class Node:
 
     def _score(self, task: Task, gens: list[Generation]) -> ScoredGroup:
         texts = tuple(g.text for g in gens)
-        return ScoredGroup(task=task, texts=texts, rewards=tuple(self.reward_fn(task, texts)))
+        return ScoredGroup(task=task, texts=texts, rewards=tuple(self.reward_fn(task, texts)),
+                           token_ids=tuple(g.token_ids for g in gens))
 
-    async def _publish(self, r: int, local: list[ScoredGroup], generations: list[list[Generation]]) -> None:
+    async def _publish(self, r: int, local: list[ScoredGroup], generations: list[list[Generation]]) -> int:
+        """Publish this round's groups; returns how many were published (0: none, or over the window's cap)."""
         if self.transport is None or not self.config.round.publish or not local:
-            return
+            return 0
         groups = tuple(
             RolloutGroup(g.task.ref, g.task.question,
                          tuple(Completion(gen.text, gen.token_count, reward) for gen, reward in zip(gens, g.rewards)))
@@ -238,9 +268,12 @@ class Node:
                              f"r{r}-{os.urandom(6).hex()}", groups, round=r)
         try:
             async with asyncio.timeout(self.deadlines.publish_s):
-                await self.transport.publish(batch)
+                receipt = await self.transport.publish(batch)
         except TimeoutError:
             logger.warning("publish of round %d did not finish within %.1f s", r, self.deadlines.publish_s)
+            return 0
+        # nothing sent: held back over the window's cap (stats.skipped_publishes), or a silo transport
+        return len(groups) if receipt.bytes_sent > 0 else 0
 
     def _window(self) -> int:
         """The current time window: the transport's (DHT time), or this host's clock for a node alone."""
@@ -249,10 +282,14 @@ class Node:
         return window_of(now(), self.window_seconds)
 
     async def _collect(self, external_j: int) -> list[RolloutBatch]:
-        if self.transport is None or external_j == 0:
+        train = self.config.round.train
+        if self.transport is None or (train and external_j == 0):
             return []
         try:
             async with asyncio.timeout(self.deadlines.collect_s):
+                if not train:  # a generate-only node reads only who is there (announcements)
+                    await self.transport.collect(max_batches=0)
+                    return []
                 # J batches hold far more than J groups; asking for more would only fetch bytes to drop
                 return await self.transport.collect(max_batches=max(1, external_j))
         except TimeoutError:
@@ -277,6 +314,7 @@ class Node:
             "reward_by_question": [round(_mean(list(g.rewards)), 4) for g in local],
             "accuracy_local": _mean([1.0 if x >= 1.0 else 0.0 for x in local_rewards]),
             "loss": stats.loss if stats is not None else None,
+            **{key: _finite(stats.extra.get(key)) if stats is not None else None for key in ("entropy", "grad_norm", "lr")},
             "local_groups": len(selection.local), "external_groups": len(selection.external),
             "external_candidates": selection.external_candidates,
             "kept_groups": len(selection.local) + len(selection.external),
@@ -298,7 +336,7 @@ class Node:
                 "external_age_rounds_mean": ages.rounds_mean, "external_age_rounds_max": ages.rounds_max}
 
     def _warn_if_no_external(self, r: int, selection: Selection, external_j: int) -> None:
-        if external_j == 0 or self.transport is None or selection.external:
+        if not self.config.round.train or external_j == 0 or self.transport is None or selection.external:
             return
         self._rounds_without_external += 1
         if self._rounds_without_external in (1, 10) or self._rounds_without_external % 50 == 0:
@@ -322,6 +360,11 @@ class _Timer:
 def _derive_seed(seed: int, peer_id: str, r: int) -> int:
     """Generation seed of a round: reproducible from (seed, peer id, round)."""
     return int.from_bytes(hashlib.sha256(f"{seed}/{peer_id}/{r}".encode()).digest()[:4], "big")
+
+
+def _finite(x: float | None) -> float | None:
+    """x, or None where it is missing or NaN (metrics are JSON)."""
+    return None if x is None or x != x else float(x)
 
 
 def _mean(xs: Sequence[float]) -> float:

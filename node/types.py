@@ -29,6 +29,8 @@ class Generation:
 
     text: str
     token_count: int
+    token_ids: tuple[int, ...] = ()
+    """The sampled ids, end-of-turn token included when one was produced: what the node trains on."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,10 @@ class ScoredGroup:
     """One question with its completions, scored by *this* node's verifier.
 
     Invariant: len(texts) == len(rewards) >= 1. `source` is "local" or the sender's peer id; `origin`
-    is set on external groups by intake.
+    is set on external groups by intake. A local group also keeps the token ids it sampled (`token_ids`,
+    one tuple per text): the update trains on exactly those, not on a re-tokenization of the text, which
+    can differ (a merge the sampler did not take, a special token that decoding drops) and then hides the
+    sampled tokens from the gradient.
     """
 
     task: Task
@@ -54,6 +59,8 @@ class ScoredGroup:
     rewards: tuple[float, ...]
     source: str = "local"
     origin: GroupOrigin | None = None
+    token_ids: tuple[tuple[int, ...], ...] = ()
+    """Local groups: the sampled ids of each completion (empty for peers' groups: only their text travels)."""
 
     @property
     def is_local(self) -> bool:

@@ -31,6 +31,7 @@ from protocol.messages import (
     RolloutGroup,
     TaskRef,
 )
+from protocol.versions import package_version, upgrade_hint
 
 _TAG_BATCH = "batch"
 _TAG_ANNOUNCE = "announce"
@@ -235,17 +236,15 @@ def unpack_bounded(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
         raise ProtocolError("malformed", f"not a valid msgpack record ({type(exc).__name__}: {exc})"[:200]) from None
 
 
-def check_version(raw: Any, where: str = "record") -> tuple[int, int]:
-    """Read and check a ``[major, minor]`` version; a newer major is refused."""
+def check_version(raw: Any, where: str = "record", sender_package: str | None = None) -> tuple[int, int]:
+    """Read and check a ``[major, minor]`` version. Another major is refused (``version``, with what to install:
+    `protocol.versions.upgrade_hint`); any minor of our major is read, its unknown fields ignored."""
     if not isinstance(raw, list) or len(raw) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) for x in raw):
         raise ProtocolError("schema", f"{where}.v: expected [major, minor]")
     major, minor = raw
     if major != PROTOCOL_VERSION[0]:
-        raise ProtocolError(
-            "version",
-            f"{where}: protocol {major}.{minor} is not readable by this node (speaks {PROTOCOL_VERSION[0]}.x); "
-            "upgrade sapo-swarm" if major > PROTOCOL_VERSION[0] else f"{where}: protocol {major}.{minor} is too old",
-        )
+        hint = upgrade_hint((major, minor), sender_package, PROTOCOL_VERSION, package_version())
+        raise ProtocolError("version", f"{where}: {hint}")
     return major, minor
 
 

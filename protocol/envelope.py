@@ -1,7 +1,10 @@
 """Signed envelopes: what actually goes on the wire.
 
-A sealed record is msgpack ``{"v": [1, 1], "body": <bytes>, "pub": <32 B>, "sig": <64 B>,
-"tag": <32 B or empty>}`` plus, in a private swarm, ``"enc": "aes-256-gcm"``.
+A sealed record is msgpack ``{"v": [1, 2], "body": <bytes>, "pub": <32 B>, "sig": <64 B>,
+"tag": <32 B or empty>, "sw": <package version>}`` plus, in a private swarm, ``"enc": "aes-256-gcm"``.
+``v`` and ``sw`` stay at the top of the envelope in every protocol major, so a node that cannot read a
+record can still say which release to install; ``sw`` is advisory (not signed, shown only if it looks
+like a version) and readers before it ignore it, as they ignore any unknown field.
 
 Public swarm: ``body`` is the encoded message; the signature covers a domain string plus the body
 bytes (a structured, canonical encoding, never a splice). Private swarm (since 1.1): ``body`` is
@@ -49,6 +52,7 @@ from protocol.identity import Identity, peer_id_from_public_key, verify_signatur
 from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.messages import PROTOCOL_VERSION, Message
 from protocol.secrecy import CIPHER, decrypt_body, encrypt_body
+from protocol.versions import clean_version, package_version
 
 _DOMAIN = b"sapo-swarm/record/v1\x00"
 _DOMAIN_ENCRYPTED = b"sapo-swarm/record/v1/aes-256-gcm\x00"
@@ -120,6 +124,7 @@ def seal_bytes(body: bytes, identity: Identity, swarm_secret: bytes | None = Non
         "pub": identity.public_key,
         "sig": identity.sign(_signed_bytes(body, encrypted)),
         "tag": swarm_tag(swarm_secret, identity.public_key, body, encrypted) if swarm_secret else b"",
+        "sw": package_version(),
     }
     if encrypted:
         record["enc"] = CIPHER
@@ -153,7 +158,7 @@ def open_envelope(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Envelope:
     """Untrusted bytes -> `Envelope` (shape and sizes checked; signature not yet checked, body not decrypted)."""
     raw: Any = unpack_bounded(data, limits)
     r = _Reader(raw, "envelope", limits)
-    check_version(r._get("v"), "envelope")
+    check_version(r._get("v"), "envelope", clean_version(raw.get("sw")))
     if "sig" not in raw or raw["sig"] in (b"", None):
         raise ProtocolError("no_signature", "envelope.sig: missing")
     return Envelope(

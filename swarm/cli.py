@@ -2,112 +2,51 @@
 
     swarm testnet --nodes 4 --rounds 30        # a private swarm on this machine, live table, report
     swarm join --peers /ip4/1.2.3.4/tcp/31337/p2p/Qm...   # join a public swarm
-    swarm identity show                          # where the key is and how to back it up
+    swarm doctor --peers /ip4/1.2.3.4/tcp/31337/p2p/Qm... # will joining work from here?
 
 torch and hivemind are imported inside command bodies only, so ``--help`` is instant (prime-rl
 `entrypoints/trainer.py`). Option help is the config field's docstring (one source, `doc`). A bad
-config exits with status 2 and names the key; a runtime failure exits with 1.
+config exits with status 2 and names the key; a runtime failure exits with 1. What the commands share
+(consoles, options, loading, the checks before anything heavy) is in `swarm.cli_base`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import os
+import sys
 from pathlib import Path
-from typing import List, NoReturn, Optional
+from typing import List, Optional
 
 import typer
-from pydantic import BaseModel
-from rich.console import Console
 from typing_extensions import Annotated
 
 from node.config import ModelConfig, RoundConfig
-from protocol import Identity, IdentityError
-from swarm import paths
-from swarm.config import ConfigError, RunConfig, TestnetConfig, load_config
+from swarm import logs, paths
+from swarm.cli_base import (RESUME, AnnounceOpt, IdentityOpt, PeersOpt, PortOpt, SetOpt, auto_model_config,
+                            check_bootstraps_reachable, check_node, check_peers, console, doc, err, fail, gpu_ids,
+                            identity_path, listen_on, load, node_locks, open_identity, prepare_model, run_or_explain,
+                            show_up)
+from swarm.config import RunConfig, TestnetConfig
 from swarm.identity_cli import identity_app
-from swarm.maddr import AddressError, parse_peer_maddr
+from swarm.locks import LockHeld
 from swarm.transports.config import TransportConfig
 
 app = typer.Typer(help="sapo-swarm: swarm RL post-training of language models (SAPO).",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(identity_app, name="identity")
-console = Console()
-err = Console(stderr=True)
 
 
-def doc(model: type[BaseModel], field: str) -> str:
-    """A config field's docstring, used as the help of the option that sets it."""
-    return model.model_fields[field].description or ""
-
-
-SetOpt = Annotated[List[str], typer.Option("--set", help="Override any config key: section.key=value (repeatable).")]
-IdentityOpt = Annotated[Optional[Path], typer.Option("--identity", help=doc(TransportConfig, "identity_path"))]
-PeersOpt = Annotated[Optional[List[str]], typer.Option("--peers", help=doc(TransportConfig, "initial_peers"))]
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def load(path: Optional[Path], sets: list[str], options: dict[str, object] | None = None) -> RunConfig:
-    """Load a config; command options first, then ``--set``, so ``--set`` has the last word."""
-    overrides = [f"{k}={json.dumps(v)}" for k, v in (options or {}).items() if v not in (None, [])]
+@app.callback()
+def main(log_level: Annotated[Optional[str], typer.Option(
+        "--log-level", help=f"debug, info, warning or error (default: ${logs.ENV_LEVEL}, else info).")] = None) -> None:
+    """Configure logging once for every command (node processes started from here inherit the level)."""
     try:
-        return load_config(path, overrides + list(sets))
-    except ConfigError as exc:
+        logs.configure(log_level)
+    except ValueError as exc:
         fail(str(exc))
-
-
-def open_identity(path: Optional[Path], config: RunConfig, create: bool) -> Identity:
-    path = (path or Path(config.transport.identity_path or paths.default_identity_path())).expanduser()
-    try:
-        if create and not path.exists():
-            Identity.generate().save(path)
-            console.print(f"created a new identity at {path}; back it up with `swarm identity export --path {path}`",
-                          highlight=False, soft_wrap=True)
-        ident = Identity.load(path)
-    except IdentityError as exc:
-        fail(str(exc))
-    console.print(f"identity {ident.peer_id} (key file {path})", highlight=False, soft_wrap=True)
-    return ident
-
-
-def check_peers(config: RunConfig) -> None:
-    """Refuse placeholder or incomplete multiaddrs before anything starts (no hivemind import), naming the key."""
-    for i, maddr in enumerate(config.transport.initial_peers):
-        try:
-            parse_peer_maddr(maddr)
-        except AddressError as exc:
-            fail(f"transport.initial_peers[{i}] is not a full multiaddr: {exc}")
-
-
-def run_or_explain(fn, *args, stopped: str = "stopped") -> None:
-    """Run a network function; a failed start becomes one clear line (exit 1), Ctrl-C/SIGTERM exit 130."""
-    from swarm.preflight import JoinError
-    from swarm.transports import TransportStartupError
-
-    try:
-        fn(*args)
-    except JoinError as exc:
-        fail(f"could not join the swarm: {exc}", code=1)
-    except TransportStartupError as exc:
-        fail(f"could not join the swarm ({exc.reason}): {exc}", code=1)
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        err.print(stopped)
-        raise typer.Exit(130)
-
-
-RESUME = "stopped; rerun the same command to resume from the last checkpoint"
-
-
-def show_up(info: dict) -> None:
-    console.print(f"[bold green]up:[/] peer {info['peer_id']} ({info.get('model')}, {info.get('hardware')})")
-    for maddr in info.get("multiaddrs", []):
-        console.print(f"  {maddr}", highlight=False, soft_wrap=True)
-    if info.get("reachability"):
-        console.print(f"  reachability: {info['reachability']}", highlight=False, soft_wrap=True)
+    if log_level:
+        os.environ[logs.ENV_LEVEL] = log_level
 
 
 @app.command()
@@ -117,15 +56,17 @@ def run(
     identity: IdentityOpt = None,
     set_: SetOpt = [],
 ) -> None:
-    """Run ONE node in this process until its rounds are done (what `swarm testnet` spawns)."""
+    """Run ONE node in this process until its rounds are done (what `swarm testnet` and `swarm join` spawn)."""
     cfg = load(config, set_)
     check_peers(cfg)
     check_node(cfg, [out], [])
+    logs.configure(None, node=out.name, log_file=out / "node.log")  # the terminal and OUT/node.log
     prepare_model(cfg)
     ident = open_identity(identity, cfg, create=True)
     from swarm.join import run_here
 
-    run_or_explain(run_here, cfg, out, ident, show_up, stopped=RESUME)
+    with node_locks(identity_path(identity, cfg), out):
+        run_or_explain(run_here, cfg, out, ident, show_up, stopped=RESUME)
 
 
 @app.command()
@@ -145,16 +86,6 @@ def testnet(
     raise typer.Exit(Testnet(cfg, out or paths.new_run_dir(), console).run())
 
 
-PortOpt = Annotated[Optional[int], typer.Option("--port", help="Listen on all interfaces on this TCP port (sets transport.host_maddrs).")]
-AnnounceOpt = Annotated[Optional[List[str]], typer.Option("--announce-maddr", help=doc(TransportConfig, "announce_maddrs"))]
-
-
-def _listen_on(port: Optional[int]) -> Optional[list[str]]:
-    if port is not None and not 0 < port < 65536:
-        fail(f"--port {port} is not a TCP port (1-65535)")
-    return [f"/ip4/0.0.0.0/tcp/{port}"] if port else None
-
-
 @app.command()
 def join(
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (default: configs/join.yaml).")] = None,
@@ -170,80 +101,44 @@ def join(
     announce_maddr: AnnounceOpt = None,
     set_: SetOpt = [],
 ) -> None:
-    """Join an existing swarm and run unattended; prints this node's peer id and multiaddrs."""
+    """Join an existing swarm and run unattended: the node runs as a supervised child process (restarted after
+    a crash, resumed from its checkpoint); its per-round lines show here and in OUT/node.log."""
     options = {"transport.initial_peers": peers, "node.model.device": device, "transport.swarm_secret": secret,
                "node.round.train": False if generate_only else None, "node.model.name": None if model == "auto" else model,
-               "transport.host_maddrs": _listen_on(port),
+               "transport.host_maddrs": listen_on(port),
                "transport.announce_maddrs": announce_maddr}
     cfg = load(config or paths.shipped_config("join.yaml"), set_, options)
     if not cfg.transport.initial_peers:
         fail("swarm join needs --peers (or transport.initial_peers); to start a new swarm run `swarm bootstrap`")
     check_peers(cfg)
     out = out or paths.default_node_dir()
-    gpu_ids = _gpu_ids(gpus)
-    folders = [out / f"gpu{g}" for g in gpu_ids] if gpu_ids else [out]
-    check_node(cfg, folders, gpu_ids, model_named=model != "auto")
+    ids = gpu_ids(gpus)
+    folders = [out / f"gpu{g}" for g in ids] if ids else [out]
+    check_node(cfg, folders, ids, model_named=model != "auto")
     check_bootstraps_reachable(cfg)
     if model == "auto":
-        cfg = _auto_model(cfg, config, set_, options, folders, gpu_ids)
+        cfg = auto_model_config(cfg, config, set_, options, folders, ids)
     from swarm import join as joining
 
     prepare_model(cfg)
-    if gpu_ids:
-        base = identity or paths.swarm_home() / "identity.pem"
-        keys = [base.with_name(f"{base.stem}-gpu{g}{base.suffix}") for g in gpu_ids]
-        for key in keys:
-            open_identity(key, cfg, create=True)
-        raise typer.Exit(joining.run_per_gpu(cfg, gpu_ids, out, keys, console))
-    ident = open_identity(identity, cfg, create=True)
-    console.print(f"joining swarm {cfg.transport.swarm_id} as {ident.peer_id} (state in {out})")
-    run_or_explain(joining.run_here, cfg, out, ident, show_up, stopped=RESUME)
-
-
-def check_bootstraps_reachable(cfg: RunConfig) -> None:
-    """Fail at once (exit 1) when every bootstrap address refuses or does not resolve (`swarm.diagnose`)."""
-    from swarm.diagnose import dead_bootstraps
-
-    if (message := dead_bootstraps(list(cfg.transport.initial_peers))) is not None:
-        fail(f"could not join the swarm: {message}", code=1)
-
-
-def _gpu_ids(gpus: Optional[str]) -> list[int]:
-    from swarm.checks import parse_gpus
-
+    logs.configure(None, node="join", log_file=out / "supervisor.log")
     try:
-        return parse_gpus(gpus) if gpus is not None else []
-    except ValueError as exc:
+        if ids:
+            base = identity or paths.swarm_home() / "identity.pem"
+            keys = [base.with_name(f"{base.stem}-gpu{g}{base.suffix}") for g in ids]
+            for key in keys:
+                open_identity(key, cfg, create=True)
+            raise typer.Exit(joining.run_per_gpu(cfg, ids, out, keys, console))
+        key = identity_path(identity, cfg)
+        ident = open_identity(key, cfg, create=True)
+        console.print(f"joining swarm {cfg.transport.swarm_id} as {ident.peer_id} (state in {out}; log {out / 'node.log'})",
+                      highlight=False, soft_wrap=True)
+        code = joining.run_supervised(cfg, out, key, console)
+    except LockHeld as exc:
         fail(str(exc))
-
-
-def _auto_model(cfg: RunConfig, config: Optional[Path], sets: list[str], options: dict, folders: list[Path],
-                gpu_ids: list[int]) -> RunConfig:
-    """--model auto (`swarm.join.auto_model`): reload the config with the model and settings it picked."""
-    from swarm.join import auto_model
-
-    picked, line = auto_model(cfg, folders, gpu_ids)
-    console.print(f"--model auto: {line}", highlight=False, soft_wrap=True)
-    return load(config or paths.shipped_config("join.yaml"), sets, {**options, **picked})
-
-
-def check_node(cfg: RunConfig, folders: list[Path], gpus: list[int], model_named: bool = True) -> None:
-    """The usual mistakes as one line each (exit 2), before torch or hivemind is imported (`swarm.checks`)."""
-    from swarm.checks import node_problems
-
-    for problem in node_problems(cfg, folders, gpus, model_named):
-        fail(problem)
-
-
-def prepare_model(cfg: RunConfig) -> None:
-    """Build a preset on first use here, in the foreground, with progress lines, where Ctrl-C stops it."""
-    from swarm.prepare import build_with_progress
-
-    try:
-        build_with_progress(cfg, console)
-    except KeyboardInterrupt:
-        err.print("stopped while building the model; nothing was cached, the next start builds it again")
-        raise typer.Exit(130)
+    if code == 130:
+        err.print(RESUME)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -259,7 +154,7 @@ def bootstrap(
     set_: SetOpt = [],
 ) -> None:
     """Run a lightweight peer (no model, DHT only) and print the multiaddrs others join through."""
-    options = {"transport.host_maddrs": host_maddr or _listen_on(port),
+    options = {"transport.host_maddrs": host_maddr or listen_on(port),
                "transport.announce_maddrs": announce_maddr, "transport.initial_peers": peers,
                "transport.identity_path": str(identity.expanduser()) if identity else None,
                "transport.stable_peer_id": True if identity else None}
@@ -293,17 +188,21 @@ def status(
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (default: configs/join.yaml, as `swarm join`).")] = None,
     secret: Annotated[Optional[str], typer.Option("--secret", help=doc(TransportConfig, "swarm_secret"))] = None,
     wait: Annotated[float, typer.Option("--wait", help="Seconds to listen for peer announcements.")] = 5.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of tables: the peers seen (with --peers), else "
+                                          "every local node's health.json under RUN_DIR (stalled / collapsing flags).")] = False,
     set_: SetOpt = [],
 ) -> None:
-    """Live peers of a swarm (model, software version, last window) and/or local nodes' progress."""
-    from swarm.status import live_testnet, progress_table
+    """Live peers of a swarm (model, software version, last window) and/or local nodes' progress and health."""
+    from swarm.status import health_json, live_testnet, progress_table
 
     if run_dir is None and not peers:
         fail("give --peers MADDR (a swarm to look at) and/or a RUN_DIR (local nodes)")
     if run_dir is not None:
         if not run_dir.is_dir():
             fail(f"no run folder at {run_dir}")
+        if as_json and not peers:
+            sys.stdout.write(health_json(run_dir) + "\n")
+            return
         if not as_json:
             console.print(progress_table(run_dir))
         if not peers and (testnet := live_testnet(run_dir)):  # a running testnet: ask its swarm too
@@ -343,7 +242,7 @@ def doctor(
     """Check that joining works from here: PASS/FAIL with the fix for each check; exit 0 only if all pass."""
     options = {"transport.initial_peers": peers, "node.model.name": model, "node.model.device": device,
                "transport.swarm_secret": secret, "transport.announce_maddrs": announce_maddr,
-               "transport.host_maddrs": _listen_on(port)}
+               "transport.host_maddrs": listen_on(port)}
     cfg = load(config or paths.shipped_config("join.yaml"), set_, options)
     if not cfg.transport.initial_peers:
         fail("swarm doctor needs --peers (the bootstrap addresses you would join through)")

@@ -1,7 +1,8 @@
 """The one configuration schema, loaded from YAML and validated on load.
 
-A config file has up to three sections: ``node`` (see `node.config.NodeConfig`), ``transport``
-(see `swarm.transports.config.TransportConfig`) and ``testnet`` (see `TestnetConfig`). Unknown keys
+A config file has up to four sections: ``node`` (see `node.config.NodeConfig`), ``transport``
+(see `swarm.transports.config.TransportConfig`), ``testnet`` (see `TestnetConfig`) and ``supervisor``
+(see `swarm.supervisor.SupervisorConfig`). Unknown keys
 and bad values are refused with an error naming the key and what is allowed.
 
     >>> cfg = RunConfig.model_validate({"node": {"round": {"rounds": 3}}})
@@ -18,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from node.config import ModelConfig, NodeConfig, TaskFamilyConfig
+from swarm.supervisor import SupervisorConfig
 from swarm.transports.config import TransportConfig
 
 
@@ -65,6 +67,8 @@ class RunConfig(BaseModel):
     """Gossip over the DHT."""
     testnet: TestnetConfig = Field(default_factory=TestnetConfig)
     """Only read by `swarm testnet`."""
+    supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
+    """Only read by `swarm join`: restarts of crashed node processes."""
 
 
 def _format_errors(exc: ValidationError, source: str) -> str:

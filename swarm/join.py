@@ -1,4 +1,4 @@
-"""Running nodes for `swarm run` / `swarm join`: in this process, or one child process per GPU.
+"""Running nodes for `swarm run` / `swarm join`: in this process, or as supervised child processes.
 
     >>> offset_ports(["/ip4/0.0.0.0/tcp/31337", "/ip4/127.0.0.1/tcp/0"], 1)
     ['/ip4/0.0.0.0/tcp/31338', '/ip4/127.0.0.1/tcp/0']
@@ -7,7 +7,9 @@ A node writes ``node.json`` (peer id, multiaddrs) once it has joined; `run_here`
 ``on_up`` so the user sees the addresses to share. SIGTERM stops a node as Ctrl-C does: the round
 in flight is cancelled, the transport leaves the swarm, metrics are flushed, and a restart with the
 same ``--out`` resumes from the last checkpoint. Leaving is bounded (`swarm.shutdown`): a node whose
-teardown hangs logs where and exits anyway.
+teardown hangs logs where and exits anyway. `swarm join` runs each node as a `swarm run` child under
+`swarm.supervisor` (restarts after crashes) and holds the node's identity and state-folder locks
+(`swarm.locks`) for it.
 """
 
 from __future__ import annotations
@@ -20,11 +22,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rich.console import Console
+from rich.live import Live
+from rich.text import Text
 
 from protocol import Identity
 from swarm.config import RunConfig
-from swarm.procs import Child, child_env, cli_argv, sigterm_as_interrupt, spawn, stop_all, tail
+from swarm.locks import STATE_LOCK, Lock, LockHeld, acquire, key_lock_path
+from swarm.procs import child_env, cli_argv
 from swarm.shutdown import arm_exit_watchdog
+from swarm.supervisor import Supervised, Supervisor
 from swarm.testnet import write_config
 
 NodeInfo = dict[str, Any]
@@ -72,34 +78,48 @@ def run_here(config: RunConfig, out_dir: Path, identity: Identity, on_up: Callab
     asyncio.run(main())
 
 
+def node_process(name: str, config: RunConfig, folder: Path, key: Path, env: dict[str, str], locks: list[Lock]) -> Supervised:
+    """A `swarm run` child for the supervisor: its config is written to ``folder/config.yaml``."""
+    path = write_config(config, folder / "config.yaml")
+    argv = cli_argv("run", "--config", str(path), "--out", str(folder), "--identity", str(key))
+    return Supervised(name, argv, folder, env, locks)
+
+
+def take_locks(key: Path, folder: Path) -> list[Lock]:
+    """This identity's and this state folder's locks, for the supervisor and its child (`LockHeld` if taken)."""
+    first = acquire(key_lock_path(key))
+    try:
+        return [first, acquire(folder / STATE_LOCK)]
+    except LockHeld:
+        first.release()
+        raise
+
+
+def run_supervised(config: RunConfig, out_dir: Path, key: Path, console: Console) -> int:
+    """One node, supervised (`swarm.supervisor`): restarted after a crash, resumed from its checkpoint."""
+    env = child_env(config.node.model.threads or 1)
+    node = node_process(out_dir.name, config, out_dir, key, env, take_locks(key, out_dir))
+    return supervise([node], config, out_dir, console)
+
+
 def run_per_gpu(config: RunConfig, gpus: list[int], out_dir: Path, identities: list[Path], console: Console) -> int:
-    """One `swarm run` child per GPU (CUDA_VISIBLE_DEVICES=<gpu>, out_dir/gpu<N>); waits for all.
+    """One supervised `swarm run` child per GPU (CUDA_VISIBLE_DEVICES=<gpu>, out_dir/gpu<N>).
 
     Each child has its own identity, state folder and listen ports (the k-th child's fixed ports are
     shifted by k, so two nodes never bind the same one; port 0 stays "any free port")."""
-    started = time.time()
-    children: dict[str, tuple[Child, Path]] = {}
-    for k, (gpu, identity) in enumerate(zip(gpus, identities)):
-        folder = out_dir / f"gpu{gpu}"
-        node_cfg = per_gpu_config(config, k)
-        path = write_config(node_cfg, folder / "config.yaml")
-        env = dict(child_env(config.node.model.threads or 1), CUDA_VISIBLE_DEVICES=str(gpu))
-        argv = cli_argv("run", "--config", str(path), "--out", str(folder), "--identity", str(identity))
-        children[f"gpu{gpu}"] = (spawn(f"gpu{gpu}", argv, folder / "node.log", env), folder)
-        console.print(f"gpu{gpu}: started (log {folder / 'node.log'})")
-    code = 0
+    nodes: list[Supervised] = []
     try:
-        with sigterm_as_interrupt():
-            _wait_all(children, started, console)
-    except KeyboardInterrupt:
-        code = 130
-    finally:
-        stop_all([child for child, _ in children.values()], grace_s=30.0)
-    for name, (child, _) in children.items():
-        if child.returncode not in (0, None, -signal.SIGTERM) and code == 0:
-            console.print(f"[red]{name} exited with {child.returncode}[/]; log tail:\n{tail(child.log_path)}")
-            code = 1
-    return code
+        for k, (gpu, identity) in enumerate(zip(gpus, identities)):
+            folder = out_dir / f"gpu{gpu}"
+            env = dict(child_env(config.node.model.threads or 1), CUDA_VISIBLE_DEVICES=str(gpu))
+            nodes.append(node_process(f"gpu{gpu}", per_gpu_config(config, k), folder, identity, env,
+                                      take_locks(identity, folder)))
+    except LockHeld:
+        for node in nodes:
+            for lock in node.locks:
+                lock.release()
+        raise
+    return supervise(nodes, config, out_dir, console)
 
 
 def per_gpu_config(config: RunConfig, k: int) -> RunConfig:
@@ -143,12 +163,22 @@ def auto_model(config: RunConfig, folders: list[Path], gpus: list[int]) -> tuple
     return picked, f"{choice.name}{' with LoRA' if choice.lora else ''}, {choice.reason}"
 
 
-def _wait_all(children: dict[str, tuple[Child, Path]], started: float, console: Console) -> None:
+def supervise(nodes: list[Supervised], config: RunConfig, out_dir: Path, console: Console) -> int:
+    """Run the supervisor with the nodes' log lines echoed; in a terminal a status line stays at the bottom."""
     announced: set[str] = set()
-    while any(child.returncode is None for child, _ in children.values()):
-        for name, (child, folder) in children.items():
-            info = read_node_info(folder, started) if name not in announced else None
-            if info is not None:
-                announced.add(name)
-                console.print(f"{name}: peer {info['peer_id']} on " + " ".join(info.get("multiaddrs", [])))
-        time.sleep(1.0)
+    started = time.time()
+
+    def announce() -> None:
+        for node in nodes:
+            if node.name not in announced and (info := read_node_info(node.folder, started)) is not None:
+                announced.add(node.name)
+                console.print(f"[bold green]up:[/] {node.name}: peer {info['peer_id']} on " + " ".join(info.get("multiaddrs", [])),
+                              highlight=False, soft_wrap=True)
+
+    if not console.is_terminal:
+        sup = Supervisor(nodes, config.supervisor, echo=lambda line: console.out(line, highlight=False), on_tick=announce)
+        return sup.run()
+    with Live(console=console, refresh_per_second=2, transient=True) as live:
+        sup = Supervisor(nodes, config.supervisor, echo=lambda line: live.console.out(line, highlight=False))
+        sup.on_tick = lambda: (announce(), live.update(Text(sup.status_line(), style="bold")))
+        return sup.run()

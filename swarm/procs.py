@@ -41,12 +41,14 @@ class Child:
         return self.popen.poll()
 
 
-def spawn(name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> Child:
-    """Start argv in a new session with stdout and stderr appended to log_path."""
+def spawn(name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None,
+          pass_fds: list[int] | None = None) -> Child:
+    """Start argv in a new session with stdout and stderr appended to log_path (`pass_fds` stay open in it)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         popen = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env,
+            pass_fds=tuple(pass_fds or ()),
         )
     return Child(name, popen, log_path)
 

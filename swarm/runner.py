@@ -2,8 +2,11 @@
 
     asyncio.run(run_node(load_config("configs/testnet.yaml"), Path("runs/x/nodes/n0"), identity))
 
-Writes ``out_dir/metrics.jsonl``, ``out_dir/checkpoint/`` and ``out_dir/node.json`` (peer id,
-multiaddrs, model) and resumes from the checkpoint when one is there.
+Writes ``out_dir/metrics.jsonl``, ``out_dir/health.json`` (`node.health`), ``out_dir/checkpoint/`` and
+``out_dir/node.json`` (peer id, multiaddrs, model) and resumes from the checkpoint when one is there.
+
+A generate-only node is paced to its publish cap (`publish_pace_s`): rounds faster than the cap allows
+would generate groups that the transport may not publish (the issue saw 7% published at 0.2 s rounds).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from protocol import Identity
 from swarm.config import RunConfig
 from swarm.secret_watch import watch_secret
 from swarm.shutdown import stop_within
+from swarm.transports.hivemind.logs import adopt_hivemind
 
 logger = logging.getLogger(__name__)
 
@@ -42,18 +46,44 @@ def _hardware() -> str:
     return f"cpu {platform.machine()} x{torch.get_num_threads()}"
 
 
+PACE_MARGIN = 1.05
+"""Publish slots are spaced a little wider than window / cap, so jitter in round times never fits one
+record more into a window than the cap (the extra one would be held back, unpublished)."""
+
+
+def publish_pace_s(config: RunConfig) -> float:
+    """Shortest round of a generate-only node: one record per slot of the per-peer cap (0 for others)."""
+    node, transport = config.node, config.transport
+    if node.round.train or not node.round.publish or transport.type == "none":
+        return 0.0
+    return PACE_MARGIN * transport.window_seconds / transport.max_records_per_peer_per_window
+
+
+def paced(config: RunConfig) -> RunConfig:
+    """`config` with a generate-only node's `round.min_round_s` raised to its publish pace."""
+    pace = publish_pace_s(config)
+    if pace <= config.node.round.min_round_s:
+        return config
+    logger.info("generate-only: one round every %.2f s at least, so every round's record fits the publish cap "
+                "(%d records per %g s window)", pace, config.transport.max_records_per_peer_per_window,
+                config.transport.window_seconds)
+    round_cfg = config.node.round.model_copy(update={"min_round_s": pace})
+    return config.model_copy(update={"node": config.node.model_copy(update={"round": round_cfg})})
+
+
 def build_node(config: RunConfig, out_dir: Path, identity: Identity, transport=None):
     """Assemble a `Node` from a config (no network I/O)."""
     import torch
 
     from node.algorithms import build_algorithm
+    from node.health import HealthFile
     from node.metrics import JsonlMetrics
     from node.policy import Policy
     from node.rewards import build_reward_fn
     from node.round import Node
     from node.tasks import build_task_source
 
-    cfg = config.node
+    cfg = paced(config).node
     if cfg.model.threads:
         torch.set_num_threads(cfg.model.threads)
     torch.manual_seed(cfg.round.seed)
@@ -61,13 +91,15 @@ def build_node(config: RunConfig, out_dir: Path, identity: Identity, transport=N
     algorithm = build_algorithm(cfg.algorithm, policy) if cfg.round.train else None
     return Node(cfg, identity, policy, build_task_source(cfg.tasks), build_reward_fn(cfg.rewards), algorithm,
                 transport, swarm_id=config.transport.swarm_id, window_seconds=config.transport.window_seconds,
-                checkpoint_dir=out_dir / "checkpoint", metrics=JsonlMetrics(out_dir / "metrics.jsonl"))
+                checkpoint_dir=out_dir / "checkpoint", metrics=JsonlMetrics(out_dir / "metrics.jsonl"),
+                health=HealthFile(out_dir / "health.json"), name=out_dir.name)
 
 
 async def run_node(config: RunConfig, out_dir: Path, identity: Identity) -> None:
     """Run a node to completion (see module docstring)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     transport, pending, reachability = await _start_transport(config, identity)
+    adopt_hivemind()  # imported by now: its records go through our handlers, at our level
     node = build_node(config, out_dir, identity, transport)
     for t in (transport, pending):
         if t is not None:

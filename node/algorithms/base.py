@@ -93,6 +93,8 @@ class Algorithm(ABC):
             total_loss, metric_sums, grad_norm = self.micro_batch.run(
                 lambda size: self._step(batch, active, size, advantages, rows, old), len(active))
         extra = {"grad_norm": grad_norm, "reward_mean": float(rewards.mean()),
+                 "entropy": sampled_entropy(old["logp"], batch.completion_mask[active], _is_local(groups, batch.group_index[active])),
+                 "lr": float(self.optimizer.param_groups[0]["lr"]),
                  "advantage_abs_mean": float(advantages.abs().mean()), "inert_rows_skipped": float(rows - len(active)),
                  **metric_sums}
         return UpdateStats(loss=total_loss, num_sequences=rows, num_tokens=int(batch.completion_mask.sum()), extra=extra)
@@ -167,6 +169,24 @@ def positive_for_external(advantages: Tensor, groups: Sequence[ScoredGroup], gro
     """
     external = torch.tensor([not g.is_local for g in groups], device=advantages.device)[group_index]
     return torch.where(external, advantages.clamp(min=0.0), advantages)
+
+
+def sampled_entropy(logp: Tensor, completion_mask: Tensor, local: Tensor) -> float:
+    """Mean -log pi of this node's own sampled completion tokens under the policy before the step.
+
+    ``logp`` [A, T]: the rows' token log-probs before the first step (the `_step` ``old["logp"]``);
+    ``completion_mask`` [A, T] and ``local`` [A] (bool): the same rows' masks and whether each is this node's.
+    For tokens sampled from the policy itself (temperature 1) this is a Monte Carlo estimate of its
+    per-token entropy, at no extra forward pass; peers' rows are left out (they were not sampled from
+    this policy). NaN when the batch holds no local row.
+    """
+    mask = completion_mask.to(logp.dtype) * local.to(logp.dtype).unsqueeze(1)
+    count = float(mask.sum())
+    return float(-(logp * mask).sum()) / count if count else float("nan")
+
+
+def _is_local(groups: Sequence[ScoredGroup], group_index: Tensor) -> Tensor:
+    return torch.tensor([g.is_local for g in groups], device=group_index.device)[group_index]
 
 
 def group_mean_std(values: Tensor, group_index: Tensor) -> tuple[Tensor, Tensor]:

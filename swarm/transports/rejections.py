@@ -12,7 +12,9 @@ per refused record (or per claimed peer id) hands it the node's terminal and log
 - in all, at most ``lines_per_minute`` such lines (a token bucket, ``burst`` at once); the rest go to
   DEBUG, itself bounded, and a WARNING every ``summary_every_s`` at most sums up what was held back:
   "suppressed K rejection log lines in the last 60 s (by reason: malformed 2000, ...)";
-- every peer string goes through `protocol.printable.peer_text`.
+- every peer string goes through `protocol.printable.peer_text`;
+- records of another protocol major (``version``) are one line for the whole swarm, whoever sent them,
+  with room for the release to install (`protocol.versions.upgrade_hint`).
 
     log = RejectionLog(Counter())
     log("bad_signature", "DHT store-side check", claimed=subkey_owner(subkey))   # unauthenticated
@@ -33,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 UNAUTHENTICATED = "unauthenticated"
 """The one source of every refused record whose signer was not verified."""
+WHOLE_SWARM = frozenset({"version"})
+"""Reasons logged once for all sources: another protocol major's message is the same for every peer."""
 
 
 class RejectionSink(Protocol):
@@ -77,14 +81,15 @@ class RejectionLog:
 
     def __call__(self, reason: str, detail: str = "", *, signer: str | None = None, claimed: str = "") -> None:
         self.counts[reason] += 1
-        source = signer or UNAUTHENTICATED
+        source = "" if reason in WHOLE_SWARM else signer or UNAUTHENTICATED
         key = (source, reason)
         if key in self._logged:
             self._logged.move_to_end(key)
         elif self._warnings.take():
             self._remember(key)
             logger.warning("rejected %s: %s (%s); further ones %s", _who(signer, claimed), reason,
-                           peer_text(detail, 160, quote=False), "from it are counted, not logged" if signer
+                           peer_text(detail, 400 if reason in WHOLE_SWARM else 160, quote=False),
+                           "from it are counted, not logged" if signer and source
                            else "of this reason are counted, not logged")
             self.summarize()
             return

@@ -29,6 +29,7 @@ from protocol.identity import Identity
 from protocol.keys import (announce_key, is_announce_key, record_key, record_subkey, shard_of, subkey_owner, subkey_slot,
                            window_of)
 from protocol.messages import PeerAnnouncement, RolloutBatch
+from protocol.versions import package_version
 from swarm.transports.base import PublishReceipt, Transport, TransportStats
 from swarm.transports.chunks import RecordStore, gather_partial, store_parts
 from swarm.transports.config import TransportConfig
@@ -70,7 +71,7 @@ class ShardedTransport(Transport):
         self.receiver = Receiver(config, inbox, store)
         self.rng = random.Random()
         self.addresses: tuple[str, ...] = ()
-        self.model, self.hardware, self.software_version = "", "", "0.1.0"
+        self.model, self.hardware, self.software_version = "", "", package_version()
         """Advertised in announcements; the node may set them before the first round."""
         self.announce_self = True
         """False for an observer (`swarm status`): it reads announcements, never writes one, so nodes never count it as a peer."""

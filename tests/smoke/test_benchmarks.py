@@ -3,7 +3,7 @@ the expected shape. A benchmark that stops running fails here, not in a user's h
 
 Also, without subprocesses: every benchmark has a smoke run listed here, no benchmark module is over 400
 lines, short runs never write into ``benchmarks/results/``, and the gossip ratios refuse a zero baseline.
-The SAPO table's smoke run is `tests/smoke/test_sapo_table_quick.py` (``--tiny``).
+The smoke runs of sapo, gpu_round, scale and soak are their own tests (`SMOKE_ELSEWHERE`).
 """
 
 from __future__ import annotations
@@ -40,6 +40,12 @@ def _gossip(data: dict[str, Any]) -> None:
     assert {r.get("solo") or r.get("all") for r in data["ratios"]} == {"sharded over reference"}
 
 
+def _collapse_study(data: dict[str, Any]) -> None:
+    (run,) = data["runs"]  # the smoke arm: one silo node, seed 0
+    assert run["arm"] == "onpolicy-silo" and run["rounds"] == 12 and 0 <= run["peak_ma"] <= 1
+    assert len(run["eighths"]) == 8 and len(run["entropy_eighths"]) == 8
+
+
 def _chaos(data: dict[str, Any]) -> None:
     t0 = data["phases"]["T0 baseline"]
     assert t0["delivery_ratio"] is not None and t0["published"] > 0
@@ -56,10 +62,12 @@ SMOKES: dict[str, tuple[list[str], list[str], Callable[[dict[str, Any]], None] |
     "chaos": ([], ["phases", "network", "wall_s"], _chaos),
     "chaos_learning": ([], ["runs.baseline.reward_curve", "runs.baseline.nodes_detail", "network"],
                        lambda d: d["runs"]["baseline"]["crashes"] == [] or pytest.fail("crash")),
+    "collapse_study": ([], ["runs.0.eighths", "runs.0.end_over_peak", "arms.base3"], _collapse_study),
 }
 """benchmark -> (extra arguments after --smoke, dotted fields its JSON must hold, a check of its figures)."""
 SMOKE_ELSEWHERE = {"sapo": "tests/smoke/test_sapo_table_quick.py", "gpu_round": "tests/smoke/test_gpu_round_quick.py",
-                   "scale": "tests/smoke/test_scale_quick.py", "poison": "tests/smoke/test_poison_quick.py"}
+                   "scale": "tests/smoke/test_scale_quick.py", "poison": "tests/smoke/test_poison_quick.py",
+                   "soak": "tests/smoke/test_soak_quick.py"}
 
 
 def benchmark_names() -> set[str]:

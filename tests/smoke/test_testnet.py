@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -69,8 +70,21 @@ def test_testnet_two_nodes(tmp_path: Path) -> None:
         rows = [json.loads(line) for line in (node / "metrics.jsonl").read_text().splitlines()]
         assert len(rows) == 3
         assert summary["nodes"][name]["rounds"] == 3
-        assert (node / "node.log").exists()
+        log = (node / "node.log").read_text()
+        lines = re.findall(rf"^\S+ \S+ {name} node\.round INFO: round (\d+)  reward \d\.\d{{3}}  ext \d+/4  peers \d+  ", log, re.M)
+        assert lines == ["1", "2", "3"], log[-3000:]  # one line per round, each once
+        assert "finished: 3 of 3 rounds done" in log
         assert (node / "identity.pem").stat().st_mode & 0o777 == 0o600
+    status = subprocess.run([sys.executable, "-m", "swarm.cli", "status", "--json", str(run_dir)], capture_output=True,
+                            text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    health = {n["name"]: n for n in json.loads(status.stdout)["nodes"]}
+    assert set(health) == {"node0", "node1"}
+    for record in health.values():
+        assert record["status"] == "finished" and record["rounds_done"] == 3 and record["assessment"]["flags"] == []
+        for key in ("last_round_at", "rounds_per_hour", "reward_mean", "reward_peak", "peers_seen",
+                    "external_groups_last_10", "records", "rejections", "version", "pid"):
+            assert key in record, key
     assert summary["totals"]["external_groups"] > 0, "nodes never used each other's rollouts"
     for png in ("reward_per_node.png", "local_vs_external.png"):
         assert (run_dir / png).stat().st_size > 1000

@@ -61,11 +61,16 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> dict:
         seen.update(config=config, gpus=gpus, out=out_dir, identities=identities)
         return 0
 
+    def run_supervised(config, out_dir, key, console):
+        seen.update(config=config, out=out_dir, key=key)
+        return 0
+
     monkeypatch.setattr(joining, "run_here", run_here)
     monkeypatch.setattr(joining, "run_per_gpu", run_per_gpu)
     monkeypatch.setattr(cli, "check_bootstraps_reachable", lambda cfg: None)  # the peers here are made up
     monkeypatch.setattr(cli, "prepare_model", lambda cfg: None)  # no model build in a CLI unit test
     monkeypatch.setattr(checks, "cuda_problem", lambda flag, gpus=None: None)  # --gpus on the CPU wheel: see test_join_errors
+    monkeypatch.setattr(joining, "run_supervised", run_supervised)
     return seen
 
 

@@ -196,8 +196,7 @@ def test_run_per_gpu_gives_each_child_its_own_port(tmp_path: Path, monkeypatch: 
     from swarm.config import load_config
 
     spawned = []
-    monkeypatch.setattr(joining, "spawn", lambda name, argv, log, env: spawned.append(argv) or SimpleNamespace(returncode=0))
-    monkeypatch.setattr(joining, "stop_all", lambda children, grace_s: None)
+    monkeypatch.setattr(joining, "supervise", lambda nodes, config, out, console: spawned.extend(n.argv for n in nodes) or 0)
     config = load_config(None, ["transport.host_maddrs=[/ip4/0.0.0.0/tcp/31337]"])
     assert joining.run_per_gpu(config, [0, 1], tmp_path, [tmp_path / "a.pem", tmp_path / "b.pem"], Console(quiet=True)) == 0
     ports = [load_config(Path(argv[argv.index("--config") + 1]), []).transport.host_maddrs for argv in spawned]

@@ -75,6 +75,25 @@ def test_build_batch_retokenizes_foreign_text(tiny_policy):
     assert int(batch.completion_mask[1].sum()) == 2
 
 
+def test_build_batch_trains_a_local_group_on_the_ids_it_sampled(tiny_policy):
+    tok = tiny_policy.tokenizer
+    ids = lambda *tokens: tuple(tok.convert_tokens_to_ids(list(tokens)))  # noqa: E731
+    # " the" spelt as the sampler spelt it (3 tokens), not as re-tokenizing its text would (one merge); and a
+    # completion cut at max_new_tokens, which has no end-of-turn token to train on
+    sampled = (ids("Ġ", "th", "e", "<|end|>"), ids("1", "2", "3"))
+    local = ScoredGroup(Task(TaskRef("chain_sum"), QUESTIONS[0], "3"), (" the", "123"), (0.0, 1.0), token_ids=sampled)
+    assert tok(" the", add_special_tokens=False)["input_ids"] != list(sampled[0][:-1])  # the trap this avoids
+    batch = tiny_policy.build_batch([local])
+    for row, want in enumerate(sampled):
+        assert batch.input_ids[row][batch.completion_mask[row].bool()].tolist() == list(want)
+
+
+def test_generations_carry_their_sampled_ids(tiny_policy):
+    for generation in (g for grp in tiny_policy.generate(QUESTIONS, num_completions=4, seed=5) for g in grp):
+        assert len(generation.token_ids) == generation.token_count
+        assert tiny_policy.tokenizer.decode(list(generation.token_ids), skip_special_tokens=True) == generation.text
+
+
 def test_token_logprobs_match_manual_computation(tiny_policy):
     batch = tiny_policy.build_batch([group(QUESTIONS[0], ("3", "-12"), (1.0, 0.0))])
     logp = tiny_policy.token_logprobs(batch)

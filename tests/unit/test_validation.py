@@ -109,7 +109,8 @@ def test_private_record_is_encrypted_signed_over_the_ciphertext_and_decrypted_by
 
 def test_public_records_keep_the_1_0_layout() -> None:
     record = _fields(seal(make_batch(ALICE), ALICE))
-    assert set(record) == {"v", "body", "pub", "sig", "tag"} and record["body"] == encode(make_batch(ALICE))
+    # "sw" (the sender's package version, advisory) is the one addition: readers ignore fields they do not know
+    assert set(record) == {"v", "body", "pub", "sig", "tag", "sw"} and record["body"] == encode(make_batch(ALICE))
 
 
 def test_encryption_failures_have_their_reasons() -> None:
