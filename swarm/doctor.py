@@ -14,19 +14,19 @@ The network checks go through one throwaway p2p daemon that dials out only and a
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from protocol.messages import PROTOCOL_VERSION
+from protocol.versions import package_version
 from swarm import checks
 from swarm.config import RunConfig
 from swarm.doctor_local import disk_check, identity_check, memory_check, model_check, port_check
 from swarm.ports import listen_ports
 from swarm.preflight import dial_back, reachability_line
-from swarm.transports.hivemind.hello import HelloReply, software_version
+from swarm.transports.hivemind.hello import HelloReply
 from swarm.transports.hivemind.probe import BootstrapProbe
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def _clock(replies: list[HelloReply], tolerance_s: float) -> CheckResult:
 
 
 def _versions(replies: list[HelloReply]) -> CheckResult:
-    ours = (software_version(), PROTOCOL_VERSION)
+    ours = (package_version(), PROTOCOL_VERSION)
     if not replies:
         return CheckResult("versions", False, "no peer answered with its version", "check the bootstrap peers first")
     protocols = sorted({r.protocol for r in replies})

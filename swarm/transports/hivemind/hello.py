@@ -25,12 +25,12 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
 import msgpack
 
 from protocol.messages import PROTOCOL_VERSION
+from protocol.versions import package_version
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +39,6 @@ MAX_MESSAGE_BYTES = 4096
 MAX_PORTS = 4
 MAX_CONCURRENT = 8
 DIAL_BACK_TIMEOUT_S = 3.0
-
-
-def software_version() -> str:
-    """This package's version (what peers announce as ``software_version``)."""
-    try:
-        return metadata.version("sapo-swarm")
-    except metadata.PackageNotFoundError:
-        return "0.1.0"
 
 
 @dataclass(frozen=True)
@@ -142,7 +134,7 @@ class HelloServer:
         if observed is not None and ports:
             results = await asyncio.gather(*(tcp_accepts(observed[0], p, self.dial_back_timeout_s) for p in ports))
             dialback = dict(zip(ports, results))
-        return {"swarm_id": self.swarm_id, "software": software_version(), "protocol": list(PROTOCOL_VERSION),
+        return {"swarm_id": self.swarm_id, "software": package_version(), "protocol": list(PROTOCOL_VERSION),
                 "time": time.time(), "observed": f"{observed[0]}:{observed[1]}" if observed else "",
                 "window_seconds": self.window_seconds,
                 "dialback": [[port, ok] for port, ok in dialback.items()]}
