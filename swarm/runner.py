@@ -19,6 +19,7 @@ from pathlib import Path
 
 from protocol import Identity
 from swarm.config import RunConfig
+from swarm.secret_watch import watch_secret
 from swarm.shutdown import stop_within
 from swarm.transports.hivemind.logs import adopt_hivemind
 
@@ -97,41 +98,55 @@ def build_node(config: RunConfig, out_dir: Path, identity: Identity, transport=N
 async def run_node(config: RunConfig, out_dir: Path, identity: Identity) -> None:
     """Run a node to completion (see module docstring)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    transport, pending = await _start_transport(config, identity)
+    transport, pending, reachability = await _start_transport(config, identity)
     adopt_hivemind()  # imported by now: its records go through our handlers, at our level
     node = build_node(config, out_dir, identity, transport)
     for t in (transport, pending):
         if t is not None:
             t.model, t.hardware = node.policy.name, _hardware()
     rejoin = asyncio.create_task(_rejoin(node, pending)) if pending is not None else None
+    swarm = pending or transport
+    secret = asyncio.create_task(watch_secret(swarm, config.transport.window_seconds)) if hasattr(swarm, "stats") else None
     try:
         if node.restore():
             node.restore_metrics()
-        _write_node_info(out_dir, identity, config, transport, node.policy.name)
+        _write_node_info(out_dir, identity, config, transport, node.policy.name, reachability)
         await node.run()
     finally:
         node.metrics.close()
-        if rejoin is not None:
-            rejoin.cancel()
+        for task in (rejoin, secret):
+            if task is not None:
+                task.cancel()
         for t in {id(x): x for x in (node.transport, transport, pending) if x is not None}.values():
             await stop_within(t.stop(), config.transport.shutdown_timeout_s, f"the {type(t).__name__}")
 
 
 async def _start_transport(config: RunConfig, identity: Identity):
-    """(transport to use now, transport still to join): a swarm that cannot be reached at start-up
-    leaves the node training in silo while `_rejoin` keeps trying."""
+    """(transport to use now, transport still to join, reachability): `swarm.preflight` refuses what cannot
+    work (`JoinError`); a swarm that may only be out of reach for now leaves the node training in silo
+    while `_rejoin` keeps trying."""
     from swarm.transports import build_transport
     from swarm.transports.hivemind.startup import TransportStartupError
 
-    transport = build_transport(config.transport, identity)
+    transport_config, joinable, reachability = config.transport, True, ""
+    if transport_config.type == "hivemind":
+        from swarm.preflight import preflight
+
+        plan = await preflight(transport_config)
+        for note in plan.notes:
+            logger.warning("%s", note)
+        transport_config, joinable, reachability = plan.config, plan.joinable, plan.reachability
+    transport = build_transport(transport_config, identity)
     try:
+        if not joinable:
+            raise TransportStartupError("no_initial_peer", "no bootstrap peer answers yet", tuple(transport_config.initial_peers))
         await transport.start()
-        return transport, None
+        return transport, None, reachability
     except TransportStartupError as exc:
         logger.warning("cannot join the swarm (%s); training alone (silo) and retrying in the background", exc)
-        silo = build_transport(config.transport.model_copy(update={"type": "none"}), identity)
+        silo = build_transport(transport_config.model_copy(update={"type": "none"}), identity)
         await silo.start()
-        return silo, transport
+        return silo, transport, reachability
 
 
 async def _rejoin(node, transport, first_delay_s: float = 10.0, max_delay_s: float = 300.0) -> None:
@@ -152,7 +167,7 @@ async def _rejoin(node, transport, first_delay_s: float = 10.0, max_delay_s: flo
         return
 
 
-def _write_node_info(out_dir: Path, identity: Identity, config: RunConfig, transport, model: str) -> None:
+def _write_node_info(out_dir: Path, identity: Identity, config: RunConfig, transport, model: str, reachability: str = "") -> None:
     info = {
         "peer_id": identity.peer_id,
         "model": model,
@@ -160,6 +175,7 @@ def _write_node_info(out_dir: Path, identity: Identity, config: RunConfig, trans
         "hardware": _hardware(),
         "swarm_id": config.transport.swarm_id,
         "multiaddrs": [str(a) for a in getattr(transport, "visible_maddrs", [])],
+        "reachability": reachability,
     }
     tmp = out_dir / ".node.json.tmp"
     tmp.write_text(json.dumps(info, indent=2))

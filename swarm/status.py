@@ -1,7 +1,7 @@
 """`swarm status`: who is alive in a swarm (from peer announcements) and how local nodes progress.
 
-    peers = asyncio.run(collect_peers(TransportConfig(initial_peers=[maddr]), wait_s=5))
-    console.print(peers_table(peers)); console.print(progress_table(Path("runs/20260101-120000")))
+    console.print(peers_table(view.peers))   # view = swarm.live_peers.look(...)
+    console.print(progress_table(Path("runs/20260101-120000")))
     print(health_json(Path("runs/20260101-120000")))   # `swarm status --json RUN_DIR`
 
 Each local node's health comes from its ``health.json`` (`node.health`), judged by `swarm.watch`:
@@ -10,12 +10,11 @@ stalled (no round for 5x its median round time), dead (process gone), collapsing
 `swarm status RUN_DIR` on a testnet that is still running also asks its swarm, through the run's
 bootstrap peer and with the run's secret (from ``RUN_DIR/bootstrap/config.yaml``).
 
-The probe joins as a throwaway identity in client fashion: it publishes nothing and leaves.
+Who is alive is asked by `swarm.live_peers` (an observer that never counts as a peer).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
@@ -24,29 +23,11 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
-from protocol import Identity, PeerAnnouncement
+from protocol import PeerAnnouncement
 from protocol.printable import peer_text
 from swarm.bootstrap import BOOTSTRAP_FILE
 from swarm.report import load_rows
-from swarm.transports.config import TransportConfig
 from swarm.watch import node_reports
-
-
-async def collect_peers(config: TransportConfig, wait_s: float) -> list[PeerAnnouncement]:
-    """Join through ``config.initial_peers``, listen for ``wait_s`` seconds, return the live peers.
-
-    Raises the transport's startup error when no initial peer answers."""
-    from swarm.transports import build_transport
-
-    every_shard = min(config.announce_shards, 64)  # a one-off look: read every announce shard, not the per-window few
-    transport = build_transport(config.model_copy(update={"announce_reads_per_window": every_shard}), Identity.generate())
-    await transport.start()
-    try:
-        await asyncio.sleep(wait_s)
-        await transport.collect(max_batches=0)  # a collect also refreshes the peer directory
-        return sorted(transport.peers(), key=lambda p: p.peer_id)
-    finally:
-        await transport.stop()
 
 
 def live_testnet(run_dir: Path) -> tuple[Path, list[str]] | None:

@@ -27,7 +27,11 @@ class TransportConfig(BaseModel):
     host_maddrs: list[str] = Field(default_factory=lambda: ["/ip4/127.0.0.1/tcp/0"])
     """Addresses to listen on."""
     announce_maddrs: list[str] = Field(default_factory=list)
-    """Public addresses to announce instead of the listening ones (behind NAT)."""
+    """Public addresses to announce instead of the listening ones (behind NAT, with a port forwarded)."""
+    reachability: Literal["auto", "public", "private"] = "auto"
+    """auto: at start-up a peer tries to connect back to this node's port (`transports.hivemind.hello`); if it cannot, the node
+    takes part through outbound connections only (DHT client mode). public: serve the DHT without asking.
+    private: behind NAT, DHT client mode without asking."""
     swarm_secret: str | None = None
     """Private swarm secret: only records tagged with it are accepted."""
     allowed_peers: list[str] | None = None
@@ -64,6 +68,9 @@ class TransportConfig(BaseModel):
     """How long to keep trying to start the daemon and reach an initial peer."""
     identity_path: str | None = None
     """Ed25519 key file of this node (default: ~/.config/sapo-swarm/identity.pem)."""
+    stable_peer_id: bool = False
+    """Derive the libp2p peer id from identity_path's key, so this peer's address survives restarts
+    (`swarm bootstrap --identity`); off: a fresh libp2p id per start."""
     use_relay: bool = False
     """libp2p circuit relays (off in tests and on loopback)."""
     use_auto_relay: bool = False

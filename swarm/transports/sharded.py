@@ -73,6 +73,8 @@ class ShardedTransport(Transport):
         self.addresses: tuple[str, ...] = ()
         self.model, self.hardware, self.software_version = "", "", package_version()
         """Advertised in announcements; the node may set them before the first round."""
+        self.announce_self = True
+        """False for an observer (`swarm status`): it reads announcements, never writes one, so nodes never count it as a peer."""
         self._announced_window: int | None = None
         self._peers_read_window: int | None = None
         self.announce_reads = AnnounceReads(config.announce_shards, config.announce_reads_per_window, self.rng)
@@ -147,7 +149,7 @@ class ShardedTransport(Transport):
     async def _announce(self) -> None:
         """Store a sealed `PeerAnnouncement` once per window (called from publish and collect)."""
         window = self.window()
-        if self._announced_window == window:
+        if self._announced_window == window or not self.announce_self:
             return
         self._announced_window = window
         msg = PeerAnnouncement(

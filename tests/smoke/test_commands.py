@@ -97,7 +97,7 @@ def test_bootstrap_status_join_and_resume(bootstrap: str, env: dict[str, str], t
     out = tmp_path / "joined"
     first = swarm("join", "--peers", bootstrap, "--out", str(out), "--set", "node.round.rounds=1", *TINY, env=env, timeout=300)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "up: peer" in first.stdout and "/ip4/127.0.0.1/tcp/" in first.stdout
+    assert f"up: {out.name}: peer" in first.stdout and "/ip4/127.0.0.1/tcp/" in first.stdout  # the supervisor names the node
     again = swarm("join", "--peers", bootstrap, "--out", str(out), "--set", "node.round.rounds=2", *TINY, env=env, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
     rounds = [json.loads(line)["round"] for line in (out / "metrics.jsonl").read_text().splitlines()]

@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from protocol import Identity
+from swarm import checks, cli
 from swarm import join as joining
 from swarm.cli import app
 from swarm.config import RunConfig, load_config
@@ -66,6 +67,9 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> dict:
 
     monkeypatch.setattr(joining, "run_here", run_here)
     monkeypatch.setattr(joining, "run_per_gpu", run_per_gpu)
+    monkeypatch.setattr(cli, "check_bootstraps_reachable", lambda cfg: None)  # the peers here are made up
+    monkeypatch.setattr(cli, "prepare_model", lambda cfg: None)  # no model build in a CLI unit test
+    monkeypatch.setattr(checks, "cuda_problem", lambda flag, gpus=None: None)  # --gpus on the CPU wheel: see test_join_errors
     monkeypatch.setattr(joining, "run_supervised", run_supervised)
     return seen
 
@@ -73,7 +77,7 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> dict:
 # ------------------------------------------------------------------ help and config errors
 
 
-@pytest.mark.parametrize("command", ["run", "testnet", "join", "bootstrap", "status", "report", "identity"])
+@pytest.mark.parametrize("command", ["run", "testnet", "join", "bootstrap", "status", "doctor", "report", "config", "identity"])
 def test_every_command_has_help(command: str) -> None:
     result = invoke(command, "--help")
     assert result.exit_code == 0, result.output
@@ -177,7 +181,7 @@ def test_join_refuses_placeholder_and_bad_peers() -> None:
     result = invoke("join")  # configs/join.yaml ships a placeholder address
     assert result.exit_code == 2 and "placeholder" in result.text
     result = invoke("join", "--peers", "not-an-address")
-    assert result.exit_code == 2 and "transport.initial_peers[0] is not a multiaddr" in result.text
+    assert result.exit_code == 2 and "transport.initial_peers[0] is not a full multiaddr" in result.text
 
 
 def test_join_without_peers_explains() -> None:

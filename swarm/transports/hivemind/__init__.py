@@ -11,7 +11,9 @@
   replica's byte budget;
 - `push`, `push_retry`, `reachability`, `reconnect`: flood publishing and healing after partitions;
 - `swarm_clock`: the swarm's median clock; `direct_parts`: parts fetched from their publisher;
-- `multiaddr`: libp2p addresses (parsing, the peer id inside).
+- `multiaddr`: the libp2p peer id inside a peer's addresses;
+- `hello`: the ``sapo-swarm/hello/1`` question (versions, clock, dial-back), `libp2p_key`: a stable daemon key
+  derived from the identity, `probe`: bootstrap checks and hello questions through a throwaway daemon.
 
 Nothing is imported here, so ``import swarm.transports.hivemind.multiaddr`` loads only what it needs.
 """

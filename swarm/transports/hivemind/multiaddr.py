@@ -1,12 +1,10 @@
-"""libp2p multiaddrs: checking one a user typed, and finding the libp2p peer id inside a peer's addresses.
+"""libp2p multiaddrs: finding the libp2p peer id inside a peer's addresses, as hivemind's `PeerID`.
 
-    >>> multiaddr_error("/ip4/127.0.0.1/tcp/31337") is None
-    True
     >>> libp2p_id(("/ip4/127.0.0.1/tcp/1/p2p/not-base58",)) is None
     True
 
 Addresses in announcements are peer-controlled text: only the ``/p2p/<id>`` tail is used, and it must
-be a valid base58 peer id.
+be a valid base58 peer id. An address a user typed is checked by `swarm.maddr` (no hivemind import).
 """
 
 from __future__ import annotations
@@ -15,18 +13,8 @@ import re
 from typing import Iterable
 
 from hivemind.p2p import PeerID
-from hivemind.utils.multiaddr import Multiaddr
 
 _P2P_ID = re.compile(r"/p2p/(\w+)$")
-
-
-def multiaddr_error(maddr: str) -> str | None:
-    """Why ``maddr`` is not a multiaddr (the parser's message), or None if it is one."""
-    try:
-        Multiaddr(maddr)
-    except ValueError as exc:
-        return str(exc)
-    return None
 
 
 def libp2p_id(addresses: Iterable[str]) -> PeerID | None:

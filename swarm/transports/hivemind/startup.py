@@ -20,6 +20,8 @@ from hivemind.dht.node import DHTNode
 from hivemind.dht.validation import RecordValidatorBase
 from hivemind.p2p.p2p_daemon_bindings.utils import P2PDaemonError
 
+from swarm.transports.hivemind.hello import serve_hello
+from swarm.transports.hivemind.libp2p_key import libp2p_key_option
 from swarm.shutdown import stop_within
 from swarm.transports.config import TransportConfig
 
@@ -68,23 +70,30 @@ def classify(exc: BaseException, config: TransportConfig) -> TransportStartupErr
 
 
 async def start_dht_node(config: TransportConfig, validator: RecordValidatorBase) -> DHTNode:
-    """Create a `DHTNode` in this loop, retrying until ``config.startup_timeout_s``; see `TransportStartupError`."""
+    """Create a `DHTNode` in this loop, retrying until ``config.startup_timeout_s``; see `TransportStartupError`.
+    ``config.reachability == "private"`` makes it a DHT client (it asks, never answers or stores);
+    ``config.stable_peer_id`` keeps its libp2p id (`libp2p_key`). It answers `hello` questions."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + config.startup_timeout_s
     delay, attempt = 1.0, 0
     while True:
         attempt += 1
         try:
-            return await DHTNode.create(
+            node = await DHTNode.create(
                 initial_peers=list(config.initial_peers) or None,
                 num_replicas=config.num_replicas,
                 record_validator=validator,
                 cache_nearest=0,
                 wait_timeout=min(3.0, config.request_timeout_s / 2),  # one slow peer costs half a get or store, not all of it
+                client_mode=config.reachability == "private",
                 **p2p_options(config),
+                **libp2p_key_option(config),
             )
         except (P2PDaemonError, RuntimeError, OSError, ValueError) as exc:
             error = classify(exc, config)
+        else:
+            await serve_hello(node.p2p, config.swarm_id, config.window_seconds)
+            return node
         remaining = deadline - loop.time()
         if error.reason == "port_in_use" or remaining <= delay:
             raise error
@@ -95,7 +104,13 @@ async def start_dht_node(config: TransportConfig, validator: RecordValidatorBase
 
 async def stop_dht_node(node: DHTNode, timeout_s: float) -> None:
     """`DHTNode.shutdown` within `timeout_s`, else kill its p2pd. hivemind's shutdown first removes the DHT
-    handlers one request at a time over the p2pd control socket, then waits for p2pd to exit, with no deadline."""
+    handlers one request at a time over the p2pd control socket, then waits for p2pd to exit, with no deadline.
+    A p2pd that already exited (Ctrl-C in a terminal reaches the whole process group) is only cleaned up."""
+    child = getattr(node.p2p, "_child", None)
+    if child is not None and child.returncode is not None:
+        node.is_alive = False
+        node.p2p._terminate()
+        return
     if not await stop_within(node.shutdown(), timeout_s, "the DHT node's shutdown"):
         kill_daemon(node.p2p)
 
