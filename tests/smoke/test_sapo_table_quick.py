@@ -47,7 +47,8 @@ def test_sapo_table_tiny_writes_table_json_and_plot(tmp_path: Path) -> None:
 
 def test_the_fill_block_fills_each_update_up_to_its_own_size() -> None:
     from benchmarks.sapo.grid import fill_blocks
-    from benchmarks.sapo.sim import FillSplit
+    from benchmarks.sapo.sim import node_config
+    from node.sampler import FillSplit, build_split
 
     block, half, today, two_steps, steps, longer = fill_blocks(seeds=1)
     assert longer.rounds == 2 * block.rounds and [c.label for c in longer.configs] == ["16/0", two_steps.configs[1].label]
@@ -60,9 +61,12 @@ def test_the_fill_block_fills_each_update_up_to_its_own_size() -> None:
     assert {s.update_groups for s in specs if s.adaptive == "fill"} == {16, 24, 48}
     assert specs[0].external_j == 0 and not specs[0].adaptive  # isolation first: the baseline of the block
     assert [c.label for c in block.configs].index("8/8 uniform") < block.core_configs  # every seed has uniform
-    split = FillSplit(24, 16, 0)
-    assert split.next_split({"local_groups": 3}) == (16, 21)  # 3 informative local groups: 21 slots for peers'
-    assert split.next_split({"local_groups": 3}) == (16, 21)
+    fill24 = next(s for s in specs if s.adaptive == "fill" and s.update_groups == 24)
+    sampler = node_config(fill24, 0).sampler  # the fill is the node's own split, configured like `swarm run`'s
+    split = build_split(sampler.split.type, sampler.split.options)
+    assert isinstance(split, FillSplit) and split.current(sampler.local_i, sampler.external_j) == (16, 0)
+    split.observe(0, local_kept=3, external_candidates=0, configured_j=0)
+    assert split.current(16, 0) == (16, 21)  # 3 informative local groups: 21 slots for peers'
 
 
 @pytest.mark.slow
