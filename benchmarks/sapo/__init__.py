@@ -23,9 +23,10 @@ CPU-second (with its own paired ratio). Strategy rows are also compared with 8/8
 Every run is the node's real round loop over `MemoryTransport` (see `benchmarks.sapo.sim`).
 
 Modules: `cli` (flags, entry point), `grid` (which blocks and configurations), `controls` (the
-pre-registered grid of issue 26), `runs` (the worker pool and run log), `sim` (one in-process swarm
-run), `dht` (the same over the real DHT), `report`, `stats` and `checks` (the table, bootstrap
-intervals, sanity checks of the set-up).
+pre-registered grid of issue 26), `controls_report` and `controls_output` (its table: complete tiers,
+the best control, hierarchical intervals; README block, JSON, plot), `runs` (the worker pool and run
+log), `sim` (one in-process swarm run), `dht` (the same over the real DHT), `report`, `stats` and
+`checks` (the table, bootstrap intervals, sanity checks of the set-up).
 
 Runs go two at a time (one torch thread each) and are appended to ``<experiment>.runs.jsonl`` as they
 finish, then gzipped (``.runs.jsonl.gz``), so a long run can be resumed or reported early. Outputs:

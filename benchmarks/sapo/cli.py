@@ -20,6 +20,8 @@ from pathlib import Path
 
 from benchmarks.common import SCRATCH, RunLog, output_path, provenance, shown, write_json
 from benchmarks.sapo import controls
+from benchmarks.sapo.controls_output import write_controls
+from benchmarks.sapo.controls_report import controls_report, pilot_figures
 from benchmarks.sapo.grid import ISOLATION, UNIFORM_88, Block, fill_blocks, full_blocks, pilot_blocks, tiny_blocks
 from benchmarks.sapo.report import build_report, dht_comparison, write_outputs
 from benchmarks.sapo.runs import jobs_of, prebuild_models, run_jobs, spec_key
@@ -59,7 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def choose(args: argparse.Namespace) -> tuple[list[Block], str, str]:
     """(blocks, output stem, run-log stem) of the experiment the flags name."""
     if args.controls:
-        return controls.controls_blocks(tuple(range(args.seeds or 10))), "controls", "controls"
+        blocks = controls.controls_blocks(tuple(range(args.seeds or 10)), require_calibration=not args.report_only)
+        return blocks, "controls", "controls"
     if args.controls_pilot:
         return controls.pilot_blocks(), "controls-pilot", "controls-pilot"
     if args.pilot:
@@ -92,10 +95,27 @@ def main(argv: list[str] | None = None) -> None:
     else:
         prebuild_models(blocks)
         runs = run_jobs(jobs_of(blocks), log, args.workers, resume=not (args.fresh or short))
-    report = {"provenance": meta, **build_report(blocks, runs)}
-    report["invocation"] = {"argv": sys.argv[1:], "wall_s": round(time.time() - start_wall, 1),
-                            "cpu_s_all_processes": round(_cpu_all() - start_cpu, 1)}
+    invocation = {"argv": sys.argv[1:], "wall_s": round(time.time() - start_wall, 1),
+                  "cpu_s_all_processes": round(_cpu_all() - start_cpu, 1)}
+    if args.controls:
+        report = {"provenance": meta, **controls_report(blocks, runs), "invocation": invocation}
+        return print(write_controls(report, folder, stem))
+    report = {"provenance": meta, **build_report(blocks, runs), "invocation": invocation}
+    if args.controls_pilot:
+        report["calibration"] = calibration(blocks[0], runs)
     print(write_outputs(report, blocks, runs, folder / f"{stem}.json", folder / f"{stem}.png"))
+    if args.controls_pilot:
+        print(f"calibration of control (b): {report['calibration']}")
+
+
+def calibration(block: Block, runs: dict) -> dict:
+    """The pilot's CPU-seconds per node-round per arm and, once 8/0, 16/0 and S ran, the pre-registered I_b."""
+    cost = pilot_figures(block, runs)
+    out: dict = {"cpu_s_per_node_round": cost}
+    needed = (controls.ISOLATION_8.label, ISOLATION.label, controls.SHARING.label)
+    if all(label in cost for label in needed):
+        out["cpu_matched_i"] = controls.calibrate(*(cost[label] for label in needed))
+    return out
 
 
 def dht_main(args: argparse.Namespace, folder: Path) -> None:
@@ -129,4 +149,4 @@ def _cpu_all() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-__all__ = ["choose", "main", "parse_args"]
+__all__ = ["calibration", "choose", "main", "parse_args"]

@@ -111,10 +111,13 @@ def calibrate(c8: float, c16: float, c_sharing: float) -> int:
     return max(4, round(8 + (c_sharing - c8) / per_group))
 
 
-def primary_arms() -> tuple[SwarmConfig, ...]:
-    """S first, then the controls (a) 8/0, (a) 16/0, (b), (c), then (d) and R."""
+def primary_arms(require_calibration: bool = True) -> tuple[SwarmConfig, ...]:
+    """S first, then the controls (a) 8/0, (a) 16/0, (b), (c), then (d) and R. Before the calibration (b) is
+    missing: an error, or (for a report of an empty log) left out."""
     if CPU_MATCHED_I is None:
-        raise RuntimeError("control (b) is not calibrated yet: run --controls-pilot and set CPU_MATCHED_I")
+        if require_calibration:
+            raise RuntimeError("control (b) is not calibrated yet: run --controls-pilot and set CPU_MATCHED_I")
+        return (SHARING, ISOLATION_8, ISOLATION, REPLAY, SIGNED, NEED)
     return (SHARING, ISOLATION_8, ISOLATION, cpu_matched(CPU_MATCHED_I), REPLAY, SIGNED, NEED)
 
 
@@ -127,10 +130,12 @@ def role(label: str) -> str:
     return "b" if label.endswith("CPU-matched") else ROLES.get(label, "")
 
 
-def controls_blocks(seeds: tuple[int, ...] = SEEDS, builds: tuple[int, ...] = BUILDS) -> list[Block]:
+def controls_blocks(seeds: tuple[int, ...] = SEEDS, builds: tuple[int, ...] = BUILDS,
+                    require_calibration: bool = True) -> list[Block]:
     """The pre-registered grid: the primary block on every seed, the dense block on seeds 0-1 (from tier 2)."""
     common = dict(n_nodes=8, rounds=ROUNDS, builds=builds, seed_major=True)
-    return [Block("primary: sparser-8", SPARSER, seeds=seeds, configs=primary_arms(), **common,
+    arms = primary_arms(require_calibration)
+    return [Block("primary: sparser-8", SPARSER, seeds=seeds, configs=arms, **common,
                   note="S = 8/8 positive against isolation controls (a) same steps, (b) same CPU, (c) replay"),
             Block("dense-8", DENSE, seeds=seeds[:2], configs=(ISOLATION, SHARING, SIGNED), first_tier=2, **common,
                   note="reported as measured")]
