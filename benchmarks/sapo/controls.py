@@ -85,9 +85,11 @@ SIGNED = UNIFORM_88
 NEED = SwarmConfig("8/8 need positive", 8, 8, "need", external_advantage="positive")
 """R: receiver-relative selection at S's CPU."""
 
-CPU_MATCHED_I: int | None = None
+CPU_MATCHED_I: int | None = 14
 """I_b of control (b), set from the calibration pilot (see the module docstring) before the grid runs."""
-CALIBRATION = ""
+CALIBRATION = ("pilot (question seed 1000, build 0, controls-pilot.runs.jsonl.gz), CPU-s per node-round: "
+               "c8 = 0.18158 (8/0, 217.9 CPU-s), c16 = 0.35036 (16/0, 420.4 CPU-s), cS = 0.30265 (8/8 positive, "
+               "363.2 CPU-s); g = (c16 - c8) / 8 = 0.021097; I_b = round(8 + (cS - c8) / g) = round(13.74) = 14")
 """The pilot's figures behind `CPU_MATCHED_I`."""
 
 BUILDS = (0, 1, 2)
