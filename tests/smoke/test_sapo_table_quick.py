@@ -82,3 +82,18 @@ def test_a_sharing_run_is_reproducible() -> None:
     candidates = [c for row in first.external_candidates for c in row[1:]]
     assert sum(candidates) / len(candidates) > spec.external_j  # more candidates than J: a real choice
     assert (first.common, first.rewards) == (second.common, second.rewards)
+
+
+@pytest.mark.timeout(120)
+def test_controls_report_only_on_an_empty_log_writes_every_output(tmp_path: Path) -> None:
+    """`--controls --report-only` before any run (and before (b) is calibrated): nothing analysed, the README
+    block rewritten, the JSON and the plot written."""
+    (tmp_path / "README.md").write_text("<!-- BEGIN controls table -->\nNot run yet.\n<!-- END controls table -->\n")
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.sapo", "--controls", "--report-only", "--out-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=110, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "0 complete tier(s) analysed" in (tmp_path / "README.md").read_text()
+    report = json.loads((tmp_path / "controls.json").read_text())
+    assert [b["units"] for b in report["blocks"]] == [0, 0] and report["runs_in_log"] == 0
+    assert (tmp_path / "controls.png").stat().st_size > 0
