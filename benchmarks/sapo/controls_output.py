@@ -87,6 +87,8 @@ def markdown(report: dict[str, Any]) -> str:
     """The README block: tiers analysed and cut short, the headline, every arm, every block."""
     lines = [f"Run log: {report['runs_in_log']} runs. Only complete tiers are analysed; intervals are 95% "
              "hierarchical bootstraps (builds, then seeds within builds; 10,000 resamples).", ""]
+    if report.get("cpu_matched_i"):
+        lines += [f"Control (b) generates I_b = {report['cpu_matched_i']} groups a round: {report['calibration']}.", ""]
     for block in report["blocks"]:
         lines += [_tiers_line(block), ""]
         if not block["units"]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from statistics import mean
 from typing import Any, Callable
 
+from benchmarks.sapo import controls
 from benchmarks.sapo.controls import role
 from benchmarks.sapo.grid import Block
 from benchmarks.sapo.runs import spec_key
@@ -146,7 +147,7 @@ def block_report(block: Block, runs: dict[str, Row], primary: bool) -> dict[str,
 def controls_report(blocks: list[Block], runs: dict[str, Row]) -> dict[str, Any]:
     """The first block is the primary one (S against its controls); the others are reported against their first arm."""
     return {"blocks": [block_report(b, runs, primary=i == 0) for i, b in enumerate(blocks)],
-            "runs_in_log": len(runs)}
+            "runs_in_log": len(runs), "cpu_matched_i": controls.CPU_MATCHED_I, "calibration": controls.CALIBRATION}
 
 
 def pilot_figures(block: Block, runs: dict[str, Row]) -> dict[str, Any]:

@@ -72,7 +72,7 @@ def test_outputs_rewrite_only_the_readme_block(blocks, tmp_path: Path) -> None:
     text = write_controls(controls_report(blocks, _log(blocks, (0,))), tmp_path)
     readme = (tmp_path / "README.md").read_text()
     assert readme.startswith("before\n") and readme.endswith(f"{END}\nafter\n") and "Not run yet" not in readme
-    assert "1 complete tier(s) analysed" in readme and 'best control "16/0"' in readme
+    assert "1 complete tier(s) analysed" in readme and "I_b = 12" in readme and 'best control "16/0"' in readme
     assert json.loads((tmp_path / "controls.json").read_text())["blocks"][0]["units"] == 3
     assert (tmp_path / "controls.png").stat().st_size > 0 and "README.md" in text
 
