@@ -130,7 +130,7 @@ def block_report(block: Block, runs: dict[str, Row], primary: bool) -> dict[str,
     out: dict[str, Any] = {"name": block.name, "regime": block.regime.name, "n_nodes": block.n_nodes,
                            "rounds": block.rounds, "builds": list(block.builds), "seeds_planned": list(block.seeds),
                            "tiers_complete": complete, "tiers_cut_short": cut, "units": len(units), "note": block.note,
-                           "arms": {}}
+                           "arms": {}, "runs_of_tiers_cut_short": _cut_runs(by_label, {c["seed"] for c in cut})}
     if not units:
         return out
     base = block.configs[0].label
@@ -142,6 +142,13 @@ def block_report(block: Block, runs: dict[str, Row], primary: bool) -> dict[str,
     if primary:
         out["analysis"] = primary_analysis(block, by_label, units)
     return out
+
+
+def _cut_runs(by_label: dict[str, dict[Unit, Row]], seeds: set[int]) -> list[dict[str, Any]]:
+    """The finished runs of tiers cut short, as logged (listed, never analysed: no ratio is formed)."""
+    return [{"label": lb, "build": build, "seed": seed, "cumulative_reward": round(cum(row), 2),
+             "cpu_s": round(cpu(row), 1)} for lb, rows in by_label.items() for (build, seed), row in sorted(rows.items())
+            if seed in seeds]
 
 
 def controls_report(blocks: list[Block], runs: dict[str, Row]) -> dict[str, Any]:

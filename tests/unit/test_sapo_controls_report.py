@@ -50,6 +50,8 @@ def test_only_complete_tiers_are_analysed(blocks) -> None:
     assert primary["tiers_complete"] == [0] and primary["units"] == 3
     assert primary["tiers_cut_short"] == [{"seed": 1, "runs_done": 20, "runs_planned": 21}]
     assert dense["units"] == 0 and dense["tiers_cut_short"] == []
+    listed = primary["runs_of_tiers_cut_short"]  # listed as logged, outside every comparison
+    assert len(listed) == 20 and {r["seed"] for r in listed} == {1} and "8/8 uniform" in {r["label"] for r in listed}
     assert all(arm["rounds"] == 150 for arm in primary["arms"].values())
 
 
