@@ -196,6 +196,11 @@ class SamplerConfig(_PluginSection):
     max_age_windows: int | None = Field(None, ge=0, le=1_000_000)
     """Drop pooled external groups generated more than this many time windows ago (None: no bound; the
     pool size still bounds them). 0 keeps only groups of the current window."""
+    replay_groups: int = Field(0, ge=0, le=4096)
+    """Replay: keep this node's last N informative local groups and offer them, beside peers' groups, as
+    candidates for the J slots (0: off). A replayed group stays when chosen and is learned from like an
+    external one (`algorithm.external_advantage`). The isolation control of the SAPO table: with no
+    transport, J is filled from the node's own history instead of its peers' (`node.sampler.replay`)."""
     seed: int = 0
     """Seed of the external-sampling generator (its own stream, apart from task draws)."""
     options: SerializeAsAny[PluginOptions] = Field(default_factory=dict, validate_default=True)
@@ -217,6 +222,9 @@ class SamplerConfig(_PluginSection):
     def _some_groups(self) -> "SamplerConfig":
         if self.local_i + self.external_j == 0 and self.split.type == "fixed":
             raise ValueError("sampler.local_i + sampler.external_j is 0: set local_i >= 1 or external_j >= 1")
+        if self.replay_groups and self.external_j == 0 and self.split.type == "fixed":
+            raise ValueError(f"sampler.replay_groups is {self.replay_groups} but external_j is 0 under a fixed split: "
+                             "replayed groups fill the J slots, so set external_j >= 1 (or replay_groups: 0)")
         return self
 
 

@@ -40,7 +40,8 @@ from node.metrics import MetricsSink, NullMetrics
 from node.pass_rates import PassRateTracker
 from node.peer_ledger import PeerLedger
 from node.progress import health_record, progress_line
-from node.sampler import ExternalPool, Selection, SelectionContext, build_split, build_strategy, select_groups
+from node.sampler import ExternalPool, ReplayBuffer, Selection, SelectionContext, build_split, build_strategy, select_groups
+from node.sampler.replay import is_replayed
 from node.transport import NodeTransport
 from node.types import Generation, ScoredGroup, Task
 from protocol import Completion, Identity, RolloutBatch, RolloutGroup, now, window_of
@@ -85,6 +86,7 @@ class Node:
         self.strategy = build_strategy(config.sampler.type)
         self.split = build_split(config.sampler.split.type, config.sampler.split.options)  # (I, J) of each round
         self.pool = ExternalPool(config.sampler.max_external_pool, config.sampler.max_age_windows)
+        self.replay = ReplayBuffer(config.sampler.replay_groups)  # own past informative groups (0: off)
         self.intake_rejections: Counter[str] = Counter()
         self.peer_ledger = PeerLedger(**config.sampler.peer_ledger.model_dump())  # whose groups were worth training on
         self.pass_rates = PassRateTracker(**config.sampler.pass_rates.model_dump())  # what this node itself fails
@@ -217,11 +219,12 @@ class Node:
         stale = self.pool.drop_stale(window)
         self.pass_rates.observe(local)
         context = SelectionContext(cfg.sampler.options, self.peer_ledger.snapshot(), self.pass_rates.snapshot())
-        selection = select_groups(local, list(self.pool), local_i=local_i, external_j=external_j, rng=self.sampler_rng,
+        selection = select_groups(local, [*self.pool, *self.replay], local_i=local_i, external_j=external_j, rng=self.sampler_rng,
                                   strategy=self.strategy, drop_zero_advantage=cfg.sampler.drop_zero_advantage,
                                   context=context)
         ages = self._ages(selection, window)  # before consume: the pool knows each sender's newest round
-        self.pool.consume(selection.external)
+        self.pool.consume(selection.external)  # replayed groups stay in the replay buffer
+        self.replay.add(selection.local, window, r)  # after selection: a round never takes a group twice
         self.split.observe(r, len(selection.local), selection.external_candidates, cfg.sampler.external_j)
         with timer("train"):
             stats = await self._update([*selection.local, *selection.external])
@@ -330,9 +333,14 @@ class Node:
         }
 
     def _ages(self, selection: Selection, window: int) -> dict[str, float | int | None]:
-        """Age of the external groups trained on: windows since generated, sender rounds since."""
-        ages = self.pool.ages(selection.external, window)
-        return {"external_age_windows_mean": ages.windows_mean, "external_age_windows_max": ages.windows_max,
+        """Age of the external groups trained on (windows since generated, sender rounds since) and of the
+        replayed ones (this node's rounds since)."""
+        peers = [g for g in selection.external if not is_replayed(g)]
+        replayed = [self.round - g.origin.sender_round for g in selection.external if is_replayed(g)]
+        ages = self.pool.ages(peers, window)
+        return {"replayed_groups": len(replayed), "replay_size": len(self.replay),
+                "replay_age_rounds_mean": sum(replayed) / len(replayed) if replayed else None,
+                "external_age_windows_mean": ages.windows_mean, "external_age_windows_max": ages.windows_max,
                 "external_age_rounds_mean": ages.rounds_mean, "external_age_rounds_max": ages.rounds_max}
 
     def _warn_if_no_external(self, r: int, selection: Selection, external_j: int) -> None:

@@ -1,6 +1,7 @@
 """The SAPO table's command line: which blocks run, where their log and outputs go, and the DHT check.
 
-    python -m benchmarks.sapo --quick                   # 16/0 vs 8/8, sparse, 4 nodes, 2 seeds (< 5 min)
+    python -m benchmarks.sapo --quick                   # the controls grid in miniature (< 5 min)
+    python -m benchmarks.sapo --controls                # the pre-registered table (benchmarks.sapo.controls)
     python -m benchmarks.sapo --fill --seeds 10 --report-only
 
 Full experiments (the table, --pilot, --fill, --dht) read and write ``benchmarks/results/sapo/``;
@@ -10,16 +11,21 @@ Full experiments (the table, --pilot, --fill, --dht) read and write ``benchmarks
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks.common import RunLog, output_path, provenance, shown, write_json
-from benchmarks.sapo.grid import ISOLATION, UNIFORM_88, Block, fill_blocks, full_blocks, pilot_blocks, quick_blocks, tiny_blocks
+from benchmarks.common import SCRATCH, RunLog, output_path, provenance, shown, write_json
+from benchmarks.sapo import controls
+from benchmarks.sapo.controls_output import write_controls
+from benchmarks.sapo.controls_report import controls_report, pilot_figures
+from benchmarks.sapo.grid import ISOLATION, UNIFORM_88, Block, fill_blocks, full_blocks, pilot_blocks, tiny_blocks
 from benchmarks.sapo.report import build_report, dht_comparison, write_outputs
 from benchmarks.sapo.runs import jobs_of, prebuild_models, run_jobs, spec_key
+from node.models.cache import CACHE_ENV
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -27,7 +33,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.sapo", description=benchmarks.sapo.__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="sparse, 4 nodes, 16/0 vs 8/8, 2 seeds")
+    parser.add_argument("--quick", action="store_true",
+                        help="the controls grid in miniature: sparse, 4 nodes, 30 rounds, builds 0-1, seed 0")
+    parser.add_argument("--controls", action="store_true",
+                        help="the pre-registered table of issue 26 (benchmarks.sapo.controls): 3 builds x 10 seeds")
+    parser.add_argument("--controls-pilot", action="store_true",
+                        help="the CPU calibration pilot of control (b) (own log; never counts)")
     parser.add_argument("--pilot", action="store_true", help="the 2-seed pilots of grid.pilot_blocks")
     parser.add_argument("--fill", action="store_true",
                         help="under today's packages (own run log): sparser-8 over 150 rounds, isolation, the fill "
@@ -36,7 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "the 2-step fill over 300 rounds")
     parser.add_argument("--tiny", action="store_true", help="2 nodes, 3 rounds, 1 seed (the smoke test)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds per run (default 60; quick 50)")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds of the main block (default 10; quick 2)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds of the main block (default 10)")
     parser.add_argument("--blocks", nargs="*", default=None, help="only these block names")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out-dir", type=Path, default=None,
@@ -49,6 +60,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def choose(args: argparse.Namespace) -> tuple[list[Block], str, str]:
     """(blocks, output stem, run-log stem) of the experiment the flags name."""
+    if args.controls:
+        blocks = controls.controls_blocks(tuple(range(args.seeds or 10)), require_calibration=not args.report_only)
+        return blocks, "controls", "controls"
+    if args.controls_pilot:
+        return controls.pilot_blocks(), "controls-pilot", "controls-pilot"
     if args.pilot:
         return pilot_blocks(args.rounds or 60), "pilot", "table"  # the pilots share the main table's log
     if args.fill:
@@ -56,7 +72,7 @@ def choose(args: argparse.Namespace) -> tuple[list[Block], str, str]:
     if args.tiny:
         return tiny_blocks(), "tiny", "tiny"
     if args.quick:
-        return quick_blocks(args.rounds or 50, args.seeds or 2), "quick", "quick"
+        return controls.quick_blocks(), "quick", "quick"
     return full_blocks(args.rounds or 60, args.seeds or 10), "table", "table"
 
 
@@ -67,6 +83,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.dht:
         return dht_main(args, folder)
     blocks, stem, runs_stem = choose(args)
+    if args.controls or args.controls_pilot:  # every build made here, under this package set (build.json)
+        os.environ.setdefault(CACHE_ENV, str(SCRATCH / "sapo" / "models"))
     if args.blocks:
         blocks = [b for b in blocks if b.name in args.blocks]
     folder.mkdir(parents=True, exist_ok=True)
@@ -77,10 +95,27 @@ def main(argv: list[str] | None = None) -> None:
     else:
         prebuild_models(blocks)
         runs = run_jobs(jobs_of(blocks), log, args.workers, resume=not (args.fresh or short))
-    report = {"provenance": meta, **build_report(blocks, runs)}
-    report["invocation"] = {"argv": sys.argv[1:], "wall_s": round(time.time() - start_wall, 1),
-                            "cpu_s_all_processes": round(_cpu_all() - start_cpu, 1)}
+    invocation = {"argv": sys.argv[1:], "wall_s": round(time.time() - start_wall, 1),
+                  "cpu_s_all_processes": round(_cpu_all() - start_cpu, 1)}
+    if args.controls:
+        report = {"provenance": meta, **controls_report(blocks, runs), "invocation": invocation}
+        return print(write_controls(report, folder, stem))
+    report = {"provenance": meta, **build_report(blocks, runs), "invocation": invocation}
+    if args.controls_pilot:
+        report["calibration"] = calibration(blocks[0], runs)
     print(write_outputs(report, blocks, runs, folder / f"{stem}.json", folder / f"{stem}.png"))
+    if args.controls_pilot:
+        print(f"calibration of control (b): {report['calibration']}")
+
+
+def calibration(block: Block, runs: dict) -> dict:
+    """The pilot's CPU-seconds per node-round per arm and, once 8/0, 16/0 and S ran, the pre-registered I_b."""
+    cost = pilot_figures(block, runs)
+    out: dict = {"cpu_s_per_node_round": cost}
+    needed = (controls.ISOLATION_8.label, ISOLATION.label, controls.SHARING.label)
+    if all(label in cost for label in needed):
+        out["cpu_matched_i"] = controls.calibrate(*(cost[label] for label in needed))
+    return out
 
 
 def dht_main(args: argparse.Namespace, folder: Path) -> None:
@@ -114,4 +149,4 @@ def _cpu_all() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-__all__ = ["choose", "main", "parse_args"]
+__all__ = ["calibration", "choose", "main", "parse_args"]

@@ -50,7 +50,7 @@ async def _node_main(k: int, spec: RunSpec, initial_peers: list[str], barrier: A
     transport = build_transport(dht_transport_config(initial_peers), identity)
     await transport.start()
     ready.put((k, transport.visible_maddrs))
-    policy = Policy.load(cfg.model, seed=0, families=spec.regime.warm_families)
+    policy = Policy.load(cfg.model, seed=cfg.model.build_seed, families=cfg.model.warm_start_families)
     node = Node(cfg, identity, policy, build_task_source(cfg.tasks), build_reward_fn(cfg.rewards),
                 build_algorithm(cfg.algorithm, policy), transport, swarm_id="sapo-table-dht", window_seconds=WINDOW_S)
     out: dict[str, Any] = {"rewards": [], "common": [], "kept": [], "kept_local": [], "external_candidates": [], "cpu": []}

@@ -27,6 +27,8 @@ class SwarmConfig:
     """Optimizer steps per round on the round's batch."""
     update_groups: int = 16
     """The update size in groups that an adaptive split keeps (`FillSplit` fills up to it)."""
+    replay_groups: int = 0
+    """Own past informative groups re-offered for the J slots (`sampler.replay_groups`; 0: off)."""
 
 
 ISOLATION = SwarmConfig("16/0", 16, 0)
@@ -73,6 +75,13 @@ class Block:
     """Run order: first every block's first `priority_configs` configurations under its first
     `priority_seeds` seeds; then its first `core_configs` under the other seeds; then the other priority
     configurations under the other seeds; then the rest."""
+    builds: tuple[int, ...] = (0,)
+    """Warm-start builds (`model.build_seed`) every configuration and seed runs on."""
+    seed_major: bool = False
+    """Run order by seed first: every block's every build and configuration of seed 0, then of seed 1, ...
+    (complete (build, seed) tiers first; the tier fields above are then unused)."""
+    first_tier: int = 0
+    """Under `seed_major`: the tier this block's first seed runs in (later blocks can start later)."""
 
     def tier(self, config_index: int, seed_position: int) -> int:
         if config_index < self.priority_configs and seed_position < self.priority_seeds:
@@ -81,11 +90,18 @@ class Block:
             return 1
         return 2 if config_index < self.priority_configs else 3
 
-    def specs(self, seed: int) -> list[RunSpec]:
+    def order(self, block_index: int, config_index: int, seed_position: int, build_position: int) -> tuple[int, ...]:
+        """Sort key of one run among all runs of an invocation (smaller first)."""
+        if self.seed_major:
+            return (self.first_tier + seed_position, block_index, build_position, config_index)
+        return (self.tier(config_index, seed_position), block_index, seed_position, config_index, build_position)
+
+    def specs(self, seed: int, build: int = 0) -> list[RunSpec]:
         return [RunSpec(regime=self.regime, n_nodes=self.n_nodes, local_i=c.local_i, external_j=c.external_j,
                         rounds=self.rounds, seed=seed, strategy=c.strategy, adaptive=c.adaptive,
                         external_advantage=c.external_advantage, iterations=c.iterations, update_groups=c.update_groups,
-                        models=self.models, rl_families=self.rl_families, lr=self.lr) for c in self.configs]
+                        models=self.models, rl_families=self.rl_families, lr=self.lr, build_seed=build,
+                        replay_groups=c.replay_groups) for c in self.configs]
 
 
 def quick_blocks(rounds: int = 50, seeds: int = 2) -> list[Block]:

@@ -11,9 +11,10 @@ The headline metric is the reward on the common questions (`RunResult.common`): 
 each node's per-round question stream, which every configuration generates with the same seeds.
 
 Everything is the node's real code: task draw, policy generation, verifier, publish/collect through
-the sharded transport (signing, envelopes, inbox), intake re-scoring, the sampler and GRPO. The
-benchmark only (a) injects a clock so that round r is window r, (b) reads every shard (num_shards=1)
-so no batch is missed, and (c) optionally moves a node's I/J split between rounds (`CONTROLLERS`).
+the sharded transport (signing, envelopes, inbox), intake re-scoring, the sampler (its split, which
+moves I and J between rounds, and its replay buffer) and GRPO. Every configuration is a `NodeConfig`
+(`node_config`), which the run log records: `swarm run` runs the same node. The benchmark only (a) injects
+a clock so that round r is window r and (b) reads every shard (num_shards=1) so no batch is missed.
 
 Pairing: node k of seed s has peer id from `Identity.from_seed(f"sapo-{s}-{k}")`, so its question
 stream (TaskSource.draw is a pure function of peer id, round and position i, hence prefix-stable)
@@ -93,9 +94,9 @@ class RunSpec:
     seed: int
     strategy: str = "uniform"
     adaptive: str = ""
-    """Move each node's I/J between rounds: "" (fixed), "supply" (`SupplySplit`) or "fill" (`FillSplit`)."""
+    """The node's `sampler.split`: "" (fixed), "supply" or "fill" (`node.sampler.split`)."""
     update_groups: int = 16
-    """The update's nominal size in groups, which the adaptive controllers keep."""
+    """The adaptive split's `target`: the update's nominal size in groups."""
     models: tuple[str, ...] = ()
     """Model preset per node (empty: tiny-0.5m for all)."""
     rl_families: tuple[tuple[tuple[str, dict[str, Any]], ...], ...] = ()
@@ -107,6 +108,15 @@ class RunSpec:
     iterations: int = 1
     """Optimizer steps per round on the round's batch (node.config AlgorithmConfig.iterations)."""
     max_new_tokens: int = 6
+    build_seed: int = 0
+    """`model.build_seed`: which warm-started build of the preset every node starts from."""
+    replay_groups: int = 0
+    """`sampler.replay_groups`: own past informative groups offered for the J slots (0: off)."""
+
+    @property
+    def sharing(self) -> bool:
+        """Whether nodes read peers (a transport): J > 0 or an adaptive split."""
+        return self.external_j > 0 or bool(self.adaptive)
 
 
 @dataclass
@@ -123,6 +133,10 @@ class RunResult:
     kept_local: list[list[int]] = field(default_factory=list)
     external_candidates: list[list[int]] = field(default_factory=list)
     local_i: list[list[int]] = field(default_factory=list)
+    replayed: list[list[int]] = field(default_factory=list)
+    """[node][round] groups of the update taken from the node's own replay buffer."""
+    age_windows: list[list[float | None]] = field(default_factory=list)
+    """[node][round] mean age in windows (= rounds here) of the peers' groups trained on (None: none)."""
     cpu: list[list[float]] = field(default_factory=list)
     """[node][round] CPU-seconds of Node.step."""
     rejections: dict[str, int] = field(default_factory=dict)
@@ -155,63 +169,27 @@ class SimClock:
         self.t = T0 + r * WINDOW_S + 0.5 * WINDOW_S
 
 
-class SupplySplit:
-    """Adaptive I/J, "borrow what the swarm supplies": I + J stays `total`.
-
-    After every round: E <- EMA of the informative external candidates the node saw; then
-    J = clamp(round(E), 0, total - i_min), I = total - J. A node whose peers share many informative
-    groups generates less; when their supply dries up it generates more itself.
-    """
-
-    def __init__(self, total: int, local_i: int, external_j: int, i_min: int = 4, j_min: int = 2,
-                 decay: float = 0.7) -> None:
-        self.total, self.i_min, self.j_min, self.decay = total, i_min, j_min, decay
-        self.supply = float(external_j)
-        """Starts at the configured J; j_min > 0 keeps the node reading peers so it sees supply return."""
-
-    def next_split(self, row: dict[str, Any]) -> tuple[int, int]:
-        if row["round"] == 0:
-            return self.total - round(self.supply), round(self.supply)  # round 0: peers have not published yet
-        seen = float(row["external_candidates"])
-        self.supply = self.decay * self.supply + (1 - self.decay) * seen
-        j = max(self.j_min, min(self.total - self.i_min, round(self.supply)))
-        return self.total - j, j
-
-
-class FillSplit:
-    """Adaptive J, "fill the update": I is fixed, J = total - EMA(informative local groups).
-
-    The zero-advantage filter leaves empty slots in a 16-group update; J moves so that informative
-    external groups fill them, so the update holds about `total` informative groups while local
-    groups are scarce, and J falls as the node's own share of informative groups grows.
-    """
-
-    def __init__(self, total: int, local_i: int, external_j: int, decay: float = 0.7) -> None:
-        self.total, self.local_i, self.decay = total, local_i, decay
-        self.kept_local: float | None = None
-
-    def next_split(self, row: dict[str, Any]) -> tuple[int, int]:
-        kept = float(row["local_groups"])
-        self.kept_local = kept if self.kept_local is None else self.decay * self.kept_local + (1 - self.decay) * kept
-        return self.local_i, max(0, self.total - round(self.kept_local))
-
-
-CONTROLLERS = {"supply": SupplySplit, "fill": FillSplit}
-
-
 def node_config(spec: RunSpec, k: int) -> NodeConfig:
+    """Node k's configuration in the run `spec`: everything the run varies is a node option."""
     model = spec.models[k] if spec.models else "tiny-0.5m"
     families = spec.rl_families[k] if spec.rl_families else spec.regime.rl_families
+    split = {"type": spec.adaptive, "options": {"target": spec.update_groups}} if spec.adaptive else {"type": "fixed"}
     return NodeConfig.model_validate({
         "model": {"name": model, "device": "cpu", "warm_start_steps": spec.regime.warm_start_steps,
+                  "warm_start_families": _families(spec.regime.warm_families), "build_seed": spec.build_seed,
                   "max_new_tokens": spec.max_new_tokens, "threads": 1},
-        "tasks": {"families": [{"name": n, "config": c} for n, c in families]},
+        "tasks": {"families": _families(families)},
         "sampler": {"type": spec.strategy, "local_i": spec.local_i, "external_j": spec.external_j,
-                    "completions_l": spec.completions, "seed": 1_000 * spec.seed + k},
+                    "completions_l": spec.completions, "seed": 1_000 * spec.seed + k, "split": split,
+                    "replay_groups": spec.replay_groups},
         "algorithm": {"type": "grpo", "lr": spec.lr, "external_advantage": spec.external_advantage,
                       "iterations": spec.iterations},
         "round": {"rounds": spec.rounds, "seed": spec.seed, "checkpoint_every": 0, "collect_timeout_s": 30.0},
     })
+
+
+def _families(families: tuple[tuple[str, dict[str, Any]], ...]) -> list[dict[str, Any]]:
+    return [{"name": n, "config": c} for n, c in families]
 
 
 def transport_config() -> TransportConfig:
@@ -226,13 +204,12 @@ def peer_identity(seed: int, k: int) -> Identity:
 
 def build_nodes(spec: RunSpec, clock: SimClock) -> list[Node]:
     hub = MemoryHub(clock)
-    sharing = spec.external_j > 0 or bool(spec.adaptive)
     nodes = []
     for k in range(spec.n_nodes):
         cfg = node_config(spec, k)
         identity = peer_identity(spec.seed, k)
-        policy = Policy.load(cfg.model, seed=0, families=spec.regime.warm_families)
-        transport = build_transport(transport_config(), identity, memory_hub=hub) if sharing else None
+        policy = Policy.load(cfg.model, seed=cfg.model.build_seed, families=cfg.model.warm_start_families)
+        transport = build_transport(transport_config(), identity, memory_hub=hub) if spec.sharing else None
         if transport is not None:
             transport.rng = random.Random(f"sapo-transport-{spec.seed}-{k}")  # which records a collect verifies first
         nodes.append(Node(cfg, identity, policy, build_task_source(cfg.tasks), build_reward_fn(cfg.rewards),
@@ -241,20 +218,13 @@ def build_nodes(spec: RunSpec, clock: SimClock) -> list[Node]:
     return nodes
 
 
-def set_split(node: Node, local_i: int, external_j: int) -> None:
-    """Move a node's I/J (configs are frozen: the node gets a copy with the new sampler section)."""
-    sampler = node.config.sampler.model_copy(update={"local_i": local_i, "external_j": external_j})
-    node.config = node.config.model_copy(update={"sampler": sampler})
-
-
 async def _run(spec: RunSpec) -> RunResult:
     clock = SimClock()
     nodes = build_nodes(spec, clock)
     for node in nodes:
         if node.transport is not None:
             await node.transport.start()
-    result = RunResult(spec, *([[] for _ in nodes] for _ in range(7)))
-    controllers = [CONTROLLERS[spec.adaptive](spec.update_groups, spec.local_i, spec.external_j) for _ in nodes] if spec.adaptive else []
+    result = RunResult(spec, *([[] for _ in nodes] for _ in range(9)))
     for r in range(spec.rounds):
         clock.at_round(r)
         for k, node in enumerate(nodes):
@@ -263,14 +233,14 @@ async def _run(spec: RunSpec) -> RunResult:
             result.cpu[k].append(time.process_time() - start)
             result.rewards[k].append(float(row["reward_local"]))
             head = row["reward_by_question"][:COMMON_QUESTIONS]
-            assert len(head) == COMMON_QUESTIONS, f"local_i {node.config.sampler.local_i} < {COMMON_QUESTIONS} common questions"
+            assert len(head) == COMMON_QUESTIONS, f"local_i {row['local_i']} < {COMMON_QUESTIONS} common questions"
             result.common[k].append(sum(head) / COMMON_QUESTIONS)
             result.kept[k].append(int(row["kept_groups"]))
             result.kept_local[k].append(int(row["local_groups"]))
             result.external_candidates[k].append(int(row["external_candidates"]))
-            result.local_i[k].append(node.config.sampler.local_i)
-            if controllers:
-                set_split(node, *controllers[k].next_split(row))
+            result.local_i[k].append(int(row["local_i"]))
+            result.replayed[k].append(int(row["replayed_groups"]))
+            result.age_windows[k].append(row["external_age_windows_mean"])
     for node in nodes:
         for reason, count in (row_rejections(node)).items():
             result.rejections[reason] = result.rejections.get(reason, 0) + count

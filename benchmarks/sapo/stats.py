@@ -6,14 +6,17 @@
 A ratio is cum(config, seed) / cum(baseline, seed) with both runs under the same seed (the same
 question stream and generation seeds per node), so question difficulty cancels in each ratio. The
 interval is a percentile bootstrap over seeds of the mean ratio (10,000 resamples). With few seeds
-the interval is optimistic; the per-seed ratios are reported beside it.
+the interval is optimistic; the per-seed ratios are reported beside it. Over several warm-start builds
+the interval is hierarchical (`hierarchical_bootstrap`): builds, then seeds within builds.
 """
 
 from __future__ import annotations
 
 import random
 from statistics import mean
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
+
+import numpy as np
 
 RESAMPLES = 10_000
 
@@ -25,6 +28,47 @@ def bootstrap_ci(values: Sequence[float], rng_seed: int = 0, resamples: int = RE
     rng = random.Random(rng_seed)
     means = sorted(mean(rng.choices(values, k=len(values))) for _ in range(resamples))
     return means[int(0.025 * resamples)], means[int(0.975 * resamples) - 1]
+
+
+def hierarchical_bootstrap(units: Mapping[int, Sequence[float]], rng_seed: int = 0,
+                           resamples: int = RESAMPLES) -> tuple[float, float]:
+    """95% percentile interval of the mean over all values of `units` (build -> its seeds' values): each
+    resample draws the builds with replacement, then, within each drawn build, its seeds with replacement.
+
+    With one build this is the seed bootstrap; with one seed per build it resamples builds only.
+
+    >>> low, high = hierarchical_bootstrap({0: [1.0, 1.2], 1: [0.9, 1.1], 2: [1.3, 1.4]})
+    >>> 0.9 < low < 1.15 < high < 1.4
+    True
+    """
+    builds = [list(values) for values in units.values() if len(values)]
+    if sum(map(len, builds)) < 2:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(rng_seed)
+    sizes = np.array([len(b) for b in builds])
+    table = np.full((len(builds), sizes.max()), np.nan)
+    for i, values in enumerate(builds):
+        table[i, :len(values)] = values
+    drawn = rng.integers(0, len(builds), size=(resamples, len(builds)))  # builds, with replacement
+    n = sizes[drawn]  # [R, B] seeds of each drawn build
+    picks = np.floor(rng.random((resamples, len(builds), sizes.max())) * n[:, :, None]).astype(int)
+    used = np.arange(sizes.max())[None, None, :] < n[:, :, None]  # a build with fewer seeds draws fewer
+    values = np.where(used, table[drawn[:, :, None], picks], 0.0)
+    means = np.sort(values.sum(axis=(1, 2)) / used.sum(axis=(1, 2)))
+    return float(means[int(0.025 * resamples)]), float(means[int(0.975 * resamples) - 1])
+
+
+def hierarchical_summary(ratios: Mapping[tuple[int, int], float], rng_seed: int = 0) -> dict[str, Any]:
+    """Mean of per-(build, seed) paired ratios, its hierarchical bootstrap interval, per-unit values."""
+    by_build: dict[int, list[float]] = {}
+    for (build, _seed), value in sorted(ratios.items()):
+        by_build.setdefault(build, []).append(value)
+    low, high = hierarchical_bootstrap(by_build, rng_seed)
+    values = list(ratios.values())
+    return {"mean": round(mean(values), 4), "ci95": [round(low, 4), round(high, 4)],
+            "per_build": {str(b): [round(v, 4) for v in vs] for b, vs in by_build.items()},
+            "build_means": {str(b): round(mean(vs), 4) for b, vs in by_build.items()},
+            "above_1": sum(v > 1 for v in values), "n": len(values)}
 
 
 def ratio_summary(ratios: Sequence[float], rng_seed: int = 0) -> dict[str, Any]:

@@ -19,7 +19,8 @@ it is loaded (`strategy_options`, `split_options`), so a typo fails with the key
       Value error, unknown option 'recnt' of sampler strategy 'fresh_uniform' (valid: recent) ...
 
 A plug-in strategy: `register_strategy("mine", my_choose, MyOptions)` before the config is loaded.
-Selection itself is `select_groups` (below); the pool between rounds is `ExternalPool` (`node.sampler.pool`).
+Selection itself is `select_groups` (below); the pool between rounds is `ExternalPool` (`node.sampler.pool`);
+the node's own past informative groups, replayed as candidates, are `ReplayBuffer` (`node.sampler.replay`).
 
 SAPO's selection: the node generates exactly I local groups; external candidates are whatever its peers
 shared (already re-scored by `node.intake`). Groups whose rewards are all equal have zero advantage under
@@ -48,6 +49,7 @@ from node.registry import NoOptions, PluginOptions, lookup, register
 from node.sampler.base import AdmitFn, ChooseFn, Selection, SelectionContext, Strategy
 from node.sampler.need import NeedOptions, need_strategy, passes_gate
 from node.sampler.pool import AgeStats, ExternalPool
+from node.sampler.replay import ReplayBuffer
 from node.sampler.split import FillOptions, FillSplit, FixedSplit, Split, SupplyOptions, SupplySplit
 from node.sampler.strategies import (
     FreshUniformOptions,
@@ -143,7 +145,7 @@ def _split_signal(groups: list[ScoredGroup], drop: bool) -> tuple[list[ScoredGro
 
 __all__ = [
     "SPLITS", "STRATEGIES", "AgeStats", "ChooseFn", "ExternalPool", "FillOptions", "FillSplit", "FixedSplit",
-    "FreshUniformOptions", "NeedOptions", "Selection", "SelectionContext", "Split", "Strategy", "SupplyOptions",
-    "SupplySplit", "build_split", "build_strategy", "register_split", "register_strategy", "select_groups",
+    "FreshUniformOptions", "NeedOptions", "ReplayBuffer", "Selection", "SelectionContext", "Split", "Strategy",
+    "SupplyOptions", "SupplySplit", "build_split", "build_strategy", "register_split", "register_strategy", "select_groups",
     "split_options", "strategy_options",
 ]

@@ -47,7 +47,8 @@ def test_sapo_table_tiny_writes_table_json_and_plot(tmp_path: Path) -> None:
 
 def test_the_fill_block_fills_each_update_up_to_its_own_size() -> None:
     from benchmarks.sapo.grid import fill_blocks
-    from benchmarks.sapo.sim import FillSplit
+    from benchmarks.sapo.sim import node_config
+    from node.sampler import FillSplit, build_split
 
     block, half, today, two_steps, steps, longer = fill_blocks(seeds=1)
     assert longer.rounds == 2 * block.rounds and [c.label for c in longer.configs] == ["16/0", two_steps.configs[1].label]
@@ -60,9 +61,12 @@ def test_the_fill_block_fills_each_update_up_to_its_own_size() -> None:
     assert {s.update_groups for s in specs if s.adaptive == "fill"} == {16, 24, 48}
     assert specs[0].external_j == 0 and not specs[0].adaptive  # isolation first: the baseline of the block
     assert [c.label for c in block.configs].index("8/8 uniform") < block.core_configs  # every seed has uniform
-    split = FillSplit(24, 16, 0)
-    assert split.next_split({"local_groups": 3}) == (16, 21)  # 3 informative local groups: 21 slots for peers'
-    assert split.next_split({"local_groups": 3}) == (16, 21)
+    fill24 = next(s for s in specs if s.adaptive == "fill" and s.update_groups == 24)
+    sampler = node_config(fill24, 0).sampler  # the fill is the node's own split, configured like `swarm run`'s
+    split = build_split(sampler.split.type, sampler.split.options)
+    assert isinstance(split, FillSplit) and split.current(sampler.local_i, sampler.external_j) == (16, 0)
+    split.observe(0, local_kept=3, external_candidates=0, configured_j=0)
+    assert split.current(16, 0) == (16, 21)  # 3 informative local groups: 21 slots for peers'
 
 
 @pytest.mark.slow
@@ -78,3 +82,18 @@ def test_a_sharing_run_is_reproducible() -> None:
     candidates = [c for row in first.external_candidates for c in row[1:]]
     assert sum(candidates) / len(candidates) > spec.external_j  # more candidates than J: a real choice
     assert (first.common, first.rewards) == (second.common, second.rewards)
+
+
+@pytest.mark.timeout(120)
+def test_controls_report_only_on_an_empty_log_writes_every_output(tmp_path: Path) -> None:
+    """`--controls --report-only` before any run (and before (b) is calibrated): nothing analysed, the README
+    block rewritten, the JSON and the plot written."""
+    (tmp_path / "README.md").write_text("<!-- BEGIN controls table -->\nNot run yet.\n<!-- END controls table -->\n")
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.sapo", "--controls", "--report-only", "--out-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=110, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "0 complete tier(s) analysed" in (tmp_path / "README.md").read_text()
+    report = json.loads((tmp_path / "controls.json").read_text())
+    assert [b["units"] for b in report["blocks"]] == [0, 0] and report["runs_in_log"] == 0
+    assert (tmp_path / "controls.png").stat().st_size > 0

@@ -1,11 +1,11 @@
 """The sampler inside a real `Node` (tiny model, MemoryTransport, injected clock): the fill configured in
-the node trains exactly like the simulator's externally driven fill; staleness is measured, bounded and
-reported; the node feeds the need strategy its own pass rates."""
+the node follows its rule and trains exactly like a fixed node moved between rounds (what the SAPO
+simulator did before the split moved into the node); staleness is measured, bounded and reported; the
+node feeds the need strategy its own pass rates; replay offers the node's own past informative groups."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import random
 from pathlib import Path
 
@@ -63,24 +63,28 @@ async def lockstep(node: Node, peer: Node, clock: Clock, rounds: int, after=None
     return rows
 
 
-def _simulator():
-    try:
-        return importlib.import_module("benchmarks.sapo.sim")
-    except ImportError:
-        pytest.skip("the SAPO simulator (benchmarks/sapo/sim.py) is not importable here")
+def move(node: Node, local_i: int, external_j: int) -> None:
+    """Set a fixed node's I/J from outside (configs are frozen: the node gets a copy of its sampler section)."""
+    sampler = node.config.sampler.model_copy(update={"local_i": local_i, "external_j": external_j})
+    node.config = node.config.model_copy(update={"sampler": sampler})
 
 
-def test_the_fill_in_the_node_trains_like_the_simulators_fill(tiny_model_config, tmp_path: Path) -> None:
-    sim = _simulator()
+def test_the_fill_in_the_node_trains_like_a_node_moved_from_outside(tiny_model_config, tmp_path: Path) -> None:
     fill = {**BASE, "external_j": 0, "split": {"type": "fill", "options": {"target": 6}}}
     clock = Clock()
     node, peer = pair(tiny_model_config, tmp_path / "node", fill, clock)
     ours = asyncio.run(lockstep(node, peer, clock, 5))
+    ema = None  # the fill's rule, from its rows: J = target - round(EMA, decay 0.7, of informative local groups)
+    for before, row in zip(ours, ours[1:]):
+        ema = before["local_groups"] if ema is None else 0.7 * ema + 0.3 * before["local_groups"]
+        assert row["external_j"] == max(0, 6 - round(ema))
 
-    controller = sim.FillSplit(6, 4, 0)  # what benchmarks/sapo/sim.py does: a fixed node moved between rounds
+    # What benchmarks/sapo/sim.py did before the split moved into the node: a fixed node moved between rounds.
+    splits = [(row["local_i"], row["external_j"]) for row in ours]
     clock = Clock()
     driven, peer = pair(tiny_model_config, tmp_path / "sim", {**BASE, "external_j": 0}, clock)
-    theirs = asyncio.run(lockstep(driven, peer, clock, 5, after=lambda n, row: sim.set_split(n, *controller.next_split(row))))
+    theirs = asyncio.run(lockstep(driven, peer, clock, 5,
+                                  after=lambda n, row: move(n, *splits[min(row["round"] + 1, len(splits) - 1)])))
 
     assert [[row[k] for k in COMPARED] for row in ours] == [[row[k] for k in COMPARED] for row in theirs]
     assert sum(row["external_groups"] for row in ours) > 0 and len({row["external_j"] for row in ours}) > 1
