@@ -35,6 +35,7 @@ import time
 from typing import Callable, Hashable, Iterable
 
 from protocol.printable import peer_text
+from swarm.transports.hivemind.hello import tcp_accepts
 
 logger = logging.getLogger(__name__)
 
@@ -129,14 +130,7 @@ class Reachability:
         """A plain TCP connect to the peer's address, closed at once; True if it was accepted in time."""
         host, port = self.addresses[peer]
         self.probes += 1
-        try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), self.probe_timeout_s)
-        except (OSError, asyncio.TimeoutError):
-            return False
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-        return True
+        return await tcp_accepts(host, port, self.probe_timeout_s)
 
     async def probe_due(self) -> int:
         """One probe round, awaited: suspects are held or cleared, held peers released if their address accepts.
