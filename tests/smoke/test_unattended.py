@@ -25,6 +25,7 @@ from node.health import read_health
 from node.metrics import read_metrics
 from swarm.bootstrap import read_addresses
 from swarm.procs import Child, child_env, cli_argv, group_alive, spawn, stop_all
+from tests.swarm.test_node_processes import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -46,17 +47,6 @@ def config(path: Path, cache_dir: str, rounds: int, transport: dict, round_extra
     node = {**TINY, "model": {**TINY["model"], "cache_dir": cache_dir}, "round": {"rounds": rounds, **(round_extra or {})}}
     path.write_text(yaml.safe_dump({"node": node, "transport": transport, **sections}))
     return path
-
-
-def wait_for(predicate, timeout: float, what: str, children: list[Child]) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        for child in children:
-            assert child.returncode is None or child.returncode == 0, f"{child.name} died:\n{child.log_path.read_text()[-3000:]}"
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def rounds_done(folder: Path) -> int:
