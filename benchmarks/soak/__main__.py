@@ -63,7 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--procs", type=int, default=2, help="runs at a time (one torch thread each)")
     parser.add_argument("--logs", default="", help="folder for every node-round (soak-s<seed>.jsonl)")
     parser.add_argument("--dht", action="store_true", help="also run a short real 3-node testnet with the join config")
-    parser.add_argument("--report", default="", help="rebuild table, JSON and plot from a --logs folder, run nothing")
+    parser.add_argument("--report", default="", help="rebuild table, JSON and plot from a --logs folder (soak-s<seed>.jsonl, "
+                                                     "or .jsonl.gz as in benchmarks/results/soak/), run nothing")
     parser.add_argument("--out", type=Path, default=None,
                         help="JSON result, the plot beside it (default benchmarks/results/soak/soak.json; "
                              "--smoke/--quick: runs/benchmarks/soak/); --one: the run's series")
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         one(args)
         return
     if args.report:
-        results = [from_log(path, args.window) for path in sorted(Path(args.report).glob("soak-s*.jsonl"))]
+        results = [from_log(path, args.window) for path in sorted(Path(args.report).glob("soak-s*.jsonl*"))]
         print(table(results))
         write(results, args)
         return

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -46,11 +47,12 @@ def node_summary(rewards: list[float], entropy: list[float | None], window: int)
 
 
 def from_log(path: Path, window: int = 100) -> dict[str, Any]:
-    """A seed's series rebuilt from its --logs file (runs go one seed per process when cores are scarce)."""
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """A seed's series rebuilt from its --logs file (`soak-s<seed>.jsonl`, or gzipped as committed beside the result)."""
+    text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
     nodes = sorted({r["node"] for r in rows})
     per = {k: [r for r in rows if r["node"] == k] for k in nodes}
-    result = {"seed": int(path.stem.rsplit("-s", 1)[1]), "wall_s": None, "cpu_s": None,
+    result = {"seed": int(path.name.split(".")[0].rsplit("-s", 1)[1]), "wall_s": None, "cpu_s": None,
               "reward": [[r["reward_local"] for r in per[k]] for k in nodes],
               "entropy": [[r["entropy"] for r in per[k]] for k in nodes],
               "rollbacks": [[r["round"] for r in per[k] if r.get("rollback")] for k in nodes]}
