@@ -66,6 +66,35 @@ def test_a_slow_decline_is_caught() -> None:
     assert "collapse" in events
 
 
+def late_fall(seed: int) -> list[float]:
+    """The shape of the first full soak's failing node (seed 2, node 1): a rise to ~0.8 over 1,600 rounds, then a
+    fall to ~0.45 in the last 250 of 2,000, with its per-round noise (sd 0.12 around the moving average)."""
+    means = [0.35 + 0.45 * i / 1600 for i in range(1600)] + [0.78] * 150 + [0.78 - 0.33 * i / 250 for i in range(250)]
+    rng = random.Random(seed)
+    return [min(1.0, max(0.0, rng.gauss(m, 0.12))) for m in means]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_default_guard_acts_on_a_late_fall_before_the_run_ends(seed: int) -> None:
+    from node.config import RoundConfig
+
+    defaults = RoundConfig()
+    events = feed(CollapseDetector(defaults.collapse_window, defaults.collapse_drop), late_fall(seed))
+    assert "collapse" in events[1750:], "the default guard let a node end far under its peak"
+    # at the old default (30% below the peak) the same fall ended the run unanswered
+    assert "collapse" not in feed(CollapseDetector(defaults.collapse_window, 0.3), late_fall(seed))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("level", [0.3, 0.5, 0.7])
+def test_the_default_guard_leaves_a_noisy_plateau_alone(seed: int, level: float) -> None:
+    from node.config import RoundConfig
+
+    defaults = RoundConfig()
+    series = [min(1.0, max(0.0, x)) for x in noisy(level, 3000, seed, sd=0.12)]
+    assert "collapse" not in feed(CollapseDetector(defaults.collapse_window, defaults.collapse_drop), series)
+
+
 def test_detector_state_round_trips() -> None:
     a = CollapseDetector(window=10, drop=0.3)
     feed(a, [0.5] * 20 + [0.2] * 3)
