@@ -78,8 +78,11 @@ SHARING = POSITIVE_88
 """S, the pre-registered primary sharing arm."""
 ISOLATION_8 = SwarmConfig("8/0", 8, 0)
 """(a): S without peers: the same generation, the same optimizer steps."""
-REPLAY = SwarmConfig("8/8 replay positive", 8, 8, external_advantage="positive", replay_groups=32)
-"""(c): isolation whose J slots are filled from its own last 32 informative groups."""
+REPLAY = SwarmConfig("8/8 replay positive", 8, 8, external_advantage="positive", replay_groups=32, peers=False)
+"""(c): isolation whose J slots are filled from its own last 32 informative groups. `peers=False` (added after
+tier 0 ran): before it, J = 8 also gave these nodes a transport, so they trained on peers' groups too (6.1 of
+9.3 per update) and the arm was not the pre-registered control; those runs are kept apart, never analysed
+(`benchmarks/results/sapo/controls-invalid.runs.jsonl.gz`)."""
 SIGNED = UNIFORM_88
 """(d): S with signed advantages; also the paper's own recipe."""
 NEED = SwarmConfig("8/8 need positive", 8, 8, "need", external_advantage="positive")

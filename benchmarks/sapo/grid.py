@@ -29,6 +29,8 @@ class SwarmConfig:
     """The update size in groups that an adaptive split keeps (`FillSplit` fills up to it)."""
     replay_groups: int = 0
     """Own past informative groups re-offered for the J slots (`sampler.replay_groups`; 0: off)."""
+    peers: bool = True
+    """Whether nodes read peers' records (False: isolation, even with J slots, which then only replay can fill)."""
 
 
 ISOLATION = SwarmConfig("16/0", 16, 0)
@@ -101,7 +103,7 @@ class Block:
                         rounds=self.rounds, seed=seed, strategy=c.strategy, adaptive=c.adaptive,
                         external_advantage=c.external_advantage, iterations=c.iterations, update_groups=c.update_groups,
                         models=self.models, rl_families=self.rl_families, lr=self.lr, build_seed=build,
-                        replay_groups=c.replay_groups) for c in self.configs]
+                        replay_groups=c.replay_groups, peers=c.peers) for c in self.configs]
 
 
 def quick_blocks(rounds: int = 50, seeds: int = 2) -> list[Block]:

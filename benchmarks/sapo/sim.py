@@ -112,11 +112,13 @@ class RunSpec:
     """`model.build_seed`: which warm-started build of the preset every node starts from."""
     replay_groups: int = 0
     """`sampler.replay_groups`: own past informative groups offered for the J slots (0: off)."""
+    peers: bool = True
+    """Whether nodes have a transport at all; False: isolation whose J slots only its own replay can fill."""
 
     @property
     def sharing(self) -> bool:
-        """Whether nodes read peers (a transport): J > 0 or an adaptive split."""
-        return self.external_j > 0 or bool(self.adaptive)
+        """Whether nodes read peers (a transport): J > 0 or an adaptive split, unless `peers` is off."""
+        return self.peers and (self.external_j > 0 or bool(self.adaptive))
 
 
 @dataclass

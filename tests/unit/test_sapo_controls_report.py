@@ -83,3 +83,18 @@ def test_an_empty_log_reports_nothing_analysed(tmp_path: Path) -> None:
     report = controls_report(controls.controls_blocks(require_calibration=False), {})
     write_controls(report, tmp_path)  # no README here: nothing to rewrite, no error
     assert [b["units"] for b in report["blocks"]] == [0, 0] and (tmp_path / "controls.png").exists()
+
+
+def test_the_isolation_controls_read_no_peers_and_old_run_keys_stand() -> None:
+    """(a), (b) and (c) are isolation: no transport, so nothing of peers reaches their updates; (c)'s J slots only
+    its own replay buffer fills. The keys of runs logged before `peers` existed do not change."""
+    from benchmarks.sapo.controls import REPLAY, controls_blocks, role
+    from benchmarks.sapo.runs import spec_key
+
+    block = controls_blocks()[0]
+    for config, spec in zip(block.configs, block.specs(seed=0, build=0)):
+        isolated = role(config.label) in ("a", "b", "c")
+        assert spec.sharing is not isolated, config.label
+        assert ('"peers"' in spec_key(spec)) is (config is REPLAY), config.label
+    replay = next(s for c, s in zip(block.configs, block.specs(seed=0)) if c is REPLAY)
+    assert replay.replay_groups > 0 and replay.external_j > 0 and not replay.sharing
