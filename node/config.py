@@ -290,7 +290,7 @@ class RoundConfig(_Strict):
     collapse_drop: float = Field(0.2, gt=0.0, lt=1.0)
     """A collapse: the moving average stays below (1 - collapse_drop) x its peak (and at least 0.05 under it) for
     collapse_window // 2 rounds. 0.2 is the tolerance the soak holds nodes to (`benchmarks.soak`: none may end
-    below 80% of its peak); at 0.3 a node of the first full soak fell to 0.64 of its peak before the guard fired."""
+    below 80% of its peak); at 0.3 a node of the first full soak fell to 0.64 of its peak, the guard not yet fired."""
     collapse_lr_factor: float = Field(0.5, gt=0.0, le=1.0)
     """Learning-rate multiplier applied at each rollback."""
 

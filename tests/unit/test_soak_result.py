@@ -20,12 +20,10 @@ RESULT = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "soak"
 
 def test_soak_result_is_rebuilt_from_its_logs() -> None:
     report = json.loads((RESULT / "soak.json").read_text())
-    logs = sorted(RESULT.glob("soak-s*.jsonl.gz"))
-    assert [from_log(p)["seed"] for p in logs] == report["seeds"]
+    logs = [from_log(path, report["window"]) for path in sorted(RESULT.glob("soak-s*.jsonl.gz"))]
+    assert [rebuilt["seed"] for rebuilt in logs] == report["seeds"] == [run["seed"] for run in report["runs"]]
     assert report["rounds"] >= 2000 and report["nodes"] == 3 and len(report["seeds"]) >= 3
-    for path, run in zip(logs, report["runs"]):
-        rebuilt = from_log(path, report["window"])
-        assert rebuilt["seed"] == run["seed"]
+    for rebuilt, run in zip(logs, report["runs"]):
         assert [len(r) for r in rebuilt["reward"]] == [report["rounds"]] * report["nodes"]
         for mine, theirs in zip(rebuilt["summary"], run["summary"]):
             assert mine["peak_ma"] == pytest.approx(theirs["peak_ma"])
