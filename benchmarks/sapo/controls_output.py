@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import shown, write_json
+from benchmarks.sapo.stats import fmt_ratio
 from swarm.report import moving_average
 
 BEGIN, END = "<!-- BEGIN controls table", "<!-- END controls table -->"
@@ -21,12 +22,8 @@ MA_WINDOW = 10
 
 
 def fmt(summary: dict[str, Any] | None) -> str:
-    """'1.23x [1.10, 1.40] (8/9 > 1)'; the interval is left out when it is undefined (one unit)."""
-    if summary is None:
-        return "-"
-    low, high = summary["ci95"]
-    interval = "" if low != low else f" [{low:.2f}, {high:.2f}]"
-    return f"{summary['mean']:.2f}x{interval} ({summary['above_1']}/{summary['n']} > 1)"
+    """'1.23x [1.10, 1.40] (8/9 > 1)'; '-' for a missing comparison."""
+    return fmt_ratio(summary, missing="-", above=" > 1")
 
 
 def _tiers_line(block: dict[str, Any]) -> str:

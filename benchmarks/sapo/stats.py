@@ -83,12 +83,13 @@ def paired_ratios(values: dict[int, float], baseline: dict[int, float]) -> list[
     return [values[s] / baseline[s] for s in sorted(values) if s in baseline and baseline[s] > 0]
 
 
-def fmt_ratio(summary: dict[str, Any] | None) -> str:
+def fmt_ratio(summary: dict[str, Any] | None, missing: str = "baseline", above: str = ">1") -> str:
+    """'1.23x [1.10, 1.40] (8/9>1)'; the interval is left out when it is undefined (one unit)."""
     if summary is None:
-        return "baseline"
+        return missing
     low, high = summary["ci95"]
     interval = "" if low != low else f" [{low:.2f}, {high:.2f}]"
-    return f"{summary['mean']:.2f}x{interval} ({summary['above_1']}/{summary['n']}>1)"
+    return f"{summary['mean']:.2f}x{interval} ({summary['above_1']}/{summary['n']}{above})"
 
 
 def format_table(title: str, rows: list[dict[str, Any]]) -> str:
