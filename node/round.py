@@ -317,7 +317,7 @@ class Node:
             "reward_by_question": [round(_mean(list(g.rewards)), 4) for g in local],
             "accuracy_local": _mean([1.0 if x >= 1.0 else 0.0 for x in local_rewards]),
             "loss": stats.loss if stats is not None else None,
-            **{key: _finite(stats.extra.get(key)) if stats is not None else None for key in ("entropy", "grad_norm", "lr")},
+            **{key: _finite(stats.extra.get(key)) if stats is not None else None for key in ("entropy", "grad_norm", "lr", "kl")},
             "local_groups": len(selection.local), "external_groups": len(selection.external),
             "external_candidates": selection.external_candidates,
             "kept_groups": len(selection.local) + len(selection.external),

@@ -80,7 +80,7 @@ def _build(n_nodes: int, rounds: int, seed: int, sets: list[str], clock: _Clock,
     return nodes
 
 
-KEPT = ("round", "reward_local", "entropy", "loss", "grad_norm", "lr", "external_groups", "local_groups",
+KEPT = ("round", "reward_local", "entropy", "kl", "loss", "grad_norm", "lr", "external_groups", "local_groups",
         "external_candidates", "t_round")
 
 
