@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from node.config import AlgorithmConfig
+from node.models import lora
 from node.oom import OOM_ERRORS, MicroBatch, OutOfMemory, memory_summary
 from node.registry import NoOptions, PluginOptions, validate_options
 from node.types import ScoredGroup, TokenBatch, UpdateStats
@@ -60,7 +61,8 @@ class Algorithm(ABC):
         self.micro_batch = MicroBatch(config.micro_batch, what="update", model=getattr(policy, "name", "policy"),
                                       device=getattr(policy, "device", torch.device("cpu")))
         """Sequences per forward/backward pass (`config.micro_batch`), halved on an out-of-memory error."""
-        self.reference = _frozen_copy(policy) if config.beta > 0 else None
+        self.reference = _reference(policy) if config.beta > 0 else None
+        """The starting policy the KL term (beta > 0) is measured against; None at beta 0."""
 
     @abstractmethod
     def advantages(self, rewards: Tensor, group_index: Tensor) -> Tensor:
@@ -215,6 +217,25 @@ def masked_mean(values: Tensor, mask: Tensor, dim: int | None = None) -> Tensor:
 def _rows(batch: TokenBatch, part: Tensor) -> TokenBatch:
     return TokenBatch(batch.input_ids[part], batch.attention_mask[part], batch.completion_mask[part],
                       batch.group_index[part], batch.rewards[part])
+
+
+def _reference(policy: Any) -> Any:
+    """The frozen starting policy: with LoRA, the same model with its adapters switched off (the base weights
+    never train, so no copy is needed); otherwise a frozen copy taken now, before any update."""
+    if lora.is_lora(getattr(policy, "model", None)):
+        return _AdaptersOff(policy)
+    return _frozen_copy(policy)
+
+
+class _AdaptersOff:
+    """`token_logprobs` of a LoRA policy's base model: peft's `disable_adapter()` around the policy's own."""
+
+    def __init__(self, policy: Any) -> None:
+        self.policy = policy
+
+    def token_logprobs(self, batch: TokenBatch) -> Tensor:
+        with self.policy.model.disable_adapter():
+            return self.policy.token_logprobs(batch)
 
 
 def _frozen_copy(policy: Any) -> Any:

@@ -99,6 +99,9 @@ class RoundShape:
     """Sequences per forward/backward pass of the update."""
     compute_bytes: int = 2
     """Bytes per element of the compute dtype (2 for bfloat16 on cuda, 4 for float32)."""
+    reference: bool = False
+    """A KL term (algorithm.beta > 0): a frozen float32 copy of the starting weights, except with LoRA, whose
+    reference is the same model with its adapters off."""
 
 
 @dataclass(frozen=True)
@@ -111,10 +114,11 @@ class MemoryEstimate:
     optimizer: int
     activations: int
     generation: int
+    reference: int = 0
 
     @property
     def total(self) -> int:
-        resident = self.weights + self.sampler_copy + self.gradients + self.optimizer
+        resident = self.weights + self.sampler_copy + self.gradients + self.optimizer + self.reference
         return int(OVERHEAD * (resident + max(self.activations, self.generation)))
 
 
@@ -132,7 +136,8 @@ def estimate(model: ModelShape, shape: RoundShape, lora_r: int | None = None) ->
     generation = kv_cache + shape.generate_rows * model.vocab * 4 * 3
     return MemoryEstimate(weights=4 * model.parameters, sampler_copy=model.parameters * c if c < 4 else 0,
                           gradients=4 * trainable, optimizer=8 * trainable,
-                          activations=layer_activations + logits + autocast_copies, generation=generation)
+                          activations=layer_activations + logits + autocast_copies, generation=generation,
+                          reference=4 * model.parameters if shape.reference and lora_r is None else 0)
 
 
 @dataclass(frozen=True)
@@ -221,4 +226,4 @@ def round_shape(config: "NodeConfig", kind: DeviceKind, prompt_tokens: int = 128
     return RoundShape(update_rows=(sampler.local_i + sampler.external_j) * sampler.completions_l,
                       generate_rows=sampler.local_i * sampler.completions_l,
                       sequence_tokens=prompt_tokens + config.model.max_new_tokens,
-                      micro_batch=algorithm.micro_batch, compute_bytes=compute)
+                      micro_batch=algorithm.micro_batch, compute_bytes=compute, reference=algorithm.beta > 0)

@@ -11,7 +11,8 @@ from node.models.fit import (GIB, HEADROOM, PRESET_SHAPES, ModelShape, RoundShap
                              round_shape)
 
 QWEN25_05B = ModelShape(hidden=896, layers=24, heads=14, kv_heads=2, intermediate=4864, vocab=151936)
-JOIN = NodeConfig.model_validate({"sampler": {"local_i": 8, "external_j": 8, "completions_l": 8}})  # configs/join.yaml
+JOIN = NodeConfig.model_validate({"sampler": {"local_i": 8, "external_j": 8, "completions_l": 8},
+                                  "algorithm": {"beta": 0.04}})  # configs/join.yaml
 
 
 def test_parameter_counts_match_the_models() -> None:
@@ -31,8 +32,19 @@ def test_lora_and_smaller_micro_batches_need_less() -> None:
     full, adapters = estimate(QWEN25_05B, shape), estimate(QWEN25_05B, shape, lora_r=16)
     assert adapters.gradients + adapters.optimizer < 0.02 * (full.gradients + full.optimizer)
     assert estimate(QWEN25_05B, replace(shape, micro_batch=8)).total < full.total
-    assert shape == RoundShape(update_rows=128, generate_rows=64, sequence_tokens=134, micro_batch=64, compute_bytes=2)
+    assert shape == RoundShape(update_rows=128, generate_rows=64, sequence_tokens=134, micro_batch=64, compute_bytes=2,
+                               reference=True)
     assert round_shape(JOIN, "cpu").compute_bytes == 4
+
+
+def test_a_kl_reference_costs_a_float32_copy_of_the_weights_except_with_lora() -> None:
+    shape = round_shape(JOIN, "cuda")
+    without = replace(shape, reference=False)
+    assert estimate(QWEN25_05B, shape).reference == 4 * QWEN25_05B.parameters
+    assert estimate(QWEN25_05B, shape).total > estimate(QWEN25_05B, without).total
+    assert estimate(QWEN25_05B, shape, lora_r=16).total == estimate(QWEN25_05B, without, lora_r=16).total
+    assert round_shape(JOIN.model_copy(update={"algorithm": JOIN.algorithm.model_copy(update={"beta": 0.0})}),
+                       "cuda").reference is False
 
 
 @pytest.mark.parametrize("gib, kind, name, lora, micro", [

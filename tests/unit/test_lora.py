@@ -82,3 +82,24 @@ def _merged_state(policy: Policy) -> dict[str, torch.Tensor]:
 def test_unknown_target_module_is_refused(tiny_model_config) -> None:
     with pytest.raises(ValueError, match="name no layer"):
         Policy.load(tiny_model_config.model_copy(update={"lora": LoraConfig(target_modules=["query"])}))
+
+
+def test_kl_reference_of_a_lora_policy_is_its_base_model_without_a_copy(tiny_model_config, lora_policy) -> None:
+    """beta > 0 with LoRA: the reference log-probs are the base model's (adapters off), before and after updates,
+    while the trained policy moves away from them; no second model is built."""
+    from node.algorithms.base import _AdaptersOff
+
+    algorithm = build_algorithm(AlgorithmConfig(lr=5e-2, beta=0.1), lora_policy)
+    assert isinstance(algorithm.reference, _AdaptersOff)
+    batch = lora_policy.build_batch(GROUPS)
+    base = Policy.load(tiny_model_config)
+    with torch.no_grad():
+        want = base.token_logprobs(batch)
+    for _ in range(3):
+        stats = algorithm.update(GROUPS)
+    with torch.no_grad():
+        reference, trained = algorithm.reference.token_logprobs(batch), lora_policy.token_logprobs(batch)
+    mask = batch.completion_mask.bool()
+    assert torch.allclose(reference[mask], want[mask], atol=1e-5)
+    assert not torch.allclose(trained[mask], want[mask], atol=1e-3)
+    assert stats.extra["kl"] > 0
