@@ -63,7 +63,7 @@ def test_retries_stay_within_the_budget_newest_records_first() -> None:
     ledger = PushLedger(keep_windows=4)
     admitted = [f"p{i}" for i in range(1000)]  # a large swarm: the fanout, not N, sets what is due
     for w in (7, 8):
-        ledger.sent(out := ledger.add("k", f"s{w}", window=w, request=w), [])
+        ledger.sent(ledger.add("k", f"s{w}", window=w, request=w), [])
     plan = ledger.due(8, admitted, fanout=8, budget=10)
     assert [(o.subkey, len(peers)) for o, peers in plan] == [("s8", 8), ("s7", 2)]
     assert ledger.due(8, admitted, fanout=8, budget=0) == []
