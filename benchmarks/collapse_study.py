@@ -33,6 +33,9 @@ SMALL = ["node.model.name=tiny-0.5m"]
 """tiny-0.5m: what the issue's runs used; join.yaml's tiny-6m costs 6x the CPU per round (checked separately)."""
 OFF = ["node.round.rollback_on_collapse=false"]
 """The guard off: these runs look for the cause, not for the cure."""
+NO_KL = ["node.algorithm.beta=0"]
+"""Every arm starts from beta 0, the join default when the study ran (the KL anchor came after it: see
+benchmarks/results/soak); an arm's own sets come after, so "silo-kl" still runs at 0.04."""
 
 # Arms named "onpolicy-*" ran after the fix the study found (a node trains on the token ids it sampled); the
 # others ran before it, on re-tokenized text. Each result records the commit it ran (`code`).
@@ -64,7 +67,7 @@ def _path(logs: Path, arm: str, seed: int, suffix: str) -> Path:
 
 def _job(job: tuple[str, int, int, int, str]) -> str:
     arm, seed, rounds, window, logs = job
-    nodes, sets = ARMS[arm]
+    nodes, sets = ARMS[arm][0], NO_KL + ARMS[arm][1]
     log = _path(Path(logs), arm, seed, "jsonl")
     log.unlink(missing_ok=True)
     result = run_in_process(nodes, rounds, seed, sets, log)
