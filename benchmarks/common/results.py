@@ -69,6 +69,16 @@ def packages() -> dict[str, str]:
     return found
 
 
+def cpu_kernels() -> str:
+    """torch's CPU kernel set here ("AVX2", "AVX512", ...; "absent" without torch): float results, and so a
+    built model's bytes and a run's trajectory, differ between them (`node.models.provenance`)."""
+    try:
+        import torch
+    except ImportError:
+        return "absent"
+    return torch.backends.cpu.get_cpu_capability()
+
+
 def command() -> str:
     """The command line that started this process, with the interpreter's path cut to ``python``."""
     argv = list(getattr(sys, "orig_argv", sys.argv))
@@ -79,7 +89,7 @@ def provenance() -> dict[str, Any]:
     """Commit, command, UTC date, host and package versions of this run."""
     return {"commit": commit(), "command": command(),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "host": f"{platform.machine()}, {os.cpu_count()} cores", "packages": packages()}
+            "host": f"{platform.machine()}, {os.cpu_count()} cores, {cpu_kernels()} kernels", "packages": packages()}
 
 
 def write_json(path: Path, data: dict[str, Any], *, indent: int = 1, meta: dict[str, Any] | None = None) -> Path:

@@ -3,6 +3,8 @@
 A tiny preset is built here from a recipe (`node.models.tiny.tiny_recipe`), so its weights depend on the
 recipe *and* on the libraries that ran it: another torch, transformers, tokenizers, numpy or
 reasoning_gym release can train another tokenizer or take other warm-start steps from the same recipe.
+So does the CPU: torch's kernels for AVX2 and for AVX512 round differently, and the same recipe and
+packages build other bytes on each (`cpu_kernels`, recorded beside the versions).
 The cache writes `build.json` next to every model it builds, and a run log records it
 (`swarm.runner` puts it in each node's `node.json`), so a result names the model behind it and a fresh
 clone can check that it rebuilt the same one.
@@ -39,6 +41,13 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def cpu_kernels() -> str:
+    """The SIMD kernel set torch dispatches CPU ops to on this machine ("AVX2", "AVX512", ...)."""
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability()
+
+
 def weights_sha256(folder: Path) -> dict[str, str]:
     """sha256 of each weight file directly in `folder`, by file name."""
     if not folder.is_dir():
@@ -57,7 +66,8 @@ def _sha256(path: Path) -> str:
 
 def record_build(folder: Path, recipe: dict[str, Any]) -> dict[str, Any]:
     """Write `folder/build.json` (weights' sha256, package versions, recipe) for a model just built there."""
-    info = {"weights": weights_sha256(folder), "versions": package_versions(), "recipe": recipe}
+    info = {"weights": weights_sha256(folder), "versions": package_versions(), "cpu_kernels": cpu_kernels(),
+            "recipe": recipe}
     (folder / BUILD_FILE).write_text(json.dumps(info, indent=2, sort_keys=True, default=str))
     return info
 

@@ -1,6 +1,7 @@
 """The warm-start build is pinned: a tiny preset rebuilt in a fresh cache folder has the sha256 recorded
-for today's package set, its cache records that hash and those versions, and `model.build_seed` makes
-another build. Under another package set the pinned comparisons skip, naming both sets."""
+for today's package set and this machine's CPU kernel set, its cache records that hash, those versions and
+the kernels, and `model.build_seed` makes another build. Under another package or kernel set the pinned
+comparisons skip, naming both."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from node.config import ModelConfig
 from node.models import build_info, ensure_model, package_versions
+from node.models.provenance import cpu_kernels
 from swarm.config import RunConfig
 from swarm.runner import prepare_model
 
@@ -18,20 +20,32 @@ PINNED_VERSIONS = {"python": "3.11.7", "torch": "2.13.0+cpu", "transformers": "5
                    "numpy": "2.4.6", "reasoning_gym": "0.1.25", "safetensors": "0.8.0"}
 """The package set the hashes below were measured under (`make venv` of this commit)."""
 PINNED_SHA256 = {
-    # (preset, warm_start_steps, build seed): sha256 of model.safetensors
-    ("tiny-0.5m", None, 0): "1d84b9b195d37dc1f935dd9af1b7d6d82f80ffc1a0a60a2ddb4ba2df543cb2e9",  # make testnet's
-    ("tiny-0.5m", 20, 0): "c41e0ad28c6bccd477719f80a3fe904fbb4a8c90d11dc349137a7b48c84d560d",
-    ("tiny-0.5m", 20, 1): "546566d57027563db03d1ac0b191ae94ae4cd2332733aeb5ef4ad97547a85acb",
+    # torch's CPU kernel set -> (preset, warm_start_steps, build seed) -> sha256 of model.safetensors. The same
+    # recipe and packages build other bytes under AVX2 and AVX512 kernels (float rounding); the thread count
+    # does not change them (checked: 1 and 2 threads).
+    "AVX2": {
+        ("tiny-0.5m", None, 0): "1d84b9b195d37dc1f935dd9af1b7d6d82f80ffc1a0a60a2ddb4ba2df543cb2e9",  # make testnet's
+        ("tiny-0.5m", 20, 0): "c41e0ad28c6bccd477719f80a3fe904fbb4a8c90d11dc349137a7b48c84d560d",
+        ("tiny-0.5m", 20, 1): "546566d57027563db03d1ac0b191ae94ae4cd2332733aeb5ef4ad97547a85acb",
+    },
+    "AVX512": {
+        ("tiny-0.5m", None, 0): "752208e0a602872e2fd2d153a9ac0c426d2493871be9d90f4726bd883d2cf408",
+        ("tiny-0.5m", 20, 0): "11ac98207514777eff0b6ad95d06bc6b41f488c7204022378fc6f9a4e7decaa9",
+        ("tiny-0.5m", 20, 1): "fa08cdb551b898b899ea7db613f5700cc4c18f43d4072496e851d5ffe9236104",
+    },
 }
 DEFAULT_FOLDER = "tiny-0.5m-7daca58c0d"
 """The default build's cache folder (preset + recipe hash): unchanged, so existing caches stay valid."""
 
 
 def expect_pinned(key: tuple, sha256: str) -> None:
-    here = package_versions()
+    here, kernels = package_versions(), cpu_kernels()
     if here != PINNED_VERSIONS:
         pytest.skip(f"hash pinned under {PINNED_VERSIONS}; this environment has {here}: rebuild and re-pin")
-    assert sha256 == PINNED_SHA256[key], f"{key} built to {sha256}, pinned {PINNED_SHA256[key]}"
+    if kernels not in PINNED_SHA256:
+        pytest.skip(f"hashes pinned for {sorted(PINNED_SHA256)} CPU kernels; this machine runs {kernels}: re-pin")
+    pinned = PINNED_SHA256[kernels][key]
+    assert sha256 == pinned, f"{key} built to {sha256} under {kernels} kernels, pinned {pinned}"
 
 
 def built(tmp: Path, steps: int | None, seed: int) -> tuple[Path, str]:
@@ -57,6 +71,7 @@ def test_the_cache_records_the_hash_and_the_versions(tmp_path: Path) -> None:
     info = build_info(path)
     assert sha == hashlib.sha256((path / "model.safetensors").read_bytes()).hexdigest()
     assert info["versions"] == package_versions() and info["recipe"]["seed"] == 0
+    assert info["cpu_kernels"] == cpu_kernels()
     assert set(info["versions"]) >= {"python", "torch", "transformers", "tokenizers", "numpy", "reasoning_gym"}
 
 
