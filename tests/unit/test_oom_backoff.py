@@ -125,6 +125,15 @@ def test_a_round_that_ran_out_of_memory_is_redone_not_skipped(tiny_model_config,
     want, got = read_metrics(tmp_path / "plain" / "metrics.jsonl"), read_metrics(tmp_path / "hit" / "metrics.jsonl")
     assert [r["round"] for r in got] == [0, 1]
     assert [r["reward_by_question"] for r in got] == [r["reward_by_question"] for r in want]
-    assert got[0]["oom_backoffs"] == 4 and got[0]["generate_micro_batch"] == 3 and got[0]["update_micro_batch"] == 3
-    assert got[1]["oom_backoffs"] == 4, "the size that fit is kept: round 1 ran out of memory no more"
-    assert got[0]["loss"] == pytest.approx(want[0]["loss"], abs=1e-6)
+    # generation: 12 rows -> 6 -> 3 in round 0, then 3 is kept. The update's rows are the kept groups' (4 each);
+    # how many groups are informative depends on the model's samples (the tiny build's bytes differ between CPU
+    # kernel sets), so its back-offs are derived from them: halve while more than 5 rows go in at once.
+    backoffs, update_size, update_backoffs = 2, 64, 0
+    for mine, plain_row in zip(got, want):
+        rows = 4 * plain_row["kept_groups"]
+        while rows and min(update_size, rows) > 5:
+            update_size, backoffs, update_backoffs = min(update_size, rows) // 2, backoffs + 1, update_backoffs + 1
+        assert mine["oom_backoffs"] == backoffs, "each size that fit is kept: no round runs out of memory twice"
+        assert mine["generate_micro_batch"] == 3 and mine["update_micro_batch"] == update_size
+        assert mine["loss"] == pytest.approx(plain_row["loss"], abs=1e-6)
+    assert update_backoffs >= 1, "no update ran out of memory: the check above proved nothing about updates"
