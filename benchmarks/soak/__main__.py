@@ -64,7 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--logs", default="", help="folder for every node-round (soak-s<seed>.jsonl)")
     parser.add_argument("--dht", action="store_true", help="also run a short real 3-node testnet with the join config")
     parser.add_argument("--report", default="", help="rebuild table, JSON and plot from a --logs folder (soak-s<seed>.jsonl, "
-                                                     "or .jsonl.gz as in benchmarks/results/soak/), run nothing")
+                                                     "or .jsonl.gz as in benchmarks/results/soak/), run nothing; "
+                                                     "they are written into that folder unless --out says otherwise")
     parser.add_argument("--out", type=Path, default=None,
                         help="JSON result, the plot beside it (default benchmarks/results/soak/soak.json; "
                              "--smoke/--quick: runs/benchmarks/soak/); --one: the run's series")
@@ -82,7 +83,10 @@ def main(argv: list[str] | None = None) -> None:
         one(args)
         return
     if args.report:
+        args.out = args.out or Path(args.report) / "soak.json"  # a folder's result is rebuilt beside its logs
         results = [from_log(path, args.window) for path in sorted(Path(args.report).glob("soak-s*.jsonl*"))]
+        if not results:
+            raise SystemExit(f"--report {args.report}: no soak-s<seed>.jsonl(.gz) logs there")
         print(table(results))
         write(results, args)
         return

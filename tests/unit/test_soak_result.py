@@ -32,3 +32,16 @@ def test_soak_result_is_rebuilt_from_its_logs() -> None:
             assert mine["passed"] == theirs["passed"] == (mine["end_ma"] >= PASS_FRACTION * mine["peak_ma"])
         assert [len(r) for r in rebuilt["rollbacks"]] == [len(r) for r in run["rollbacks"]]
     assert report["passed"] == all(s["passed"] for run in report["runs"] for s in run["summary"])
+
+
+def test_report_rebuilds_a_folder_beside_its_logs_and_refuses_an_empty_one(tmp_path: Path) -> None:
+    from benchmarks.soak.__main__ import main
+
+    (tmp_path / "soak-s0.jsonl").write_text("".join(
+        json.dumps({"node": k, "round": r, "reward_local": 0.5, "entropy": 0.4, "rollback": None}) + "\n"
+        for r in range(30) for k in range(3)))
+    main(["--report", str(tmp_path), "--window", "10"])
+    report = json.loads((tmp_path / "soak.json").read_text())
+    assert report["seeds"] == [0] and report["passed"] and (tmp_path / "soak.png").is_file()
+    with pytest.raises(SystemExit, match="no soak-s<seed>"):
+        main(["--report", str(tmp_path / "empty")])
