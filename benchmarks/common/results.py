@@ -85,11 +85,16 @@ def command() -> str:
     return shlex.join(["python", *argv[1:]])
 
 
+def host() -> str:
+    """This machine as a run's results depend on it: architecture, cores and torch's CPU kernel set."""
+    return f"{platform.machine()}, {os.cpu_count()} cores, {cpu_kernels()} kernels"
+
+
 def provenance() -> dict[str, Any]:
     """Commit, command, UTC date, host and package versions of this run."""
     return {"commit": commit(), "command": command(),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "host": f"{platform.machine()}, {os.cpu_count()} cores, {cpu_kernels()} kernels", "packages": packages()}
+            "host": host(), "packages": packages()}
 
 
 def write_json(path: Path, data: dict[str, Any], *, indent: int = 1, meta: dict[str, Any] | None = None) -> Path:

@@ -30,7 +30,16 @@ def _tiers_line(block: dict[str, Any]) -> str:
     cut = ", ".join(f"seed {c['seed']} ({c['runs_done']}/{c['runs_planned']} runs)" for c in block["tiers_cut_short"])
     return (f"**{block['name']}**: {len(block['tiers_complete'])} complete tier(s) analysed (question seeds "
             f"{block['tiers_complete']} x builds {block['builds']} = {block['units']} units, of "
-            f"{len(block['seeds_planned'])} tiers planned); tiers cut short, not analysed: {cut or 'none'}.")
+            f"{len(block['seeds_planned'])} tiers planned); tiers cut short, not analysed: {cut or 'none'}."
+            + _hosts_part(block))
+
+
+def _hosts_part(block: dict[str, Any]) -> str:
+    """' Hosts: seed 0: ...; seed 1: ...' once any analysed run logged its host, else nothing."""
+    hosts = block.get("hosts", {})
+    if all(names == ["not recorded"] for names in hosts.values()):
+        return ""
+    return " Hosts: " + "; ".join(f"seed {seed}: {', '.join(names)}" for seed, names in hosts.items()) + "."
 
 
 def _spend_line(label: str, s: dict[str, Any], c: dict[str, Any], versus: dict[str, Any]) -> str:

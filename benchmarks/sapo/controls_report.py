@@ -130,6 +130,7 @@ def block_report(block: Block, runs: dict[str, Row], primary: bool) -> dict[str,
     out: dict[str, Any] = {"name": block.name, "regime": block.regime.name, "n_nodes": block.n_nodes,
                            "rounds": block.rounds, "builds": list(block.builds), "seeds_planned": list(block.seeds),
                            "tiers_complete": complete, "tiers_cut_short": cut, "units": len(units), "note": block.note,
+                           "hosts": tier_hosts(by_label, complete),
                            "arms": {}, "runs_of_tiers_cut_short": _cut_runs(by_label, {c["seed"] for c in cut})}
     if not units:
         return out
@@ -142,6 +143,13 @@ def block_report(block: Block, runs: dict[str, Row], primary: bool) -> dict[str,
     if primary:
         out["analysis"] = primary_analysis(block, by_label, units)
     return out
+
+
+def tier_hosts(by_label: dict[str, dict[Unit, Row]], seeds: list[int]) -> dict[str, list[str]]:
+    """Per complete tier, the hosts its runs logged ("not recorded" for rows logged before runs carried one):
+    ratios are paired within a unit, whose runs share a tier; CPU-seconds differ between hosts."""
+    return {str(seed): sorted({row.get("host", "not recorded") for rows in by_label.values()
+                               for (_, s), row in rows.items() if s == seed}) for seed in seeds}
 
 
 def _cut_runs(by_label: dict[str, dict[Unit, Row]], seeds: set[int]) -> list[dict[str, Any]]:

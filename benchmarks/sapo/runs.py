@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from benchmarks.common import RunLog
+from benchmarks.common import RunLog, host
 from benchmarks.sapo.grid import Block
 from benchmarks.sapo.sim import RunSpec, node_config, run_swarm
 from node.algorithms import GRPOAlgorithm
@@ -49,7 +49,8 @@ def run_one(job: Job) -> dict[str, Any]:
             "replayed": result.replayed, "age_windows": result.age_windows,
             "rejections": result.rejections, "skips_inert_rows": GRPOAlgorithm.zero_advantage_rows_are_inert,
             "cpu_s": result.cpu_s, "process_cpu_s": time.process_time() - start_cpu,
-            "wall_s": time.time() - start_wall, "env": package_versions(), "models": model_builds(spec),
+            "wall_s": time.time() - start_wall, "env": package_versions(), "host": host(),
+            "models": model_builds(spec),
             "node_configs": [node_config(spec, k).model_dump(mode="json") for k in range(spec.n_nodes)]}
 
 

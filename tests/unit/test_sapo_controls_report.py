@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.sapo import controls
-from benchmarks.sapo.controls_output import BEGIN, END, write_controls
+from benchmarks.sapo.controls_output import BEGIN, END, markdown, write_controls
 from benchmarks.sapo.controls_report import controls_report
 from benchmarks.sapo.runs import spec_key
 
@@ -98,3 +98,15 @@ def test_the_isolation_controls_read_no_peers_and_old_run_keys_stand() -> None:
         assert ('"peers"' in spec_key(spec)) is (config is REPLAY), config.label
     replay = next(s for c, s in zip(block.configs, block.specs(seed=0)) if c is REPLAY)
     assert replay.replay_groups > 0 and replay.external_j > 0 and not replay.sharing
+
+
+def test_each_complete_tier_names_the_hosts_its_runs_logged(blocks) -> None:
+    """CPU-seconds differ between hosts; ratios are paired within a tier, so the table says which host ran which."""
+    log = _log(blocks, (0, 1))
+    for row in log.values():
+        if json.loads(row["key"])["seed"] == 1:
+            row["host"] = "x86_64, 2 cores, AVX2 kernels"
+    report = controls_report(blocks, log)
+    assert report["blocks"][0]["hosts"] == {"0": ["not recorded"], "1": ["x86_64, 2 cores, AVX2 kernels"]}
+    assert "Hosts: seed 0: not recorded; seed 1: x86_64, 2 cores, AVX2 kernels." in markdown(report)
+    assert "Hosts:" not in markdown(controls_report(blocks, _log(blocks, (0,))))  # nothing recorded: nothing said
