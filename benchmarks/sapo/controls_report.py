@@ -146,8 +146,8 @@ def block_report(block: Block, runs: dict[str, Row], primary: bool) -> dict[str,
 
 
 def tier_hosts(by_label: dict[str, dict[Unit, Row]], seeds: list[int]) -> dict[str, list[str]]:
-    """Per complete tier, the hosts its runs logged ("not recorded" for rows logged before runs carried one):
-    ratios are paired within a unit, whose runs share a tier; CPU-seconds differ between hosts."""
+    """Per complete tier, the hosts its runs logged ("not recorded" for rows logged before runs carried one).
+    CPU-seconds differ between hosts, so a tier listing two hosts may hold a unit whose arms ran apart."""
     return {str(seed): sorted({row.get("host", "not recorded") for rows in by_label.values()
                                for (_, s), row in rows.items() if s == seed}) for seed in seeds}
 
