@@ -78,7 +78,8 @@ def format_phases(arms: dict[str, dict[str, Any]]) -> str:
         per_group = f"{1000 * f['train_s_per_group_trained']:.2f}" if f["train_s_per_group_trained"] else "-"
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {1000 * f['cpu_s_per_node_round']:.1f} | {ratio}"
                      f" | {per_group} | {f['optimizer_steps_per_node']} | {f['groups_per_update']} |")
-    return "\n".join(lines) + "\n\n(milliseconds per node-round; train per group: ms of training per group trained on)"
+    return "\n".join(lines) + ("\n\n(milliseconds per node-round; train per group: ms of training per group trained on;"
+                                " the phases are wall time, so `other` below 0 is the time they spent waiting)")
 
 
 __all__ = ["ARMS", "arm_phases", "format_phases", "phases_blocks", "phases_report"]
