@@ -2,6 +2,7 @@
 
     python -m benchmarks.sapo --quick                   # the controls grid in miniature (< 5 min)
     python -m benchmarks.sapo --controls                # the pre-registered table (benchmarks.sapo.controls)
+    python -m benchmarks.sapo --controls-phases         # where each arm's CPU goes (benchmarks.sapo.phases)
     python -m benchmarks.sapo --fill --seeds 10 --report-only
 
 Full experiments (the table, --pilot, --fill, --dht) read and write ``benchmarks/results/sapo/``;
@@ -23,6 +24,7 @@ from benchmarks.sapo import controls
 from benchmarks.sapo.controls_output import write_controls
 from benchmarks.sapo.controls_report import controls_report, pilot_figures
 from benchmarks.sapo.grid import ISOLATION, UNIFORM_88, Block, fill_blocks, full_blocks, pilot_blocks, tiny_blocks
+from benchmarks.sapo.phases import phases_blocks, phases_report
 from benchmarks.sapo.report import build_report, dht_comparison, write_outputs
 from benchmarks.sapo.runs import jobs_of, prebuild_models, run_jobs, spec_key
 from node.models.cache import CACHE_ENV
@@ -39,6 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="the pre-registered table of issue 26 (benchmarks.sapo.controls): 3 builds x 10 seeds")
     parser.add_argument("--controls-pilot", action="store_true",
                         help="the CPU calibration pilot of control (b) (own log; never counts)")
+    parser.add_argument("--controls-phases", action="store_true",
+                        help="where the CPU of 8/0, 16/0, S and the replay control goes, phase by phase (own log; "
+                             "diagnostic, never counts)")
     parser.add_argument("--pilot", action="store_true", help="the 2-seed pilots of grid.pilot_blocks")
     parser.add_argument("--fill", action="store_true",
                         help="under today's packages (own run log): sparser-8 over 150 rounds, isolation, the fill "
@@ -65,6 +70,8 @@ def choose(args: argparse.Namespace) -> tuple[list[Block], str, str]:
         return blocks, "controls", "controls"
     if args.controls_pilot:
         return controls.pilot_blocks(), "controls-pilot", "controls-pilot"
+    if args.controls_phases:
+        return phases_blocks(), "controls-phases", "controls-phases"
     if args.pilot:
         return pilot_blocks(args.rounds or 60), "pilot", "table"  # the pilots share the main table's log
     if args.fill:
@@ -83,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.dht:
         return dht_main(args, folder)
     blocks, stem, runs_stem = choose(args)
-    if args.controls or args.controls_pilot:  # every build made here, under this package set (build.json)
+    if args.controls or args.controls_pilot or args.controls_phases:  # every build made here (build.json)
         os.environ.setdefault(CACHE_ENV, str(SCRATCH / "sapo" / "models"))
     if args.blocks:
         blocks = [b for b in blocks if b.name in args.blocks]
@@ -100,6 +107,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.controls:
         report = {"provenance": meta, **controls_report(blocks, runs), "invocation": invocation}
         return print(write_controls(report, folder, stem))
+    if args.controls_phases:
+        report = {"provenance": meta, **phases_report(blocks[0], runs), "invocation": invocation}
+        return print(f"{report['table']}\nwrote {shown(write_json(folder / f'{stem}.json', report, meta=meta))}")
     report = {"provenance": meta, **build_report(blocks, runs), "invocation": invocation}
     if args.controls_pilot:
         report["calibration"] = calibration(blocks[0], runs)

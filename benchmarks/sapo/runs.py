@@ -46,7 +46,7 @@ def run_one(job: Job) -> dict[str, Any]:
     return {"key": spec_key(spec), "block": block, "label": label, "seed": spec.seed, "build": spec.build_seed,
             "rewards": result.rewards, "common": result.common, "kept": result.kept, "kept_local": result.kept_local,
             "external_candidates": result.external_candidates, "local_i": result.local_i, "cpu": result.cpu,
-            "replayed": result.replayed, "age_windows": result.age_windows,
+            "replayed": result.replayed, "age_windows": result.age_windows, "phase_s": result.phase_s,
             "rejections": result.rejections, "skips_inert_rows": GRPOAlgorithm.zero_advantage_rows_are_inert,
             "cpu_s": result.cpu_s, "process_cpu_s": time.process_time() - start_cpu,
             "wall_s": time.time() - start_wall, "env": package_versions(), "host": host(),

@@ -52,6 +52,8 @@ from swarm.transports.config import TransportConfig
 WINDOW_S = 10.0
 COMMON_QUESTIONS = 4
 """Questions at the head of each node's per-round stream that every configuration generates (I >= 4)."""
+PHASES = ("generate", "score", "publish", "collect", "score_external", "train")
+"""The timed phases of `Node.step` (its metrics row's `t_<phase>` fields)."""
 T0 = 1_700_000_000.0
 """Simulated DHT time of round 0 (a window boundary)."""
 
@@ -142,6 +144,11 @@ class RunResult:
     cpu: list[list[float]] = field(default_factory=list)
     """[node][round] CPU-seconds of Node.step."""
     rejections: dict[str, int] = field(default_factory=dict)
+    phase_s: dict[str, float] = field(default_factory=dict)
+    """Seconds of each phase of Node.step (its `t_<phase>` timers: generate, score, publish, collect,
+    score_external, train), summed over nodes and rounds. Wall seconds, but the run steps one node at a time
+    on one torch thread with an in-memory transport, so they are CPU-seconds less any wait; the part of
+    `cpu_s` outside them is selection and bookkeeping."""
 
     @property
     def cumulative_reward(self) -> float:
@@ -243,6 +250,8 @@ async def _run(spec: RunSpec) -> RunResult:
             result.local_i[k].append(int(row["local_i"]))
             result.replayed[k].append(int(row["replayed_groups"]))
             result.age_windows[k].append(row["external_age_windows_mean"])
+            for name in PHASES:
+                result.phase_s[name] = result.phase_s.get(name, 0.0) + float(row.get(f"t_{name}", 0.0))
     for node in nodes:
         for reason, count in (row_rejections(node)).items():
             result.rejections[reason] = result.rejections.get(reason, 0) + count

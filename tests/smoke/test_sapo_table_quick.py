@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.common import RunLog
+from benchmarks.sapo.sim import PHASES
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,6 +44,9 @@ def test_sapo_table_tiny_writes_table_json_and_plot(tmp_path: Path) -> None:
     logged = list(RunLog(tmp_path / "tiny").rows())
     assert len(logged) == 2 and not (tmp_path / "tiny.runs.jsonl").exists()  # folded into the gzipped log
     assert all(row["env"]["transformers"] and row["env"]["tokenizers"] for row in logged)  # what else the numbers hang on
+    for row in logged:  # where the CPU went: every timed phase of Node.step, within the run's own CPU and wall time
+        assert set(row["phase_s"]) == set(PHASES) and row["phase_s"]["generate"] > 0 and row["phase_s"]["train"] > 0
+        assert sum(row["phase_s"].values()) <= min(row["wall_s"], 1.5 * row["cpu_s"])
 
 
 def test_the_fill_block_fills_each_update_up_to_its_own_size() -> None:
