@@ -101,3 +101,14 @@ def test_controls_report_only_on_an_empty_log_writes_every_output(tmp_path: Path
     report = json.loads((tmp_path / "controls.json").read_text())
     assert [b["units"] for b in report["blocks"]] == [0, 0] and report["runs_in_log"] == 0
     assert (tmp_path / "controls.png").stat().st_size > 0
+
+
+@pytest.mark.timeout(120)
+def test_controls_phases_report_only_on_an_empty_log_writes_its_json(tmp_path: Path) -> None:
+    """`--controls-phases --report-only` before any run: the four arms planned, none reported, the JSON written."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.sapo", "--controls-phases", "--report-only",
+                           "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=110, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "controls-phases.json").read_text())
+    assert report["arms"] == {} and report["question_seed"] == 1000 and "| arm | generate |" in report["table"]
