@@ -70,6 +70,22 @@ def test_the_fill_config_is_the_tables_winning_arm() -> None:
     assert node.tasks.families[0].config == {"min_terms": 3, "max_terms": 3, "min_digits": 1, "max_digits": 2}
 
 
+def test_the_positive_config_is_the_controls_tables_sharing_arm() -> None:
+    """configs/sapo-positive.yaml runs the node the controls table ran as S (benchmarks.sapo.controls.SHARING):
+    the same model build, tasks, sampler, algorithm, rewards and defences; only the round's plumbing differs."""
+    from benchmarks.sapo import controls
+    from benchmarks.sapo.sim import node_config
+
+    (block, _) = controls.controls_blocks(require_calibration=False)
+    spec = next(s for c, s in zip(block.configs, block.specs(0, 0)) if c is controls.SHARING)
+    table = node_config(spec, 0).model_dump(mode="json")
+    shipped = load_config("configs/sapo-positive.yaml").node.model_dump(mode="json")
+    for section in ("model", "tasks", "algorithm", "rewards", "defences"):
+        assert shipped[section] == table[section], section
+    assert {**shipped["sampler"], "seed": 0} == table["sampler"]  # the table seeds each node's sampler itself
+    assert shipped["round"]["rounds"] == table["round"]["rounds"] == 150
+
+
 def test_every_registry_refuses_an_unknown_key_the_same_way() -> None:
     attempts = [(lambda: build_strategy("nope"), STRATEGIES), (lambda: build_split("nope"), SPLITS), (lambda: build_algorithm(AlgorithmConfig.model_construct(type="nope"), None), ALGORITHMS),
         (lambda: ensure_model(ModelConfig(name="nope")), MODEL_PRESETS)]
