@@ -147,7 +147,7 @@ class RunResult:
     phase_s: dict[str, float] = field(default_factory=dict)
     """Seconds of each phase of Node.step (its `t_<phase>` timers: generate, score, publish, collect,
     score_external, train), summed over nodes and rounds. Wall seconds, but the run steps one node at a time
-    on one torch thread with an in-memory transport, so they are CPU-seconds less any wait; the part of
+    on one torch thread with an in-memory transport, so they are CPU-seconds plus any wait; the part of
     `cpu_s` outside them is selection and bookkeeping."""
 
     @property
