@@ -9,11 +9,17 @@ Runs go `--workers` at a time (default 2, one torch thread each), niced by the c
 appended to the grid's run log (`benchmarks/results/poison/grid.runs.jsonl`, gzipped when the invocation ends;
 `benchmarks.common.RunLog`), so an interrupted grid continues where it stopped. `--smoke` and `--quick` write to
 `runs/benchmarks/poison/` (or beside `--out`) with a fresh log.
+
+The grid runs on pinned model builds (`builds`): under torch's AVX2 kernels, from its own model cache, and it
+refuses to start when a build's sha256 is not the pinned one. Every row records the builds it loaded; a logged
+row on any other build (or an older row whose round 0 does not reproduce on the pinned builds) is moved to
+`grid-other-builds.runs.jsonl.gz` before the grid resumes, so it is rerun and never analysed.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import multiprocessing as mp
 import sys
 import time
@@ -24,14 +30,15 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.common import RunLog, output_path, provenance, shown  # noqa: E402
+from benchmarks.common import RunLog, host, output_path, provenance, shown  # noqa: E402
+from benchmarks.poison import builds  # noqa: E402
 from benchmarks.poison.grid import Block, full_blocks, jobs_of, quick_blocks, spec_key  # noqa: E402
 from benchmarks.poison.report import build_report, write_outputs  # noqa: E402
 from benchmarks.poison.swarm import PoisonSpec, run_poisoned  # noqa: E402
 
 
-def _run_one(job: tuple[str, str, PoisonSpec]) -> dict[str, Any]:
-    block, label, spec = job
+def _run_one(job: tuple[str, str, PoisonSpec, dict[str, str]]) -> dict[str, Any]:
+    block, label, spec, loaded = job
     start_wall, start_cpu = time.time(), time.process_time()
     try:
         result = run_poisoned(spec)
@@ -39,7 +46,7 @@ def _run_one(job: tuple[str, str, PoisonSpec]) -> dict[str, Any]:
         return {"key": spec_key(spec), "block": block, "label": label, "seed": spec.seed, "error": traceback.format_exc()}
     return {"key": spec_key(spec), "block": block, "label": label, "seed": spec.seed, **result,
             "process_cpu_s": round(time.process_time() - start_cpu, 2), "wall_s": round(time.time() - start_wall, 1),
-            "env": library_versions()}
+            "env": library_versions(), "host": host(), "builds": {m: loaded[m] for m in sorted(set(spec.models))}}
 
 
 def library_versions() -> dict[str, str]:
@@ -50,22 +57,46 @@ def library_versions() -> dict[str, str]:
             **{name: version(name) for name in ("torch", "transformers", "tokenizers", "reasoning_gym")}}
 
 
-def prebuild_models(blocks: list[Block]) -> None:
-    """Build (or find cached) every preset before forking workers."""
-    from benchmarks.poison.swarm import TESTNET, config_of
-    from node.models import ensure_model
+def prebuild_models(blocks: list[Block], pinned: bool) -> dict[str, str]:
+    """Build (or find cached) every preset before forking workers; their sha256 by preset. `pinned`: exit
+    unless each is the pinned build."""
+    built = builds.build_all(m for b in blocks for a in b.arms for m in a.models)
+    if pinned and (wrong := builds.check_pinned(built)):
+        sys.exit("benchmarks.poison: not the grid's pinned model builds; its runs would not pair with the logged "
+                 "ones:\n  " + "\n  ".join(wrong) + "\nRun it with ATEN_CPU_CAPABILITY unset (the grid then uses "
+                 "AVX2 kernels) and the packages pyproject.toml pins, or point --out elsewhere for a separate grid.")
+    return built
 
-    for name in sorted({m for b in blocks for a in b.arms for m in a.models}):
-        spec = PoisonSpec(models=(name,), rounds=1)
-        ensure_model(config_of(spec, 0).model, TESTNET.warm_families, seed=0)
+
+def set_aside_other_builds(log: RunLog, aside: RunLog) -> None:
+    """Move every logged row not on the pinned builds to `aside`; a row from before rows recorded their builds is
+    kept when its round 0 reproduces on the pinned builds (`builds.round0_matches`; one round per such row)."""
+    keep, moved = [], 0
+    for row in log.rows():
+        if "builds" not in row:
+            ok = builds.round0_matches(row)
+            row["builds"] = builds.pinned_for(row["spec"]["models"]) if ok else "not the pinned builds: round 0 differs"
+            row["builds_check"] = f"round 0 rerun on {datetime.date.today()}: {'identical' if ok else 'different'} rewards"
+        if builds.on_pinned(row):
+            keep.append(row)
+        else:
+            aside.append(row)
+            moved += 1
+    if moved or any("builds_check" in row for row in keep):
+        log.clear()
+        for row in keep:
+            log.append(row)
+        log.compress()
+        aside.compress()
+    print(f"{len(keep)} logged runs on the pinned builds, {moved} set aside in {shown(aside.packed)}", flush=True)
 
 
-def run_jobs(blocks: list[Block], log: RunLog, workers: int) -> dict[str, dict[str, Any]]:
+def run_jobs(blocks: list[Block], log: RunLog, workers: int, built: dict[str, str]) -> dict[str, dict[str, Any]]:
     done = log.load()
-    todo: dict[str, tuple[str, str, PoisonSpec]] = {}
+    todo: dict[str, tuple[str, str, PoisonSpec, dict[str, str]]] = {}
     for block, arm, spec in jobs_of(blocks):
         if spec_key(spec) not in done:
-            todo.setdefault(spec_key(spec), (block, arm.label, spec))
+            todo.setdefault(spec_key(spec), (block, arm.label, spec, built))
     print(f"{len(done)} runs already logged, {len(todo)} to run on {workers} workers", flush=True)
     with mp.get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
         for row in pool.imap_unordered(_run_one, list(todo.values())):
@@ -102,16 +133,33 @@ def main() -> None:
     all_blocks = quick_blocks(rounds) if short else full_blocks(rounds, args.seeds)
     blocks = [b for b in all_blocks if (args.tiers is None or b.tier in args.tiers) and (not args.blocks or b.name in args.blocks)]
     log = RunLog(out.with_suffix(""))
+    aside = RunLog(out.with_name(out.stem + "-other-builds"))
     started = time.time()
     if short and not args.report_only:
         log.clear()  # a short run starts fresh; the grid resumes
     if not args.report_only:
-        prebuild_models(blocks)
-        run_jobs(blocks, log, workers)
-    runs = log.load()
+        if not short:
+            builds.ensure_kernels()  # may restart this command under AVX2 kernels
+            builds.use_own_cache()
+        built = prebuild_models(blocks, pinned=not short)
+        if not short:
+            set_aside_other_builds(log, aside)
+        try:
+            run_jobs(blocks, log, workers, built)
+        except KeyboardInterrupt:
+            if not short:
+                log.compress()
+            sys.exit("benchmarks.poison: interrupted; every finished run is in the log and the grid resumes from it")
+    runs = log.load() if short else {k: row for k, row in log.load().items() if builds.on_pinned(row)}
+    if unchecked := sum("builds" not in row for row in log.rows()):
+        print(f"# {unchecked} logged runs predate build records and are not analysed until a grid invocation "
+              "checks them against the pinned builds", flush=True)
     if not short:
         log.compress()
     report = build_report(all_blocks, runs)
+    if not short:
+        report["builds"] = {"pinned": builds.PINNED, "kernels": builds.KERNELS,
+                            "runs_set_aside": sum(1 for _ in aside.rows()), "set_aside_log": shown(aside.packed)}
     report["provenance"] = provenance()
     report["invocation"] = {"wall_s": round(time.time() - started, 1)}
     out.parent.mkdir(parents=True, exist_ok=True)
