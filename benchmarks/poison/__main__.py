@@ -158,8 +158,8 @@ def main() -> None:
         log.compress()
     report = build_report(all_blocks, runs)
     if not short:
-        report["builds"] = {"pinned": builds.PINNED, "kernels": builds.KERNELS,
-                            "runs_set_aside": sum(1 for _ in aside.rows()), "set_aside_log": shown(aside.packed)}
+        report = {"builds": {"pinned": builds.PINNED, "kernels": builds.KERNELS, "runs_set_aside": sum(1 for _ in aside.rows()),
+                             "set_aside_log": shown(aside.packed)}, **report}
     report["provenance"] = provenance()
     report["invocation"] = {"wall_s": round(time.time() - started, 1)}
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -251,6 +251,10 @@ def format_table(report: dict[str, Any]) -> str:
     head = (f"{'arm':<42} {'n':>2} {'success last20 [95% CI]':>26} {'all rds':>8} {'reward vs ctl':>20} "
             f"{'len vs ctl':>10} {'honest grp lost':>15} {'honest compl rm':>15} {'poison kept':>11} {'def CPU':>8}")
     lines = []
+    if b := report.get("builds"):
+        pins = ", ".join(f"{name} {digest[:8]}" for name, digest in sorted(b["pinned"].items()))
+        lines += [f"model builds (sha256): {pins}, {b['kernels'].upper()} kernels; runs on other builds, not analysed: "
+                  f"{b['runs_set_aside']} ({b['set_aside_log']})"]
     for block in report["blocks"]:
         lines += ["", f"{block['name']} ({block['rounds']} rounds): {block['note']}", head, "-" * len(head)]
         for a in block["arms"]:
