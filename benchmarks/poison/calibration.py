@@ -9,7 +9,8 @@ completions on other questions (false rejections, per completion and per group d
 (a task family with no answer shape: every completion reaches the check) and "after_shape" (chain_sum: the shape
 check runs first, on the node's own completions too, so both calibration and input hold only shape-passing text).
 Done for several margins, so the chosen default is read off a measured curve rather than assumed. Also:
-CPU-seconds per scored (question, completion) pair. Writes `results/poison.calibration.json`.
+CPU-seconds per scored (question, completion) pair. Writes `benchmarks/results/poison/calibration.json`, on the
+grid's pinned model builds (`builds`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 
 from benchmarks.common import output_path, write_json  # noqa: E402
+from benchmarks.poison import builds  # noqa: E402
 from benchmarks.poison.attacks import ATTACKS, poison_text, wrong_answer  # noqa: E402
 from benchmarks.poison.swarm import TESTNET  # noqa: E402
 from node.config import ModelConfig, RewardsConfig, TasksConfig  # noqa: E402
@@ -107,13 +109,17 @@ def main() -> None:
     parser.add_argument("--group-drop-share", type=float, default=0.5)
     parser.add_argument("--out", type=Path, default=output_path("poison", "calibration.json", full=True))
     args = parser.parse_args()
+    builds.ensure_kernels("benchmarks.poison.calibration")  # the grid's pinned builds (may restart this command)
+    builds.use_own_cache()
+    if wrong := builds.check_pinned(built := builds.build_all(PRESETS)):
+        sys.exit("benchmarks.poison.calibration: not the grid's pinned model builds:\n  " + "\n  ".join(wrong))
     torch.set_num_threads(1)
     tasks, rng = TaskSource(TasksConfig()), random.Random(0)
     policies = {name: Policy.load(ModelConfig(name=name, device="cpu", max_new_tokens=6, warm_start_steps=200),
                                   families=TESTNET.warm_families) for name in PRESETS}
     own = {name: own_groups(p, tasks, f"receiver-{name}", 8, 8, 100) for name, p in policies.items()}
     sent = {name: own_groups(p, tasks, f"sender-{name}", 4, 16, 900)[0:4] for name, p in policies.items()}
-    report: dict[str, Any] = {"quantile": args.quantile, "group_drop_share": args.group_drop_share, "margins": MARGINS, "pairs": {}}
+    report: dict[str, Any] = {"builds": built, "quantile": args.quantile, "group_drop_share": args.group_drop_share, "margins": MARGINS, "pairs": {}}
     for sender, rounds in sent.items():
         honest = [g for groups in rounds for g in groups]
         poisoned = {a: [scored(g.task, (poison_text(a, g.task.answer, wrong_answer(g.task.answer, rng)),), "p")
