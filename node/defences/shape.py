@@ -22,12 +22,22 @@ answer) and the needlessly long answers its own defences let through.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Sequence
 
 from node.defences.base import Defence, Flags
 from node.tasks.shapes import AnswerShape, answer_shape
 from node.types import ScoredGroup
+
+logger = logging.getLogger(__name__)
+
+OWN_DECAY = 0.9
+"""Per-round decay of the counts of this node's own rewarded completions the check would flag."""
+OWN_MIN = 16.0
+"""Decayed own rewarded completions seen before the node judges its own traffic."""
+OWN_WARN_SHARE = 0.5
+"""Share of own rewarded completions flagged above which the node warns: the check then drops honest peers too."""
 
 TAGGED = re.compile(r"^<answer>(.*)</answer>$", re.DOTALL | re.IGNORECASE)
 PREFIXED = re.compile(r"^answer\s*(?:is)?\s*[:=]\s*(.*)$", re.DOTALL | re.IGNORECASE)
@@ -60,6 +70,29 @@ class ShapeDefence(Defence):
     def __init__(self, count_tokens: Callable[[Sequence[str]], list[int]] | None, max_tokens: int,
                  max_extra_chars: int | None = None) -> None:
         self.count_tokens, self.max_tokens, self.max_extra_chars = count_tokens, max_tokens, max_extra_chars
+        self.own_seen = self.own_flagged = 0.0
+        self.warned = False
+
+    def observe_local(self, local: Sequence[ScoredGroup]) -> None:
+        """Check this node's own rewarded completions as a peer's. A model that answers in sentences (a pretrained
+        LM on a bare-answer task: SmolLM2-135M's rewarded chain_sum answers are partial credit for a sentence that
+        holds the answer) fails the check itself, and so do its honest peers: their groups are dropped and peer
+        trust then refuses them. Verdicts do not change here; the node says so in its log, once per episode."""
+        rewarded = [g for g in local if any(r > 0.0 for r in g.rewards)]
+        flags = self.inspect(rewarded)
+        seen = sum(r > 0.0 for g in rewarded for r in g.rewards)
+        flagged = sum(r > 0.0 and f is not None for g, marks in zip(rewarded, flags) for r, f in zip(g.rewards, marks))
+        self.own_seen = OWN_DECAY * self.own_seen + seen
+        self.own_flagged = OWN_DECAY * self.own_flagged + flagged
+        share = self.own_flagged / self.own_seen if self.own_seen >= OWN_MIN else 0.0
+        if share > OWN_WARN_SHARE and not self.warned:
+            logger.warning("the shape check flags %.0f%% of this node's own rewarded completions (extra text, partial "
+                           "credit or length): peers that write like this model will have their groups dropped and "
+                           "then refused; set defences.shape.enabled: false, or prompt for bare answers", 100 * share)
+            self.warned = True
+        elif share < OWN_WARN_SHARE / 2 and self.warned:
+            logger.info("the shape check now flags %.0f%% of this node's own rewarded completions", 100 * share)
+            self.warned = False
 
     def inspect(self, groups: Sequence[ScoredGroup]) -> Flags:
         return [self._group(g) for g in groups]

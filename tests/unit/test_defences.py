@@ -92,6 +92,24 @@ def test_shape_leaves_families_without_a_shape_to_the_token_limit() -> None:
 # ---------------------------------------------------------------- the chain
 
 
+def test_shape_warns_once_when_this_nodes_own_answers_fail_it(caplog: pytest.LogCaptureFixture) -> None:
+    """SmolLM2-135M's rewarded chain_sum answers are sentences with partial credit ("The answer is 4."): the check
+    would drop honest peers that write the same way, and the node says so, once; bare answers raise nothing."""
+    answer = chain_sum_task().answer
+    verbose = group([f"The answer is {answer}.", f"{answer} is the final answer here.", "I do not know."] * 3)
+    bare = group([answer, f" {answer}", str(int(answer) + 1)] * 3)
+    shape = ShapeDefence(None, max_tokens=64)
+    with caplog.at_level("WARNING", logger="node.defences.shape"):
+        for _ in range(3):
+            shape.observe_local([bare])
+        assert not caplog.records
+        for _ in range(4):
+            shape.observe_local([verbose])
+    (record,) = caplog.records
+    assert "of this node's own rewarded completions" in record.getMessage()  # once, after the bare rounds decay
+    assert shape.inspect([bare]) == [[None] * 9]  # verdicts are unchanged
+
+
 def test_chain_trims_a_group_or_drops_it_past_the_share() -> None:
     answer = chain_sum_task().answer
     mostly_poisoned = group([f"{answer} final problem"] * 3 + ["1"])
