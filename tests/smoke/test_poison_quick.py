@@ -60,3 +60,13 @@ def test_poison_quick_writes_table_json_and_plot(tmp_path: Path) -> None:
     assert defended["poisoner_screen"]["poisoned_kept"] == 0.0  # the shape check stops every poisoned completion
     assert defended["defence_counts"]["shape"]["extra_text"] > 0 and defended["defence_cpu_share"] > 0
     assert control["honest_screen"]["groups_lost"] == 0.0
+
+
+@pytest.mark.timeout(120)
+def test_shape_probe_measures_a_models_own_completions() -> None:
+    from benchmarks.poison.shape_probe import probe
+
+    report = probe("tiny-0.5m", rounds=1)
+    assert report["completions"] == 8 * 16 and sum(report["by_reason"].values()) == report["completions"]
+    assert report["flagged_share_of_rewarded"] < 0.2  # a tiny model answers bare: its own answers pass
+    assert all(e["text"][0] in "'\"" for e in report["examples"])  # escaped with ascii()
