@@ -282,26 +282,33 @@ def _num(x: float | None) -> str:
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
-    """Attack success per round, undefended vs defended (2 of 8), one panel per attack; (e) as reward lost."""
+    """Attack success per round, undefended vs defended (2 of 8), one panel per attack ((e) as reward lost), the
+    strengthened x32 arms, and SmolLM2."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("a_suffix", "positive"), ("b_prefix", "positive"), ("c_pad", "positive"), ("d_step", "positive"),
-              ("e_partial", "positive"), ("e_partial", "signed")]
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8), sharex=True)
-    for ax, (attack, adv) in zip(axes.flat, panels):
+    panels = [(f"{a} 2/8{more} {adv}", f"{a}, 2 of 8 poisoners{title}, {adv}", a)
+              for a, adv, more, title in (("a_suffix", "positive", "", ""), ("b_prefix", "positive", "", ""),
+                                          ("c_pad", "positive", "", ""), ("d_step", "positive", "", ""),
+                                          ("e_partial", "positive", "", ""), ("e_partial", "signed", "", ""),
+                                          ("a_suffix", "positive", " x32", " sharing 32 groups"),
+                                          ("d_step", "positive", " x32", " sharing 32 groups"))]
+    panels.append(("b_prefix 1/2 positive (smollm2-135m) [smollm2]", "b_prefix on SmolLM2-135M, its only peer poisoning",
+                   "b_prefix"))
+    fig, axes = plt.subplots(3, 3, figsize=(15, 12))
+    for ax, (stem, title, attack) in zip(axes.flat, panels):
         for defences, style in (("undefended", "-"), ("shape+trust", "--"), ("all", ":")):
-            arm = _find(report, f"{attack} 2/8 {adv}, {defences}")
+            arm = _find(report, f"{stem}, {defences}")
             if arm and arm["curve"]:
                 ax.plot(_smooth(arm["curve"]), style, label=f"{defences} (n={len(arm['seeds'])})")
-        ax.set_title(f"{attack}, 2 of 8 poisoners, {adv}")
+        ax.set_title(title, fontsize=10)
         ax.set_ylabel("reward lost vs control (5-round mean)" if attack == "e_partial" else "attack success")
         ax.axhline(0.01 if attack != "e_partial" else 0.1, color="grey", lw=0.5)
-        ax.legend(fontsize=8)
-    for ax in axes[-1]:
         ax.set_xlabel("round")
+        if ax.lines[1:]:
+            ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
