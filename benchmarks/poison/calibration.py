@@ -1,6 +1,7 @@
 """Calibrate the plausibility defence on honest traffic, across model sizes: measured false rejections and catches.
 
     .venv/bin/python -m benchmarks.poison.calibration            # tiny-0.5m and tiny-1.5m, both ways (a few CPU-min)
+    .venv/bin/python -m benchmarks.poison.calibration --presets smollm2-135m   # a real LM that answers in sentences
 
 For every (receiver, sender) pair of presets: the receiver calibrates on its own completions (as a node does:
 `PlausibilityDefence.observe_local`, 8 rounds of 8 questions x 16 completions), then scores a sender's honest
@@ -9,8 +10,13 @@ completions on other questions (false rejections, per completion and per group d
 (a task family with no answer shape: every completion reaches the check) and "after_shape" (chain_sum: the shape
 check runs first, on the node's own completions too, so both calibration and input hold only shape-passing text).
 Done for several margins, so the chosen default is read off a measured curve rather than assumed. Also:
-CPU-seconds per scored (question, completion) pair. Writes `benchmarks/results/poison/calibration.json`, on the
-grid's pinned model builds (`builds`).
+CPU-seconds per scored (question, completion) pair. Writes `benchmarks/results/poison/calibration.json` (other
+presets: `calibration-<presets>.json`), on the grid's pinned model builds (`builds`).
+
+SmolLM2-135M runs the grid's smollm2 recipe (32 new tokens) on fewer, smaller rounds (`SIZES`): its honest
+completions are sentences, so the shape check keeps almost none of them (`shape_probe`) and "after_shape" is
+mostly empty; "alone" is then the question the node faces: can the log-prob check tell its peers' honest
+sentences from the attacks' texts on a model where planting works?
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ from node.types import ScoredGroup  # noqa: E402
 
 MARGINS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
 PRESETS = ("tiny-0.5m", "tiny-1.5m")
+SIZES = {"tiny-0.5m": (6, 8, 8, 16, 4, 16), "tiny-1.5m": (6, 8, 8, 16, 4, 16), "smollm2-135m": (32, 4, 8, 8, 2, 8)}
+"""Per preset: max new tokens, own rounds, questions a round, completions a question, sender rounds, sender questions."""
 
 
 REWARD = build_reward_fn(RewardsConfig())
@@ -52,11 +60,12 @@ def scored(task: Any, texts: tuple[str, ...], who: str) -> ScoredGroup:
     return ScoredGroup(task, texts, tuple(REWARD(task, list(texts))), who)
 
 
-def own_groups(policy: Policy, tasks: TaskSource, who: str, rounds: int, questions: int, seed: int) -> list[list[ScoredGroup]]:
+def own_groups(policy: Policy, tasks: TaskSource, who: str, rounds: int, questions: int, seed: int,
+               completions: int = 16) -> list[list[ScoredGroup]]:
     out = []
     for r in range(rounds):
         drawn = tasks.draw(who, r, questions)
-        gens = policy.generate([t.question for t in drawn], 16, seed=seed + r)
+        gens = policy.generate([t.question for t in drawn], completions, seed=seed + r)
         out.append([scored(t, tuple(g.text for g in gs), who) for t, gs in zip(drawn, gens)])
     return out
 
@@ -89,8 +98,12 @@ def measure(receiver: Policy, honest: list[ScoredGroup], poisoned: dict[str, lis
         defence = PlausibilityDefence(scorer, quantile=quantile, margin_nats=margin, min_calibration=64, own_per_round=64)
         for groups in own:
             defence.observe_local(groups)
+        if defence.threshold() is None or not honest:  # too few own completions (after the shape check: a verbose model's)
+            rows[str(margin)] = {"threshold": None, "own_scored": len(defence.own), "honest_completions": len(honest)}
+            continue
         flags = defence.inspect(honest)
         flat = [f for g in flags for f in g]
+        paid = [f for g, marks in zip(honest, flags) for r, f in zip(g.rewards, marks) if r > 0.0]
         dropped = sum(sum(f is not None for f in g) / len(g) > group_drop_share for g in flags)
         caught = {}
         for attack, groups in poisoned.items():
@@ -98,40 +111,96 @@ def measure(receiver: Policy, honest: list[ScoredGroup], poisoned: dict[str, lis
             caught[attack] = round(sum(f is not None for f in marks) / len(marks), 4)
         rows[str(margin)] = {"threshold": round(defence.threshold(), 3),
                              "honest_completions_flagged": round(sum(f is not None for f in flat) / len(flat), 5),
+                             "honest_rewarded_flagged": round(sum(f is not None for f in paid) / len(paid), 5) if paid else None,
                              "honest_groups_dropped": round(dropped / len(flags), 5), "caught": caught}
     rows["cpu_s_per_pair"] = round(cost["cpu_s"] / max(1, cost["pairs"]), 6)
     return rows
+
+
+STATISTICS = {"min": min, "mean": lambda xs: sum(xs) / len(xs)}
+"""Per-completion summaries of its token log-probs: the defence's (the lowest), and the mean."""
+
+
+def separability(receiver: Policy, honest: list[ScoredGroup], poisoned: dict[str, list[ScoredGroup]],
+                 own: list[list[ScoredGroup]]) -> dict[str, Any]:
+    """For each statistic, threshold-free: AUC = P(a poisoned completion scores below a rewarded honest one) per
+    attack (0.5: no separation); and at the q-quantile of the receiver's own rewarded completions (q = 1%, 5%):
+    the share of the sender's rewarded honest completions and of each attack's completions below it."""
+    def paid(groups: list[ScoredGroup]) -> list[tuple[str, str]]:
+        return list(dict.fromkeys((g.task.question, t) for g in groups for t, r in zip(g.texts, g.rewards) if r > 0.0))
+
+    mine, theirs = paid([g for groups in own for g in groups]), paid(honest)
+    attacks = {a: list(dict.fromkeys((g.task.question, t) for g in groups for t in g.texts)) for a, groups in poisoned.items()}
+    pairs = list(dict.fromkeys([*mine, *theirs, *(p for ps in attacks.values() for p in ps)]))
+    logprobs = dict(zip(pairs, receiver.completion_logprobs(pairs)))
+    out: dict[str, Any] = {"own_rewarded": len(mine), "honest_rewarded": len(theirs)}
+    for name, stat in STATISTICS.items():
+        score = {p: stat(lp) for p, lp in logprobs.items()}
+        ref, hon = sorted(score[p] for p in mine), [score[p] for p in theirs]
+        row: dict[str, Any] = {"auc": {a: _auc([score[p] for p in ps], hon) for a, ps in attacks.items()}}
+        for q in (0.01, 0.05):
+            floor = ref[min(len(ref) - 1, int(q * len(ref)))] if ref else None
+            row[f"own_q{q}"] = None if floor is None else {
+                "threshold": round(floor, 3), "honest_rewarded_flagged": _below(hon, floor),
+                "caught": {a: _below([score[p] for p in ps], floor) for a, ps in attacks.items()}}
+        out[name] = row
+    return out
+
+
+def _auc(low: list[float], high: list[float]) -> float | None:
+    """P(x < y) + P(x = y) / 2 for x from `low`, y from `high`."""
+    if not low or not high:
+        return None
+    wins = sum((x < y) + 0.5 * (x == y) for x in low for y in high)
+    return round(wins / (len(low) * len(high)), 4)
+
+
+def _below(xs: list[float], floor: float) -> float | None:
+    return round(sum(x < floor for x in xs) / len(xs), 4) if xs else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quantile", type=float, default=0.005)
     parser.add_argument("--group-drop-share", type=float, default=0.5)
-    parser.add_argument("--out", type=Path, default=output_path("poison", "calibration.json", full=True))
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=sorted(SIZES),
+                        help="receivers and senders, every ordered pair (default: the two tiny models)")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    presets = tuple(dict.fromkeys(args.presets))
+    name = "calibration.json" if presets == PRESETS else f"calibration-{'+'.join(presets)}.json"
+    out = args.out or output_path("poison", name, full=True)
     builds.ensure_kernels("benchmarks.poison.calibration")  # the grid's pinned builds (may restart this command)
     builds.use_own_cache()
-    if wrong := builds.check_pinned(built := builds.build_all(PRESETS)):
+    if wrong := builds.check_pinned(built := builds.build_all(presets)):
         sys.exit("benchmarks.poison.calibration: not the grid's pinned model builds:\n  " + "\n  ".join(wrong))
     torch.set_num_threads(1)
     tasks, rng = TaskSource(TasksConfig()), random.Random(0)
-    policies = {name: Policy.load(ModelConfig(name=name, device="cpu", max_new_tokens=6, warm_start_steps=200),
-                                  families=TESTNET.warm_families) for name in PRESETS}
-    own = {name: own_groups(p, tasks, f"receiver-{name}", 8, 8, 100) for name, p in policies.items()}
-    sent = {name: own_groups(p, tasks, f"sender-{name}", 4, 16, 900)[0:4] for name, p in policies.items()}
-    report: dict[str, Any] = {"builds": built, "quantile": args.quantile, "group_drop_share": args.group_drop_share, "margins": MARGINS, "pairs": {}}
+    policies = {name: Policy.load(ModelConfig(name=name, device="cpu", max_new_tokens=SIZES[name][0], warm_start_steps=200),
+                                  families=TESTNET.warm_families) for name in presets}
+    own, sent = {}, {}
+    for name, p in policies.items():
+        _, rounds, questions, completions, sender_rounds, sender_questions = SIZES[name]
+        own[name] = own_groups(p, tasks, f"receiver-{name}", rounds, questions, 100, completions)
+        sent[name] = own_groups(p, tasks, f"sender-{name}", sender_rounds, sender_questions, 900, completions)
+        print(f"{name}: generated", flush=True)
+    report: dict[str, Any] = {"builds": built, "sizes": {n: SIZES[n] for n in presets}, "quantile": args.quantile,
+                              "group_drop_share": args.group_drop_share, "margins": MARGINS, "pairs": {}}
     for sender, rounds in sent.items():
         honest = [g for groups in rounds for g in groups]
-        poisoned = {a: [scored(g.task, (poison_text(a, g.task.answer, wrong_answer(g.task.answer, rng)),), "p")
+        limit = SIZES[sender][0]
+        poisoned = {a: [scored(g.task, (poison_text(a, g.task.answer, wrong_answer(g.task.answer, rng), limit),), "p")
                         for g in honest] for a in ATTACKS}
         for receiver, policy in policies.items():
             pair = f"{receiver} <- {sender}"
             report["pairs"][pair] = {
                 "alone": measure(policy, honest, poisoned, own[receiver], args.quantile, args.group_drop_share),
                 "after_shape": measure(policy, shape_passing(honest), {}, [shape_passing(g) for g in own[receiver]],
-                                       args.quantile, args.group_drop_share)}
+                                       args.quantile, args.group_drop_share),
+                "separability": separability(policy, honest, poisoned, own[receiver])}
             print(pair, json.dumps(report["pairs"][pair]), flush=True)
-    write_json(args.out, report)
+    write_json(out, report)
+    print(f"# wrote {out}")
 
 
 if __name__ == "__main__":
