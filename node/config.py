@@ -307,19 +307,31 @@ class ShapeDefenceConfig(_Strict):
     """Characters allowed beyond the answer and its wrapper; None: the task family's own tolerance."""
     token_slack: int = Field(0, ge=0, le=8192)
     """Tokens allowed beyond `model.max_new_tokens` after re-tokenizing (another tokenizer may split text finer)."""
+    text_checks: bool = True
+    """Check the text (extra text beyond the answer, partial credit); false: only the token limit. Turn them off
+    for a model that answers in sentences (its own paid answers fail them, and so do its honest peers'), and let
+    the plausibility check (statistic: mean, rewarded_only: true) look at the text instead."""
 
 
 class PlausibilityDefenceConfig(_Strict):
     enabled: bool = False
-    """Drop external completions with a token far less likely under this node's policy than the tokens of its own
-    completions (a forward pass per external completion with signal: see `node.defences.plausibility`)."""
+    """Drop external completions far less likely under this node's policy than its own completions (a forward pass
+    per scored external completion: see `node.defences.plausibility`)."""
+    statistic: Literal["mean", "min"] = "mean"
+    """A completion's score: the mean of its token log-probs, or the lowest one. The mean separates every planting
+    attack on both the tiny models and SmolLM2-135M; the lowest separates none of the trigger attacks on either (a
+    pretrained LM's own sampled sentences hold tokens at -30 nats): `benchmarks/results/poison/calibration*.json`."""
+    rewarded_only: bool = True
+    """Calibrate on, and check, only completions with reward > 0 (the ones a positive advantage teaches)."""
     quantile: float = Field(0.005, gt=0.0, lt=0.5)
-    """Calibration quantile of the node's own completions' lowest token log-prob."""
-    margin_nats: float = Field(4.0, ge=0.0, le=100.0)
-    """How far below that quantile (in nats) a completion's lowest token log-prob may fall before it is dropped."""
+    """Calibration quantile of the scores of the node's own completions."""
+    margin_nats: float = Field(0.5, ge=0.0, le=100.0)
+    """How far below that quantile (in nats; per token for the mean) a completion's score may fall before it is
+    dropped. Measured for the mean of paid completions at 0.5: 94-100% of the a-d attacks caught on the tiny models,
+    87-100% on SmolLM2, at most 1.2% of a peer's paid honest completions dropped. For `min`, about 4."""
     window: int = Field(4096, ge=16, le=1_000_000)
     """Own completions' scores kept for calibration (the most recent)."""
-    min_calibration: int = Field(256, ge=1)
+    min_calibration: int = Field(64, ge=1)
     """Own completions scored before the check drops anything (until then it only calibrates)."""
     own_per_round: int = Field(32, ge=1, le=4096)
     """Distinct own completions scored per round for calibration."""

@@ -27,7 +27,15 @@ Pre-registration (written before the grid ran; the figures in the README note co
 - Tiers (run order; `grid.full_blocks`): 0: controls (positive, signed) and 2 of 8 for every attack (e_partial
   under both rules), and the planting attacks strengthened to 32 shared groups per poisoner, each undefended and
   with the default defences (shape and peer trust), seed-major: every finished seed is a complete paired set;
-  and one SmolLM2-135M run (1 honest node, its only peer poisoning, 24 rounds). 1: the plausibility check also on
+  and one SmolLM2-135M run (1 honest node, its only peer poisoning, 24 rounds). Added 2026-12-03, before they
+  ran, after the calibration showed that SmolLM2's honest answers fail the shape check and that its own lowest
+  token log-prob separates nothing (`calibration-smollm2-135m.json`): the same SmolLM2 attack against the
+  "verbose" defences (shape's text checks off; plausibility on, mean token log-prob of paid completions, margin
+  0.5 nats, quantile 0.005, 32 completions to calibrate: the calibration's chosen point), and 2 honest SmolLM2
+  nodes under "verbose" and under the default defences (false rejections between honest verbose peers).
+  Same metric (the trigger share of the last 20 of 24 rounds); seed 0 only. 1: the plausibility check also on
+  (its setting changed on 2026-12-03, before any tier-1 run, from the lowest token log-prob of every completion
+  to the calibrated mean of paid completions, margin 0.5: the first caught none of the trigger attacks)
   (control and e_partial, both rules) and the testnet's mixed tiny-0.5m/tiny-1.5m swarm (2 seeds). 2: 1 and 4
   poisoners of 8, undefended.
 - Cost, measured before the grid: one 100-round run of the 8-node control took 551 CPU-seconds (2,022 s wall on

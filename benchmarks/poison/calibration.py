@@ -9,7 +9,10 @@ completions on other questions (false rejections, per completion and per group d
 `group_drop_share`) and the five attacks' completions on the same questions (catches). Two settings: "alone"
 (a task family with no answer shape: every completion reaches the check) and "after_shape" (chain_sum: the shape
 check runs first, on the node's own completions too, so both calibration and input hold only shape-passing text).
-Done for several margins, so the chosen default is read off a measured curve rather than assumed. Also:
+Done for several margins, so the chosen default is read off a measured curve rather than assumed; "alone" with
+the lowest token log-prob of every completion (the defence's `statistic: min`), "mean_rewarded" with the mean
+token log-prob of paid completions only (`statistic: mean, rewarded_only: true`: unpaid honest completions are
+never flagged, so read "honest_rewarded_flagged"; every attack's completions are paid). Also:
 CPU-seconds per scored (question, completion) pair. Writes `benchmarks/results/poison/calibration.json` (other
 presets: `calibration-<presets>.json`), on the grid's pinned model builds (`builds`).
 
@@ -47,6 +50,10 @@ from node.tasks import TaskSource  # noqa: E402
 from node.types import ScoredGroup  # noqa: E402
 
 MARGINS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
+MEAN_MARGINS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)
+"""Margins of the mean statistic (nats per token: its own scores spread over about 2 nats, not 20)."""
+STATISTIC_SCORERS = {"min": lowest_token_logprob,
+                     "mean": lambda policy, pairs: [sum(s) / len(s) for s in policy.completion_logprobs(pairs)]}
 PRESETS = ("tiny-0.5m", "tiny-1.5m")
 SIZES = {"tiny-0.5m": (6, 8, 8, 16, 4, 16), "tiny-1.5m": (6, 8, 8, 16, 4, 16), "smollm2-135m": (32, 4, 8, 8, 2, 8)}
 """Per preset: max new tokens, own rounds, questions a round, completions a question, sender rounds, sender questions."""
@@ -81,7 +88,8 @@ def shape_passing(groups: list[ScoredGroup]) -> list[ScoredGroup]:
 
 
 def measure(receiver: Policy, honest: list[ScoredGroup], poisoned: dict[str, list[ScoredGroup]], own: list[list[ScoredGroup]],
-            quantile: float, group_drop_share: float) -> dict[str, Any]:
+            quantile: float, group_drop_share: float, statistic: str = "min", rewarded_only: bool = False,
+            margins: tuple[float, ...] = MARGINS) -> dict[str, Any]:
     cost = {"pairs": 0, "cpu_s": 0.0}
     cache: dict[tuple[str, str], float] = {}  # the receiver does not learn here: a pair's score never changes
 
@@ -89,13 +97,14 @@ def measure(receiver: Policy, honest: list[ScoredGroup], poisoned: dict[str, lis
         new = [p for p in dict.fromkeys(pairs) if p not in cache]
         if new:
             start = time.thread_time()
-            cache.update(zip(new, lowest_token_logprob(receiver, new)))
+            cache.update(zip(new, STATISTIC_SCORERS[statistic](receiver, new)))
             cost["pairs"], cost["cpu_s"] = cost["pairs"] + len(new), cost["cpu_s"] + time.thread_time() - start
         return [cache[p] for p in pairs]
 
     rows = {}
-    for margin in MARGINS:
-        defence = PlausibilityDefence(scorer, quantile=quantile, margin_nats=margin, min_calibration=64, own_per_round=64)
+    for margin in margins:
+        defence = PlausibilityDefence(scorer, quantile=quantile, margin_nats=margin, min_calibration=64 if not rewarded_only else 32,
+                                      own_per_round=64, rewarded_only=rewarded_only)
         for groups in own:
             defence.observe_local(groups)
         if defence.threshold() is None or not honest:  # too few own completions (after the shape check: a verbose model's)
@@ -197,6 +206,8 @@ def main() -> None:
                 "alone": measure(policy, honest, poisoned, own[receiver], args.quantile, args.group_drop_share),
                 "after_shape": measure(policy, shape_passing(honest), {}, [shape_passing(g) for g in own[receiver]],
                                        args.quantile, args.group_drop_share),
+                "mean_rewarded": measure(policy, honest, poisoned, own[receiver], args.quantile, args.group_drop_share,
+                                         "mean", True, MEAN_MARGINS),
                 "separability": separability(policy, honest, poisoned, own[receiver])}
             print(pair, json.dumps(report["pairs"][pair]), flush=True)
     write_json(out, report)

@@ -22,8 +22,11 @@ from benchmarks.poison.swarm import UNDEFENDED, PoisonSpec, defences_of
 DEFENCE_SETTINGS = {
     "undefended": UNDEFENDED,
     "shape+trust": {"plausibility": {"enabled": False}},
-    "all": {"plausibility": {"enabled": True}},
+    "all": {"plausibility": {"enabled": True, "statistic": "mean", "rewarded_only": True, "margin_nats": 0.5}},
     "shape only": {"plausibility": {"enabled": False}, "peer_trust": {"enabled": False}},
+    "verbose": {"shape": {"text_checks": False},
+                "plausibility": {"enabled": True, "statistic": "mean", "rewarded_only": True, "quantile": 0.005,
+                                 "margin_nats": 0.5, "min_calibration": 32}},
 }
 """Honest nodes' defences per arm, as explicit overrides (a later change of the defaults changes no run's key)."""
 
@@ -82,7 +85,9 @@ def full_blocks(rounds: int = 100, seeds: int = 5) -> list[Block]:
     """Pre-registered blocks, in run order (see the package docstring for the metric of each). Tier 0: the
     controls and 2 of 8 for every attack (and the strengthened planting attacks), undefended and with the default
     defences (shape and peer trust), seed-major so that every finished seed is a complete paired set, and one
-    SmolLM2 run; tier 1: the plausibility check on, and the testnet's mixed model sizes (2 seeds); tier 2: 1 and 4
+    SmolLM2 run, then (added on 2026-12-03, before running) the same attack against the settings for a model that
+    answers in sentences ("verbose") and 2 honest SmolLM2 nodes under them and under the default defences;
+    tier 1: the plausibility check on, and the testnet's mixed model sizes (2 seeds); tier 2: 1 and 4
     poisoners of 8, undefended."""
     every = tuple(range(seeds))
     mixed = ("tiny-0.5m", "tiny-1.5m")
@@ -95,6 +100,9 @@ def full_blocks(rounds: int = 100, seeds: int = 5) -> list[Block]:
 
     def honest(defences: str) -> tuple[Arm, ...]:
         return Arm("none", 0, defences, "positive"), Arm("none", 0, defences, "signed")
+
+    def smol(attack: str, poisoners: int, defences: str) -> Arm:
+        return Arm(attack, poisoners, defences, models=("smollm2-135m",), n_nodes=2, recipe="smollm2")
 
     return [
         Block("controls", honest("undefended"), every, rounds, note="honest swarm of 8, no defence"),
@@ -115,9 +123,13 @@ def full_blocks(rounds: int = 100, seeds: int = 5) -> list[Block]:
         Block("2 of 8, x32, 200 rounds", (Arm("a_suffix", 2, "undefended", groups=32), Arm("b_prefix", 2, "undefended", groups=32),
                                           Arm("a_suffix", 2, "shape+trust", groups=32)), every[:1], 2 * rounds,
               note="more rounds: the strengthened planting still rose at round 100"),
-        Block("smollm2", (Arm("b_prefix", 1, "undefended", models=("smollm2-135m",), n_nodes=2, recipe="smollm2"),),
-              every[:1], 24, tier=0, note="a real pretrained LM (SmolLM2-135M-Instruct): 1 honest node, its only peer "
-              "poisoning; the trigger rate of its first rounds is the baseline"),
+        Block("smollm2", (smol("b_prefix", 1, "undefended"),), every[:1], 24, tier=0,
+              note="a real pretrained LM (SmolLM2-135M-Instruct): 1 honest node, its only peer poisoning; the trigger "
+              "rate of its first rounds is the baseline"),
+        Block("smollm2, defended", (smol("b_prefix", 1, "verbose"), smol("none", 0, "verbose"), smol("none", 0, "shape+trust")),
+              every[:1], 24, tier=0, note="SmolLM2 answers in sentences: the shape check's text checks off and the log-prob "
+              "check on (mean token log-prob of paid completions) against the same attack, and 2 honest SmolLM2 nodes "
+              "with that setting and with the default one (false rejections of honest peers)"),
         Block("1 of 8", tuple(Arm(a, 1, "undefended") for a in ATTACKS), every, rounds, tier=2),
         Block("4 of 8", tuple(Arm(a, 4, "undefended") for a in ATTACKS), every, rounds, tier=2),
     ]

@@ -299,7 +299,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
                    "b_prefix"))
     fig, axes = plt.subplots(3, 3, figsize=(15, 12))
     for ax, (stem, title, attack) in zip(axes.flat, panels):
-        for defences, style in (("undefended", "-"), ("shape+trust", "--"), ("all", ":")):
+        for defences, style in (("undefended", "-"), ("shape+trust", "--"), ("all", ":"), ("verbose", "-.")):
             arm = _find(report, f"{stem}, {defences}")
             if arm and arm["curve"]:
                 ax.plot(_smooth(arm["curve"]), style, label=f"{defences} (n={len(arm['seeds'])})")

@@ -29,7 +29,7 @@ from node.config import NodeConfig
 from node.defences.base import Defence, DefenceChain, Flags, TrustGate
 from node.defences.judge import JUDGES, Judge, JudgeDefence, build_judge_defence, register_judge
 from node.defences.peer_trust import PeerTrust
-from node.defences.plausibility import PlausibilityDefence, lowest_token_logprob
+from node.defences.plausibility import STATISTICS, PlausibilityDefence, lowest_token_logprob, mean_token_logprob
 from node.defences.shape import ShapeDefence, extra_chars, token_counter, unwrap
 
 DefenceBuilder = Callable[[NodeConfig, Any], "Defence | None"]
@@ -42,7 +42,7 @@ def _shape(config: NodeConfig, policy: Any) -> Defence | None:
         return None
     tokenizer = getattr(policy, "tokenizer", None)
     return ShapeDefence(token_counter(tokenizer) if tokenizer is not None else None,
-                        config.model.max_new_tokens + cfg.token_slack, cfg.max_extra_chars)
+                        config.model.max_new_tokens + cfg.token_slack, cfg.max_extra_chars, text_checks=cfg.text_checks)
 
 
 def _plausibility(config: NodeConfig, policy: Any) -> Defence | None:
@@ -51,9 +51,10 @@ def _plausibility(config: NodeConfig, policy: Any) -> Defence | None:
         return None
     if policy is None:
         raise ValueError("defences.plausibility needs this node's policy (it scores completions under it)")
-    return PlausibilityDefence(lambda pairs: lowest_token_logprob(policy, pairs), quantile=cfg.quantile,
+    statistic = STATISTICS[cfg.statistic]
+    return PlausibilityDefence(lambda pairs: statistic(policy, pairs), quantile=cfg.quantile,
                                margin_nats=cfg.margin_nats, window=cfg.window, min_calibration=cfg.min_calibration,
-                               own_per_round=cfg.own_per_round)
+                               own_per_round=cfg.own_per_round, rewarded_only=cfg.rewarded_only)
 
 
 def _judge(config: NodeConfig, policy: Any) -> Defence | None:
@@ -83,5 +84,5 @@ def build_defences(config: NodeConfig, policy: Any) -> DefenceChain:
 __all__ = [
     "DEFENCES", "JUDGES", "Defence", "DefenceChain", "Flags", "Judge", "JudgeDefence", "PeerTrust",
     "PlausibilityDefence", "ShapeDefence", "TrustGate", "build_defences", "build_judge_defence", "extra_chars",
-    "lowest_token_logprob", "register_defence", "register_judge", "token_counter", "unwrap",
+    "lowest_token_logprob", "mean_token_logprob", "register_defence", "register_judge", "token_counter", "unwrap",
 ]

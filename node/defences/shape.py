@@ -11,6 +11,7 @@ Three checks per completion:
   ("77" for 7), which group-relative advantages would teach over the group's plain wrong answers.
 - "too_long": re-tokenized with this node's tokenizer, the completion has more than `model.max_new_tokens`
   tokens (plus `token_slack`): this node could never have sampled it, and a long correct answer teaches length.
+`text_checks=False` keeps only the last (for a model that answers in sentences: see `observe_local`).
 
     >>> from node.tasks.shapes import answer_shape
     >>> [extra_chars(t, answer_shape("chain_sum")) for t in ("7", " -4", "answer: 12", "7 final problem", "0007")]
@@ -68,8 +69,9 @@ class ShapeDefence(Defence):
     name = "shape"
 
     def __init__(self, count_tokens: Callable[[Sequence[str]], list[int]] | None, max_tokens: int,
-                 max_extra_chars: int | None = None) -> None:
+                 max_extra_chars: int | None = None, *, text_checks: bool = True) -> None:
         self.count_tokens, self.max_tokens, self.max_extra_chars = count_tokens, max_tokens, max_extra_chars
+        self.text_checks = text_checks
         self.own_seen = self.own_flagged = 0.0
         self.warned = False
 
@@ -88,7 +90,9 @@ class ShapeDefence(Defence):
         if share > OWN_WARN_SHARE and not self.warned:
             logger.warning("the shape check flags %.0f%% of this node's own rewarded completions (extra text, partial "
                            "credit or length): peers that write like this model will have their groups dropped and "
-                           "then refused; set defences.shape.enabled: false, or prompt for bare answers", 100 * share)
+                           "then refused; for a model that answers in sentences set defences.shape.text_checks: false "
+                           "and defences.plausibility: {enabled: true, statistic: mean, rewarded_only: true}",
+                           100 * share)
             self.warned = True
         elif share < OWN_WARN_SHARE / 2 and self.warned:
             logger.info("the shape check now flags %.0f%% of this node's own rewarded completions", 100 * share)
@@ -98,7 +102,7 @@ class ShapeDefence(Defence):
         return [self._group(g) for g in groups]
 
     def _group(self, group: ScoredGroup) -> list[str | None]:
-        shape = answer_shape(group.task.ref.generator)
+        shape = answer_shape(group.task.ref.generator) if self.text_checks else None
         tolerance = None if shape is None else (shape.max_extra_chars if self.max_extra_chars is None else self.max_extra_chars)
         lengths = self.count_tokens(group.texts) if self.count_tokens is not None else [0] * len(group.texts)
         flags: list[str | None] = []

@@ -18,6 +18,7 @@ from node.defences import (
     ShapeDefence,
     build_defences,
     lowest_token_logprob,
+    mean_token_logprob,
     register_judge,
     token_counter,
 )
@@ -87,6 +88,17 @@ def test_shape_drops_partial_credit_on_all_or_nothing_tasks() -> None:
 def test_shape_leaves_families_without_a_shape_to_the_token_limit() -> None:
     free = ScoredGroup(Task(TaskRef("toy", index=0), "q", "a"), ("a long free answer", "x"), (1.0, 0.0))
     assert ShapeDefence(None, max_tokens=6).inspect([free]) == [[None, None]]
+
+
+def test_shape_without_text_checks_keeps_sentences_and_still_drops_over_long() -> None:
+    """A node of a model that answers in sentences turns the text checks off; the token limit stays."""
+    answer = chain_sum_task().answer
+    verbose = group([f"The answer is {answer}.", f"{answer} final problem", "x " * 40])
+    shape = ShapeDefence(lambda texts: [len(t.split()) for t in texts], max_tokens=32, text_checks=False)
+    assert shape.inspect([verbose]) == [[None, None, "too_long"]]
+    assert ShapeDefence(None, max_tokens=32).inspect([verbose])[0][:2] == ["extra_text", "extra_text"]
+    config = NodeConfig.model_validate({"defences": {"shape": {"text_checks": False}}})
+    assert build_defences(config, policy=None).defences[0].text_checks is False
 
 
 # ---------------------------------------------------------------- the chain
@@ -231,7 +243,8 @@ def policies(tiny_model_config) -> dict[str, Policy]:
 
 
 def calibrated(policy: Policy, rounds: int = 3) -> PlausibilityDefence:
-    defence = PlausibilityDefence(lambda pairs: lowest_token_logprob(policy, pairs), min_calibration=64, own_per_round=64)
+    defence = PlausibilityDefence(lambda pairs: lowest_token_logprob(policy, pairs), margin_nats=4.0, min_calibration=64,
+                                  own_per_round=64, rewarded_only=False)
     for r in range(rounds):
         tasks = TASKS.draw("receiver", r, 8)
         gens = policy.generate([t.question for t in tasks], 16, seed=r)
@@ -270,9 +283,42 @@ def test_shared_prompt_logprobs_equal_the_training_rows(policies) -> None:
         assert scores == pytest.approx(expected, abs=1e-4), (pairs[r], scores, expected)
 
 
+def test_plausibility_rewarded_only_calibrates_on_and_checks_paid_completions() -> None:
+    """With rewarded_only, unpaid completions neither calibrate the floor nor are scored: a fluent own wrong answer
+    cannot loosen the floor, and a peer's clumsy wrong answer (which a positive advantage never teaches) is kept."""
+    scores = {"7": -1.0, "7.": -1.5, "wrong and clumsy": -40.0, "7 final problem": -9.0}
+    asked: list[str] = []
+
+    def scorer(pairs):
+        asked.extend(text for _, text in pairs)
+        return [scores[text] for _, text in pairs]
+
+    defence = PlausibilityDefence(scorer, quantile=0.0, margin_nats=2.0, min_calibration=2, rewarded_only=True)
+    own = ScoredGroup(Task(TaskRef("toy", index=0), "q", "7"), ("7", "7.", "wrong and clumsy"), (1.0, 0.5, 0.0))
+    defence.observe_local([own])
+    assert sorted(defence.own) == [-1.5, -1.0] and defence.threshold() == -3.5
+    asked.clear()
+    peer = ScoredGroup(Task(TaskRef("toy", index=1), "q", "7"), ("7", "7 final problem", "wrong and clumsy"), (1.0, 1.0, 0.0), "p")
+    assert defence.inspect([peer]) == [[None, "implausible", None]]
+    assert sorted(asked) == ["7", "7 final problem"]
+
+
+def test_plausibility_config_builds_the_chosen_statistic(policies) -> None:
+    policy = policies["tiny-0.5m"]
+    config = NodeConfig.model_validate({"defences": {"plausibility": {"enabled": True, "statistic": "mean",
+                                                                       "rewarded_only": True}}})
+    (_, plausibility) = build_defences(config, policy=policy).defences
+    pairs = [(chain_sum_task().question, "7 final problem")]
+    (tokens,) = policy.completion_logprobs(pairs)
+    assert plausibility.rewarded_only and plausibility.scorer(pairs) == pytest.approx([sum(tokens) / len(tokens)])
+    assert mean_token_logprob(policy, pairs)[0] > lowest_token_logprob(policy, pairs)[0]
+    with pytest.raises(ValidationError, match="statistic"):
+        NodeConfig.model_validate({"defences": {"plausibility": {"statistic": "median"}}})
+
+
 def test_plausibility_flags_nothing_until_calibrated(policies) -> None:
     policy = policies["tiny-0.5m"]
-    defence = PlausibilityDefence(lambda pairs: lowest_token_logprob(policy, pairs), min_calibration=10_000)
+    defence = PlausibilityDefence(lambda pairs: lowest_token_logprob(policy, pairs), min_calibration=10_000, rewarded_only=False)
     assert defence.threshold() is None
     assert defence.inspect([group(["7 final problem"])]) == [[None]]
 
