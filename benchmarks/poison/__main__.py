@@ -5,7 +5,8 @@
     .venv/bin/python -m benchmarks.poison --tiers 0 1      # the pre-registered grid's first tiers (resumable)
     .venv/bin/python -m benchmarks.poison --report-only    # table, JSON and plot from the run log so far
 
-Runs go `--workers` at a time (default 2, one torch thread each), niced by the caller, and each finished run is
+Runs go `--workers` at a time (default 2, one torch thread each) within a memory budget (`scheduler`: two
+SmolLM2 runs never overlap on a 24 GB host), niced by the caller, and each finished run is
 appended to the grid's run log (`benchmarks/results/poison/grid.runs.jsonl`, gzipped when the invocation ends;
 `benchmarks.common.RunLog`), so an interrupted grid continues where it stopped. `--smoke` and `--quick` write to
 `runs/benchmarks/poison/` (or beside `--out`) with a fresh log.
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import multiprocessing as mp
 import sys
 import time
 import traceback
@@ -34,6 +34,7 @@ from benchmarks.common import RunLog, host, output_path, provenance, shown  # no
 from benchmarks.poison import builds  # noqa: E402
 from benchmarks.poison.grid import Block, full_blocks, jobs_of, quick_blocks, spec_key  # noqa: E402
 from benchmarks.poison.report import build_report, write_outputs  # noqa: E402
+from benchmarks.poison.scheduler import job_memory_gb, memory_budget_gb, run_within_budget  # noqa: E402
 from benchmarks.poison.swarm import PoisonSpec, run_poisoned  # noqa: E402
 
 
@@ -97,16 +98,20 @@ def run_jobs(blocks: list[Block], log: RunLog, workers: int, built: dict[str, st
     for block, arm, spec in jobs_of(blocks):
         if spec_key(spec) not in done:
             todo.setdefault(spec_key(spec), (block, arm.label, spec, built))
-    print(f"{len(done)} runs already logged, {len(todo)} to run on {workers} workers", flush=True)
-    with mp.get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
-        for row in pool.imap_unordered(_run_one, list(todo.values())):
-            if "error" in row:
-                print(f"  {row['block']:<20} {row['label']:<40} seed {row['seed']}: FAILED\n{row['error']}", flush=True)
-                continue
-            done[row["key"]] = row
-            log.append(row)
-            print(f"  {row['block']:<20} {row['label']:<40} seed {row['seed']}: CPU {row['process_cpu_s']:7.1f} s"
-                  f"  wall {row['wall_s']:7.1f} s", flush=True)
+    budget = memory_budget_gb()
+    print(f"{len(done)} runs already logged, {len(todo)} to run on {workers} workers within {budget:.1f} GB", flush=True)
+    rows = run_within_budget(list(todo.values()), workers=workers, budget_gb=budget,
+                             need_gb=lambda job: job_memory_gb(job[2].models, job[2].n_nodes),
+                             describe=lambda job: {"key": spec_key(job[2]), "block": job[0], "label": job[1], "seed": job[2].seed},
+                             run=_run_one)
+    for row in rows:
+        if "error" in row:
+            print(f"  {row['block']:<20} {row['label']:<40} seed {row['seed']}: FAILED\n{row['error']}", flush=True)
+            continue
+        done[row["key"]] = row
+        log.append(row)
+        print(f"  {row['block']:<20} {row['label']:<40} seed {row['seed']}: CPU {row['process_cpu_s']:7.1f} s"
+              f"  wall {row['wall_s']:7.1f} s  peak {row['max_rss_mb'] / 1024:5.1f} GB", flush=True)
     return done
 
 
