@@ -91,7 +91,7 @@ class ShapeDefence(Defence):
             logger.warning("the shape check flags %.0f%% of this node's own rewarded completions (extra text, partial "
                            "credit or length): peers that write like this model will have their groups dropped and "
                            "then refused; for a model that answers in sentences set defences.shape.text_checks: false "
-                           "and defences.plausibility: {enabled: true, statistic: mean, rewarded_only: true}",
+                           "and defences.plausibility.enabled: true (as configs/smollm2.yaml does)",
                            100 * share)
             self.warned = True
         elif share < OWN_WARN_SHARE / 2 and self.warned:
