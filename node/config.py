@@ -319,8 +319,9 @@ class PlausibilityDefenceConfig(_Strict):
     per scored external completion: see `node.defences.plausibility`)."""
     statistic: Literal["mean", "min"] = "mean"
     """A completion's score: the mean of its token log-probs, or the lowest one. The mean separates every planting
-    attack on both the tiny models and SmolLM2-135M; the lowest separates none of the trigger attacks on either (a
-    pretrained LM's own sampled sentences hold tokens at -30 nats): `benchmarks/results/poison/calibration*.json`."""
+    attack on both the tiny models and SmolLM2-135M; at its calibrated floor the lowest catches none of the trigger
+    attacks on either (a pretrained LM's own sampled sentences hold tokens at -30 nats):
+    `benchmarks/results/poison/calibration*.json`."""
     rewarded_only: bool = True
     """Calibrate on, and check, only completions with reward > 0 (the ones a positive advantage teaches)."""
     quantile: float = Field(0.005, gt=0.0, lt=0.5)
@@ -328,7 +329,7 @@ class PlausibilityDefenceConfig(_Strict):
     margin_nats: float = Field(0.5, ge=0.0, le=100.0)
     """How far below that quantile (in nats; per token for the mean) a completion's score may fall before it is
     dropped. Measured for the mean of paid completions at 0.5: 94-100% of the a-d attacks caught on the tiny models,
-    87-100% on SmolLM2, at most 1.2% of a peer's paid honest completions dropped. For `min`, about 4."""
+    87-100% of a, b and d on SmolLM2, at most 1.2% of a peer's paid honest completions dropped. For `min`, about 4."""
     window: int = Field(4096, ge=16, le=1_000_000)
     """Own completions' scores kept for calibration (the most recent)."""
     min_calibration: int = Field(64, ge=1)

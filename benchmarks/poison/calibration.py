@@ -42,7 +42,8 @@ from benchmarks.poison import builds  # noqa: E402
 from benchmarks.poison.attacks import ATTACKS, poison_text, wrong_answer  # noqa: E402
 from benchmarks.poison.swarm import TESTNET  # noqa: E402
 from node.config import ModelConfig, RewardsConfig, TasksConfig  # noqa: E402
-from node.defences.plausibility import PlausibilityDefence, lowest_token_logprob  # noqa: E402
+from node.defences.plausibility import STATISTICS as SCORERS  # noqa: E402
+from node.defences.plausibility import PlausibilityDefence  # noqa: E402
 from node.defences.shape import ShapeDefence  # noqa: E402
 from node.rewards import build_reward_fn  # noqa: E402
 from node.policy import Policy  # noqa: E402
@@ -52,8 +53,6 @@ from node.types import ScoredGroup  # noqa: E402
 MARGINS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
 MEAN_MARGINS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)
 """Margins of the mean statistic (nats per token: its own scores spread over about 2 nats, not 20)."""
-STATISTIC_SCORERS = {"min": lowest_token_logprob,
-                     "mean": lambda policy, pairs: [sum(s) / len(s) for s in policy.completion_logprobs(pairs)]}
 PRESETS = ("tiny-0.5m", "tiny-1.5m")
 SIZES = {"tiny-0.5m": (6, 8, 8, 16, 4, 16), "tiny-1.5m": (6, 8, 8, 16, 4, 16), "smollm2-135m": (32, 4, 8, 8, 2, 8)}
 """Per preset: max new tokens, own rounds, questions a round, completions a question, sender rounds, sender questions."""
@@ -97,7 +96,7 @@ def measure(receiver: Policy, honest: list[ScoredGroup], poisoned: dict[str, lis
         new = [p for p in dict.fromkeys(pairs) if p not in cache]
         if new:
             start = time.thread_time()
-            cache.update(zip(new, STATISTIC_SCORERS[statistic](receiver, new)))
+            cache.update(zip(new, SCORERS[statistic](receiver, new)))
             cost["pairs"], cost["cpu_s"] = cost["pairs"] + len(new), cost["cpu_s"] + time.thread_time() - start
         return [cache[p] for p in pairs]
 
@@ -126,8 +125,8 @@ def measure(receiver: Policy, honest: list[ScoredGroup], poisoned: dict[str, lis
     return rows
 
 
-STATISTICS = {"min": min, "mean": lambda xs: sum(xs) / len(xs)}
-"""Per-completion summaries of its token log-probs: the defence's (the lowest), and the mean."""
+SUMMARIES = {"min": min, "mean": lambda xs: sum(xs) / len(xs)}
+"""A completion's score from its token log-probs, per `defences.plausibility.statistic`."""
 
 
 def separability(receiver: Policy, honest: list[ScoredGroup], poisoned: dict[str, list[ScoredGroup]],
@@ -143,7 +142,7 @@ def separability(receiver: Policy, honest: list[ScoredGroup], poisoned: dict[str
     pairs = list(dict.fromkeys([*mine, *theirs, *(p for ps in attacks.values() for p in ps)]))
     logprobs = dict(zip(pairs, receiver.completion_logprobs(pairs)))
     out: dict[str, Any] = {"own_rewarded": len(mine), "honest_rewarded": len(theirs)}
-    for name, stat in STATISTICS.items():
+    for name, stat in SUMMARIES.items():
         score = {p: stat(lp) for p, lp in logprobs.items()}
         ref, hon = sorted(score[p] for p in mine), [score[p] for p in theirs]
         row: dict[str, Any] = {"auc": {a: _auc([score[p] for p in ps], hon) for a, ps in attacks.items()}}

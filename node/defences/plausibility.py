@@ -7,7 +7,8 @@ the default) or the lowest (`min`). The same score of the node's own recent comp
 distinct ones a round, the last `window` kept) is the reference: a completion is flagged "implausible" when its
 score is more than `margin_nats` below the `quantile` of the own scores. With `rewarded_only`, both sides are
 the completions the verifier pays for (reward > 0): only those can be taught by a positive advantage, and a
-model's paid answers are its most fluent ones, so the reference is tighter. Calibrating against the node's own traffic, rather than a fixed threshold, is what lets it work for any
+model's paid answers are its most fluent ones, so the reference is tighter. Calibrating against the node's own
+traffic, rather than a fixed threshold, is what lets it work for any
 model size: a 0.5M-parameter model and a 135M one put very different log-probs on the same text. A trigger
 phrase after an answer sits where the node's own model puts its end-of-turn token with near certainty, and
 filler sits where it never writes any, so both score far below the reference; a peer's honest wrong answer
@@ -19,8 +20,9 @@ nats now and then, so the lowest token of its own answers leaves the attacks' te
 (SmolLM2-135M: none caught at any margin; on the tiny models none of the trigger attacks either). The mean token
 log-prob of paid completions tells them apart on both (AUC >= 0.98 for a_suffix, b_prefix and d_step against a
 peer's paid honest completions, every model pair); at margin 0.5 it catches 94-100% of a-d on the tiny models and
-87-100% on SmolLM2 while dropping at most 1.2% of a peer's paid honest completions. What it cannot see: an
-attacker who writes in the receiver's own style (the attacks measured here are the grid's fixed texts).
+87-100% of a, b and d on SmolLM2 while dropping at most 1.2% of a peer's paid honest completions. What it cannot
+see: SmolLM2 finds c_pad's repeated zeros likely (the token limit bounds that attack), and an attacker who writes
+in the receiver's own style (the attacks measured here are the grid's fixed texts).
 
     >>> scores = iter([[-1.0, -2.0, -0.5, -1.5], [-1.2, -30.0]])
     >>> defence = PlausibilityDefence(lambda pairs: next(scores), quantile=0.25, margin_nats=4.0, min_calibration=4,
@@ -82,8 +84,8 @@ class PlausibilityDefence(Defence):
         checked = [[not self.rewarded_only or r > 0.0 for r in g.rewards] for g in groups]
         pairs = sorted({(g.task.question, t) for g, marks in zip(groups, checked) for t, c in zip(g.texts, marks) if c})
         scores = dict(zip(pairs, self.scorer(pairs))) if pairs else {}
-        return [[None if not c or scores[(g.task.question, t)] >= floor else "implausible" for t, c in zip(g.texts, marks)]
-                for g, marks in zip(groups, checked)]
+        return [[None if not c or scores[(g.task.question, t)] >= floor else "implausible"
+                 for t, c in zip(g.texts, marks)] for g, marks in zip(groups, checked)]
 
 
 def _rewarded(group: ScoredGroup) -> ScoredGroup:
