@@ -2,8 +2,8 @@
 
 A job's memory is estimated from its nodes' model presets (`NODE_GB`, peak resident sizes measured here); a job
 starts only while the running jobs' estimates plus its own fit the budget (a job alone always starts), and the
-next job that fits runs first when a heavier one must wait. Two SmolLM2 runs side by side (16.5 GB each: 2 nodes
-training a 135M model in one process) had the kernel kill both on a 24 GB host. A process that
+next job that fits runs first when a heavier one must wait. Two SmolLM2 runs side by side (16.5-21.3 GB each: 2
+nodes of a 135M model in one process) had the kernel kill both on a 24 GB host. A process that
 dies without a result (the kernel's out-of-memory killer sends SIGKILL) yields an error row instead of hanging
 the grid, as `multiprocessing.Pool` does when a worker vanishes.
 
@@ -25,9 +25,10 @@ from typing import Any, TypeVar
 
 Job = TypeVar("Job")
 
-NODE_GB = {"smollm2-135m": 8.2}
-"""Peak resident GB per node of a preset, measured: a 2-node SmolLM2 run peaked at 16.5 GB (the rows' `max_rss_mb`;
-GRPO's 64-row micro-batch over a 49k vocabulary, AdamW state and the model, per node)."""
+NODE_GB = {"smollm2-135m": 10.5}
+"""Peak resident GB per node of a preset, measured (the rows' `max_rss_mb`): 2 training SmolLM2 nodes in one run
+peaked at 21.3 GB, 1 training and 1 poisoning at 16.5 GB (GRPO's 64-row micro-batch over a 49k vocabulary, AdamW
+state and the model, per node). A SmolLM2 run thus runs alone on a 24 GB host."""
 DEFAULT_NODE_GB = 0.15
 """Per node of any other preset (an 8-node tiny-0.5m run peaks near 0.8 GB)."""
 BASE_GB = 0.5
