@@ -43,10 +43,9 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
-from node.defences.base import Defence, Flags
+from node.defences.base import Defence, Flags, _subgroup
 from node.types import ScoredGroup
 
 Scorer = Callable[[Sequence[tuple[str, str]]], list[float]]
@@ -65,7 +64,8 @@ class PlausibilityDefence(Defence):
 
     def observe_local(self, local: Sequence[ScoredGroup]) -> None:
         if self.rewarded_only:
-            local = [_rewarded(g) for g in local if any(r > 0.0 for r in g.rewards)]
+            local = [_subgroup(g, [j for j, r in enumerate(g.rewards) if r > 0.0]) for g in local
+                     if any(r > 0.0 for r in g.rewards)]
         pairs = _distinct_pairs(local, self.own_per_round)
         if pairs:
             self.own.extend(self.scorer(pairs))
@@ -86,12 +86,6 @@ class PlausibilityDefence(Defence):
         scores = dict(zip(pairs, self.scorer(pairs))) if pairs else {}
         return [[None if not c or scores[(g.task.question, t)] >= floor else "implausible"
                  for t, c in zip(g.texts, marks)] for g, marks in zip(groups, checked)]
-
-
-def _rewarded(group: ScoredGroup) -> ScoredGroup:
-    """`group` with only its completions of positive reward."""
-    keep = [j for j, r in enumerate(group.rewards) if r > 0.0]
-    return replace(group, texts=tuple(group.texts[j] for j in keep), rewards=tuple(group.rewards[j] for j in keep))
 
 
 def _distinct_pairs(groups: Sequence[ScoredGroup], limit: int) -> list[tuple[str, str]]:
