@@ -9,13 +9,15 @@ in flight is cancelled, the transport leaves the swarm, metrics are flushed, and
 same ``--out`` resumes from the last checkpoint. Leaving is bounded (`swarm.shutdown`): a node whose
 teardown hangs logs where and exits anyway. `swarm join` runs each node as a `swarm run` child under
 `swarm.supervisor` (restarts after crashes) and holds the node's identity and state-folder locks
-(`swarm.locks`) for it.
+(`swarm.locks`) for it; a child whose supervisor dies stops as on SIGTERM instead of training on unwatched.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import signal
 import time
 from pathlib import Path
@@ -28,12 +30,13 @@ from rich.text import Text
 from protocol import Identity
 from swarm.config import RunConfig
 from swarm.locks import STATE_LOCK, Lock, LockHeld, acquire, key_lock_path
-from swarm.procs import child_env, cli_argv
+from swarm.procs import ENV_SUPERVISOR_PID, child_env, cli_argv, wait_for_exit
 from swarm.shutdown import arm_exit_watchdog
 from swarm.supervisor import Supervised, Supervisor
 from swarm.testnet import write_config
 
 NodeInfo = dict[str, Any]
+logger = logging.getLogger(__name__)
 
 
 def read_node_info(out_dir: Path, newer_than: float = 0.0) -> NodeInfo | None:
@@ -45,6 +48,12 @@ def read_node_info(out_dir: Path, newer_than: float = 0.0) -> NodeInfo | None:
         return json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+
+
+async def _stop_when_supervisor_exits(supervisor_pid: int, main_task: asyncio.Task) -> None:
+    await wait_for_exit(supervisor_pid)
+    logger.warning("the supervisor (swarm join, pid %d) is gone; stopping this node as on SIGTERM", supervisor_pid)
+    main_task.cancel()
 
 
 async def _announce(out_dir: Path, since: float, on_up: Callable[[NodeInfo], None]) -> None:
@@ -61,6 +70,8 @@ def run_here(config: RunConfig, out_dir: Path, identity: Identity, on_up: Callab
         main_task = asyncio.current_task()
         assert main_task is not None
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+        supervisor = os.environ.get(ENV_SUPERVISOR_PID)
+        orphan_watch = asyncio.create_task(_stop_when_supervisor_exits(int(supervisor), main_task)) if supervisor else None
         since = time.time() - 1.0
         watcher = asyncio.create_task(_announce(out_dir, since, on_up)) if on_up else None
         saved = False
@@ -70,6 +81,8 @@ def run_here(config: RunConfig, out_dir: Path, identity: Identity, on_up: Callab
         finally:
             # checkpoint and metrics are written: what is left (loop teardown, interpreter exit) may not hang us
             arm_exit_watchdog(config.transport.shutdown_timeout_s, code=0 if saved else 1)
+            if orphan_watch is not None:
+                orphan_watch.cancel()
             if watcher is not None and not watcher.done():  # a short run can end before the watcher looks
                 watcher.cancel()
                 if (info := read_node_info(out_dir, since)) is not None:

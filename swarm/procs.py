@@ -15,6 +15,7 @@ Reference: hivemind `tests/conftest.py` (reap only our own children).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -24,6 +25,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
+
+ENV_SUPERVISOR_PID = "SAPO_SWARM_SUPERVISOR_PID"
+"""Set by `swarm join`'s supervisor in each node child: the pid whose exit stops the node (`wait_for_exit`)."""
 
 
 @dataclass
@@ -126,6 +131,35 @@ def stop_all(children: list[Child], grace_s: float) -> list[int]:
             pass
     time.sleep(0.2)  # orphaned daemons are reaped by init
     return [pid for c in children for pid in group_members(c.pgid)]
+
+
+async def wait_for_exit(pid: int, poll_s: float = 1.0) -> None:
+    """Return once process `pid`, this process's parent, has exited (at once if it is no longer the parent).
+
+    Awaited on a pidfd where Linux has one (readable when the process ends), polled elsewhere. Checking
+    the parent first rules out a recycled pid: an orphan's parent is init or a subreaper.
+
+        >>> asyncio.run(asyncio.wait_for(wait_for_exit(-1), 1.0)) is None   # not our parent: returns at once
+        True
+    """
+    if os.getppid() != pid:
+        return
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    except (AttributeError, OSError):  # no pidfd here (macOS, old kernels): look once a poll_s
+        while os.getppid() == pid:
+            await asyncio.sleep(poll_s)
+        return
+    loop, exited = asyncio.get_running_loop(), asyncio.Event()
+    loop.add_reader(fd, exited.set)
+    try:
+        if os.getppid() == pid:  # it may have gone between the check and the pidfd
+            await exited.wait()
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
 
 
 def tail(path: Path, lines: int = 20) -> str:

@@ -7,7 +7,9 @@ OOM killer) is restarted after a capped exponential backoff and resumes from its
 code and the last lines of its log go to the supervisor's log. A run that finished at least one round
 resets the count; after ``max_failures`` crashes in a row without progress the supervisor gives up on
 that node and says why. A child that refuses to start (exit 2: a bad config, a lock held by another
-process) is not retried. Ctrl-C or SIGTERM stops every child (SIGTERM, then SIGKILL after a grace).
+process) is not retried. Ctrl-C or SIGTERM stops every child (SIGTERM, then SIGKILL after a grace). A
+supervisor that dies without stopping them (SIGKILL, the OOM killer) is noticed by each child, which then
+stops as on SIGTERM (`swarm.join.run_here`), so no node trains on unsupervised and a restart resumes it.
 
     sup = Supervisor([Supervised("node", argv, out, env, locks)], SupervisorConfig(), echo=print)
     exit_code = sup.run()
@@ -19,6 +21,7 @@ per-round lines; `status_line` is the one-line summary a live display keeps at t
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -30,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from node.health import read_health
 from swarm.locks import Lock, inherited_env
 from swarm.logs import ENV_STDERR_LEVEL
-from swarm.procs import Child, sigterm_as_interrupt, spawn, stop_all, tail
+from swarm.procs import ENV_SUPERVISOR_PID, Child, sigterm_as_interrupt, spawn, stop_all, tail
 
 logger = logging.getLogger(__name__)
 
@@ -112,11 +115,11 @@ class Supervisor:
 
     def run(self) -> int:
         """0 when every node finished its rounds, 1 when one was given up on, 130 when interrupted."""
-        for node in self.nodes:
-            node.log_offset = node.log_path.stat().st_size if node.log_path.exists() else 0
-            self._start(node)
         try:
             with sigterm_as_interrupt():
+                for node in self.nodes:  # inside: a Ctrl-C between two starts stops the ones started
+                    node.log_offset = node.log_path.stat().st_size if node.log_path.exists() else 0
+                    self._start(node)
                 while any(n.state in ("running", "waiting") for n in self.nodes):
                     time.sleep(self.poll_s)  # children are polled: there is nothing to await across processes
                     self.tick()
@@ -142,7 +145,7 @@ class Supervisor:
 
     def _start(self, node: Supervised) -> None:
         node.rounds_at_start, node.started_at = node.rounds_done(), time.monotonic()
-        env = {**node.env, **inherited_env(node.locks), ENV_STDERR_LEVEL: "warning"}
+        env = {**node.env, **inherited_env(node.locks), ENV_STDERR_LEVEL: "warning", ENV_SUPERVISOR_PID: str(os.getpid())}
         node.child = spawn(node.name, node.argv, node.output_path, env, pass_fds=[lock.fd for lock in node.locks])
         node.state = "running"
         logger.info("%s: started (pid %d, log %s)%s", node.name, node.child.popen.pid, node.log_path,

@@ -4,6 +4,7 @@
   stalled while SIGSTOPped, and "stopped" in health.json after SIGTERM;
 - `swarm join` supervising a node that is SIGKILLed three times: it resumes each time, and no metrics row
   is lost or repeated;
+- a node whose `swarm join` is SIGKILLed stops by itself, saved, and its locks are free for a restart;
 - a generate-only node paced to its publish cap publishes at least 95% of the groups it generates.
 """
 
@@ -128,6 +129,39 @@ def test_a_supervised_node_resumes_after_three_sigkills(tiny_model_config, tmp_p
     supervisor_log = (out / "supervisor.log").read_text()
     assert supervisor_log.count("crashed (killed by signal SIGKILL)") == 3 and "finished its rounds" in supervisor_log
     assert "round 40  reward" in (tmp_path / "join.out").read_text()  # the node's lines reach the join terminal
+
+
+@pytest.mark.swarm
+@pytest.mark.timeout(400)
+def test_a_node_stops_when_its_supervisor_is_killed(tiny_model_config, tmp_path: Path, children: list[Child]) -> None:
+    maddrs = start_bootstrap(tmp_path, children)
+    out, key = tmp_path / "node", tmp_path / "key.pem"
+    cfg = config(tmp_path / "join.yaml", tiny_model_config.cache_dir, 10_000, {**LOOPBACK, "initial_peers": maddrs},
+                 {"min_round_s": 0.3})
+    join = spawn("join", cli_argv("join", "--config", str(cfg), "--out", str(out), "--identity", str(key)),
+                 tmp_path / "join.out", env=child_env(1))
+    children.append(join)
+    wait_for(lambda: rounds_done(out) >= 3, 240, "3 rounds", children)
+    node_pid = read_health(out / "health.json")["pid"]
+    try:
+        join.popen.send_signal(signal.SIGKILL)  # the supervisor alone: its node child is in a session of its own
+        join.popen.wait(timeout=10)
+        start = time.monotonic()
+        while group_alive(node_pid) and time.monotonic() - start < 60:
+            time.sleep(0.2)
+        seconds = time.monotonic() - start
+        assert not group_alive(node_pid), "the node (or its p2pd) outlived its supervisor by 60 s"
+    finally:
+        if group_alive(node_pid):
+            os.killpg(node_pid, signal.SIGKILL)
+    log = (out / "node.log").read_text()
+    assert f"the supervisor (swarm join, pid {join.popen.pid}) is gone" in log, log[-3000:]
+    health = read_health(out / "health.json") or {}
+    assert health.get("status") == "stopped" and "stopped after round" in log, health
+    rounds = f"node.round.rounds={rounds_done(out) + 1}"  # a restart finds the identity and state folder free
+    again = swarm("run", "--config", str(cfg), "--out", str(out), "--identity", str(key), "--set", rounds, timeout=180)
+    assert again.returncode == 0, again.stderr[-3000:]
+    print(f"\nnode stopped {seconds:.1f} s after its supervisor was killed")
 
 
 @pytest.mark.swarm
