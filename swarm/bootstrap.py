@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable
 
+from swarm.procs import stop_when_supervisor_exits
 from swarm.transports.config import TransportConfig
 
 BOOTSTRAP_FILE = "bootstrap.json"
@@ -97,7 +98,10 @@ async def run_until_signal(coro: Awaitable[None]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
+    orphan_watch = asyncio.create_task(stop_when_supervisor_exits(stop))  # under `swarm testnet`: stop with it
     try:
         await task
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None
+    finally:
+        orphan_watch.cancel()

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import os
 import signal
 import time
 from pathlib import Path
@@ -30,13 +28,12 @@ from rich.text import Text
 from protocol import Identity
 from swarm.config import RunConfig
 from swarm.locks import STATE_LOCK, Lock, LockHeld, acquire, key_lock_path
-from swarm.procs import ENV_SUPERVISOR_PID, child_env, cli_argv, wait_for_exit
+from swarm.procs import child_env, cli_argv, stop_when_supervisor_exits
 from swarm.shutdown import arm_exit_watchdog
 from swarm.supervisor import Supervised, Supervisor
 from swarm.testnet import write_config
 
 NodeInfo = dict[str, Any]
-logger = logging.getLogger(__name__)
 
 
 def read_node_info(out_dir: Path, newer_than: float = 0.0) -> NodeInfo | None:
@@ -48,12 +45,6 @@ def read_node_info(out_dir: Path, newer_than: float = 0.0) -> NodeInfo | None:
         return json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-
-
-async def _stop_when_supervisor_exits(supervisor_pid: int, main_task: asyncio.Task) -> None:
-    await wait_for_exit(supervisor_pid)
-    logger.warning("the supervisor (swarm join, pid %d) is gone; stopping this node as on SIGTERM", supervisor_pid)
-    main_task.cancel()
 
 
 async def _announce(out_dir: Path, since: float, on_up: Callable[[NodeInfo], None]) -> None:
@@ -70,8 +61,7 @@ def run_here(config: RunConfig, out_dir: Path, identity: Identity, on_up: Callab
         main_task = asyncio.current_task()
         assert main_task is not None
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
-        supervisor = os.environ.get(ENV_SUPERVISOR_PID)
-        orphan_watch = asyncio.create_task(_stop_when_supervisor_exits(int(supervisor), main_task)) if supervisor else None
+        orphan_watch = asyncio.create_task(stop_when_supervisor_exits(main_task.cancel))
         since = time.time() - 1.0
         watcher = asyncio.create_task(_announce(out_dir, since, on_up)) if on_up else None
         saved = False
@@ -81,8 +71,7 @@ def run_here(config: RunConfig, out_dir: Path, identity: Identity, on_up: Callab
         finally:
             # checkpoint and metrics are written: what is left (loop teardown, interpreter exit) may not hang us
             arm_exit_watchdog(config.transport.shutdown_timeout_s, code=0 if saved else 1)
-            if orphan_watch is not None:
-                orphan_watch.cancel()
+            orphan_watch.cancel()
             if watcher is not None and not watcher.done():  # a short run can end before the watcher looks
                 watcher.cancel()
                 if (info := read_node_info(out_dir, since)) is not None:

@@ -16,6 +16,7 @@ Reference: hivemind `tests/conftest.py` (reap only our own children).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -24,7 +25,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 ENV_SUPERVISOR_PID = "SAPO_SWARM_SUPERVISOR_PID"
@@ -56,6 +57,24 @@ def spawn(name: str, argv: list[str], log_path: Path, env: dict[str, str] | None
             pass_fds=tuple(pass_fds or ()),
         )
     return Child(name, popen, log_path)
+
+
+def supervised_env(env: dict[str, str]) -> dict[str, str]:
+    """`env` plus this process's pid as the child's supervisor: the child stops when this process dies."""
+    return {**env, ENV_SUPERVISOR_PID: str(os.getpid())}
+
+
+async def stop_when_supervisor_exits(stop: Callable[[], None]) -> None:
+    """Call `stop` once the supervisor named in this process's environment has exited (never if none is named).
+
+    A supervisor (`swarm join`, `swarm testnet`) killed without stopping its children would leave them
+    running unwatched, holding their locks and ports; with this they stop as on SIGTERM."""
+    pid = os.environ.get(ENV_SUPERVISOR_PID)
+    if not pid:
+        return
+    await wait_for_exit(int(pid))
+    logging.getLogger(__name__).warning("the supervisor (pid %s) is gone; stopping as on SIGTERM", pid)
+    stop()
 
 
 def child_env(threads: int) -> dict[str, str]:

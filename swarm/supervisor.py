@@ -21,7 +21,6 @@ per-round lines; `status_line` is the one-line summary a live display keeps at t
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from node.health import read_health
 from swarm.locks import Lock, inherited_env
 from swarm.logs import ENV_STDERR_LEVEL
-from swarm.procs import ENV_SUPERVISOR_PID, Child, sigterm_as_interrupt, spawn, stop_all, tail
+from swarm.procs import Child, sigterm_as_interrupt, spawn, stop_all, supervised_env, tail
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +144,7 @@ class Supervisor:
 
     def _start(self, node: Supervised) -> None:
         node.rounds_at_start, node.started_at = node.rounds_done(), time.monotonic()
-        env = {**node.env, **inherited_env(node.locks), ENV_STDERR_LEVEL: "warning", ENV_SUPERVISOR_PID: str(os.getpid())}
+        env = supervised_env({**node.env, **inherited_env(node.locks), ENV_STDERR_LEVEL: "warning"})
         node.child = spawn(node.name, node.argv, node.output_path, env, pass_fds=[lock.fd for lock in node.locks])
         node.state = "running"
         logger.info("%s: started (pid %d, log %s)%s", node.name, node.child.popen.pid, node.log_path,

@@ -32,7 +32,7 @@ from protocol import Identity
 from swarm.bootstrap import read_addresses
 from swarm.config import RunConfig
 from swarm.live import Board
-from swarm.procs import Child, child_env, cli_argv, sigterm_as_interrupt, spawn, stop_all, tail
+from swarm.procs import Child, child_env, cli_argv, sigterm_as_interrupt, spawn, stop_all, supervised_env, tail
 from swarm.report import build_report, summary_table
 
 
@@ -149,7 +149,7 @@ class Testnet:
         config = write_config(node_cfg.model_copy(update={"transport": node_cfg.transport.model_copy(
             update={"initial_peers": []})}), folder / "config.yaml")  # the nodes' checks, allow list included
         argv = cli_argv("bootstrap", "--config", str(config), "--out", str(folder))
-        self.bootstrap = spawn("bootstrap", argv, folder / "bootstrap.log", child_env(1))
+        self.bootstrap = spawn("bootstrap", argv, folder / "bootstrap.log", supervised_env(child_env(1)))
         self._record()
         deadline = time.monotonic() + self.cfg.transport.startup_timeout_s
         with self.console.status("starting the bootstrap peer"):
@@ -163,7 +163,8 @@ class Testnet:
     def _start_node(self, spec: NodeSpec, config: RunConfig) -> None:
         path = write_config(config, spec.dir / "config.yaml")
         argv = cli_argv("run", "--config", str(path), "--out", str(spec.dir), "--identity", str(spec.dir / "identity.pem"))
-        spec.child = spawn(spec.name, argv, spec.dir / "node.log", child_env(config.node.model.threads or 1))
+        spec.child = spawn(spec.name, argv, spec.dir / "node.log",
+                           supervised_env(child_env(config.node.model.threads or 1)))
         self._record()
         spec.state = "starting"
 

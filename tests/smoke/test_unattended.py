@@ -155,7 +155,7 @@ def test_a_node_stops_when_its_supervisor_is_killed(tiny_model_config, tmp_path:
         if group_alive(node_pid):
             os.killpg(node_pid, signal.SIGKILL)
     log = (out / "node.log").read_text()
-    assert f"the supervisor (swarm join, pid {join.popen.pid}) is gone" in log, log[-3000:]
+    assert f"the supervisor (pid {join.popen.pid}) is gone" in log, log[-3000:]
     health = read_health(out / "health.json") or {}
     assert health.get("status") == "stopped" and "stopped after round" in log, health
     rounds = f"node.round.rounds={rounds_done(out) + 1}"  # a restart finds the identity and state folder free
