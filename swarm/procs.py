@@ -2,7 +2,8 @@
 
 Each child starts a new session, so it and everything it starts (hivemind's ``p2pd`` daemon stays in
 its parent's group) can be stopped with one ``killpg`` and checked with ``killpg(pgid, 0)``, even
-after the child itself died and left its daemon behind. Nothing here kills by name.
+after the child itself died and left its daemon behind. Nothing here kills by name. A child started with
+`supervised_env` stops by itself when the process that started it dies (`stop_when_supervisor_exits`).
 
     >>> import sys, tempfile, pathlib
     >>> log = pathlib.Path(tempfile.mkdtemp()) / "log"
@@ -29,7 +30,7 @@ from typing import Callable, Iterator
 
 
 ENV_SUPERVISOR_PID = "SAPO_SWARM_SUPERVISOR_PID"
-"""Set by `swarm join`'s supervisor in each node child: the pid whose exit stops the node (`wait_for_exit`)."""
+"""Set by `swarm join` and `swarm testnet` in each child (`supervised_env`): the pid whose exit stops it."""
 
 
 @dataclass
