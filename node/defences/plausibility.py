@@ -8,8 +8,8 @@ distinct ones a round, the last `window` kept) is the reference: a completion is
 score is more than `margin_nats` below the `quantile` of the own scores. With `rewarded_only`, both sides are
 the completions the verifier pays for (reward > 0): only those can be taught by a positive advantage, and a
 model's paid answers are its most fluent ones, so the reference is tighter. Calibrating against the node's own
-traffic, rather than a fixed threshold, is what lets it work for any
-model size: a 0.5M-parameter model and a 135M one put very different log-probs on the same text. A trigger
+traffic, rather than a fixed threshold, is what lets it work for any model size: a 0.5M-parameter model and a
+135M one put very different log-probs on the same text. A trigger
 phrase after an answer sits where the node's own model puts its end-of-turn token with near certainty, and
 filler sits where it never writes any, so both score far below the reference; a peer's honest wrong answer
 does not. Until `min_calibration` own completions are scored, nothing is flagged.
