@@ -14,7 +14,9 @@ Pre-registration (written before the grid ran; the figures in the README note co
 - Poisoners: the last P of the 8 (P = 1, 2, 4); they follow the honest recipe without training or collecting,
   and rewrite half of each of their 8 shared groups (`attacks.Rewriter`); the honest nodes are 0..7-P, with the
   same identities, tasks and generation seeds as in the no-attack control (paired by seed).
-- Horizon: 100 rounds. Seeds 0-4 (5) for tiers 0-1; 2 for tier 2; tier 3 as time allows (the report says how many).
+- Horizon: 100 rounds. Seeds 0-4 (5) for tier 0; 2 for tier 1; tier 2 as time allows, seed-major (the report says
+  how many). (Written when the grid had 4 tiers, as "5 for tiers 0-1; 2 for tier 2; tier 3 as time allows"; the first
+  two were merged into tier 0 before tier 1 ran, and this line renumbered on 2026-12-03, before tiers 1-2 ran.)
 - Primary metric per arm, over honest nodes only, pooled over them: attack success in the last 20 rounds, mean
   over seeds with a 95% bootstrap interval. Attack success = share of the honest nodes' own sampled completions
   (their local rollouts: nothing shared is measured) with the planted pattern (a_suffix, b_prefix: the trigger
