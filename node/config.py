@@ -255,6 +255,10 @@ class AlgorithmConfig(_PluginSection):
     first pass's log-probs as the old policy, so the clipped importance ratio bounds how far they move."""
     micro_batch: int = Field(64, ge=1)
     """Sequences per forward/backward pass (gradient accumulation across micro-batches)."""
+    merge_duplicates: bool = True
+    """One forward and backward pass per distinct row (same tokens and advantage), weighted by its count, when
+    the algorithm's rows are independent (`Algorithm.rows_are_independent`): the same step, less CPU. False:
+    a pass per row (to check the two agree)."""
     options: SerializeAsAny[PluginOptions] = Field(default_factory=dict, validate_default=True)
     """Options of the algorithm named by `type` (`swarm config --explain` lists them)."""
 

@@ -225,27 +225,26 @@ class Policy:
         ids it sampled (on-policy, `ScoredGroup.token_ids`), a peer's re-tokenized from its text with an
         end-of-turn token appended. completion_mask (float) is 1 on completion tokens only.
         """
+        prompts = {q: self.prompt_ids(q) for q in dict.fromkeys(g.task.question for g in groups)}
+        peer_texts = list(dict.fromkeys(t for g in groups if not g.token_ids for t in g.texts))
+        peer_ids = self.tokenizer(peer_texts, add_special_tokens=False)["input_ids"] if peer_texts else []
+        retokenized = {text: ids + [self.end_token_id] for text, ids in zip(peer_texts, peer_ids)}  # each text once
         rows, group_index, rewards = [], [], []
         for g, group in enumerate(groups):
-            prompt = self.prompt_ids(group.task.question)
-            if group.token_ids:
-                completions = [list(ids) for ids in group.token_ids]
-            else:
-                texts = self.tokenizer(list(group.texts), add_special_tokens=False)["input_ids"]
-                completions = [ids + [self.end_token_id] for ids in texts]
+            prompt = prompts[group.task.question]
+            completions = [list(ids) for ids in group.token_ids] if group.token_ids else [retokenized[t] for t in group.texts]
             for completion, reward in zip(completions, group.rewards):
                 rows.append((prompt, completion[:MAX_COMPLETION_TOKENS]))
                 group_index.append(g)
                 rewards.append(float(reward))
         width = max((len(p) + len(c) for p, c in rows), default=0)
-        ids = torch.full((len(rows), width), self._pad_id(), dtype=torch.long)
-        attention = torch.zeros_like(ids)
-        completion_mask = torch.zeros(ids.shape, dtype=torch.float32)
-        for r, (prompt, completion) in enumerate(rows):
-            n = len(prompt) + len(completion)
-            ids[r, :n] = torch.tensor(prompt + completion)
-            attention[r, :n] = 1
-            completion_mask[r, len(prompt) : n] = 1.0
+        pad = self._pad_id()
+        ids = torch.tensor([p + c + [pad] * (width - len(p) - len(c)) for p, c in rows], dtype=torch.long).reshape(len(rows), width)
+        positions = torch.arange(width)
+        prompt_end = torch.tensor([len(p) for p, _ in rows], dtype=torch.long).unsqueeze(1)
+        row_end = prompt_end + torch.tensor([len(c) for _, c in rows], dtype=torch.long).unsqueeze(1)
+        attention = (positions < row_end).long()
+        completion_mask = ((positions >= prompt_end) & (positions < row_end)).float()
         return TokenBatch(
             input_ids=ids.to(self.device), attention_mask=attention.to(self.device),
             completion_mask=completion_mask.to(self.device),

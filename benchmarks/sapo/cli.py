@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.common import SCRATCH, RunLog, output_path, provenance, shown, write_json
-from benchmarks.sapo import controls
+from benchmarks.sapo import controls, cuts
 from benchmarks.sapo.controls_output import write_controls
 from benchmarks.sapo.controls_report import controls_report, pilot_figures
 from benchmarks.sapo.grid import ISOLATION, UNIFORM_88, Block, fill_blocks, full_blocks, pilot_blocks, tiny_blocks
@@ -44,6 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--controls-phases", action="store_true",
                         help="where the CPU of 8/0, 16/0, S and the replay control goes, phase by phase (own log; "
                              "diagnostic, never counts)")
+    parser.add_argument("--controls-cuts", action="store_true",
+                        help="S, 8/0 and the replay control again after the CPU cuts (benchmarks.sapo.cuts): "
+                             "3 builds x 5 seeds, own log")
     parser.add_argument("--pilot", action="store_true", help="the 2-seed pilots of grid.pilot_blocks")
     parser.add_argument("--fill", action="store_true",
                         help="under today's packages (own run log): sparser-8 over 150 rounds, isolation, the fill "
@@ -72,6 +75,8 @@ def choose(args: argparse.Namespace) -> tuple[list[Block], str, str]:
         return controls.pilot_blocks(), "controls-pilot", "controls-pilot"
     if args.controls_phases:
         return phases_blocks(), "controls-phases", "controls-phases"
+    if args.controls_cuts:
+        return cuts.cuts_blocks(tuple(range(args.seeds or len(cuts.SEEDS)))), "controls-cuts", "controls-cuts"
     if args.pilot:
         return pilot_blocks(args.rounds or 60), "pilot", "table"  # the pilots share the main table's log
     if args.fill:
@@ -90,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.dht:
         return dht_main(args, folder)
     blocks, stem, runs_stem = choose(args)
-    if args.controls or args.controls_pilot or args.controls_phases:  # every build made here (build.json)
+    if args.controls or args.controls_pilot or args.controls_phases or args.controls_cuts:  # builds made here
         os.environ.setdefault(CACHE_ENV, str(SCRATCH / "sapo" / "models"))
     if args.blocks:
         blocks = [b for b in blocks if b.name in args.blocks]
@@ -107,6 +112,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.controls:
         report = {"provenance": meta, **controls_report(blocks, runs), "invocation": invocation}
         return print(write_controls(report, folder, stem))
+    if args.controls_cuts:
+        figures = cuts.before_and_after(blocks[0], runs, RunLog(folder / "controls").load())
+        report = {"provenance": meta, **controls_report(blocks, runs), "before_and_after": figures,
+                  "invocation": invocation, "cpu_matched_i": None, "calibration": None}  # no control (b) here
+        return print(write_controls(report, folder, stem, extra=cuts.format_before_and_after(figures)))
     if args.controls_phases:
         report = {"provenance": meta, **phases_report(blocks[0], runs), "invocation": invocation}
         return print(f"{report['table']}\nwrote {shown(write_json(folder / f'{stem}.json', report, meta=meta))}")

@@ -106,12 +106,14 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def update_readme(path: Path, text: str) -> bool:
-    """Replace the text between the controls markers of `path`; False when the file or a marker is missing."""
+def update_readme(path: Path, text: str, stem: str = "controls") -> bool:
+    """Replace the text between the markers of `stem` (``<!-- BEGIN <stem> table`` ... ``<!-- END <stem> table -->``)
+    in `path`; False when the file or a marker is missing."""
     if not path.exists():
         return False
     old = path.read_text()
-    pattern = re.compile(rf"({re.escape(BEGIN)}[^\n]*\n).*?(\n?{re.escape(END)})", re.S)
+    begin, end = (BEGIN, END) if stem == "controls" else (f"<!-- BEGIN {stem} table", f"<!-- END {stem} table -->")
+    pattern = re.compile(rf"({re.escape(begin)}[^\n]*\n).*?(\n?{re.escape(end)})", re.S)
     if not pattern.search(old):
         return False
     path.write_text(pattern.sub(lambda m: m.group(1) + text + m.group(2).lstrip("\n"), old, count=1))
@@ -157,15 +159,16 @@ def plot(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def write_controls(report: dict[str, Any], folder: Path, stem: str = "controls") -> str:
-    """controls.json, controls.png and the README block; returns the markdown and what was written."""
-    text = markdown(report)
+def write_controls(report: dict[str, Any], folder: Path, stem: str = "controls", extra: str = "") -> str:
+    """<stem>.json, <stem>.png and the README block (`extra` markdown appended); returns the markdown and what
+    was written."""
+    text = markdown(report) + (f"\n{extra}" if extra else "")
     report["markdown"] = text
     json_path, png_path = folder / f"{stem}.json", folder / f"{stem}.png"
     write_json(json_path, report, meta=report.get("provenance"))
     plot(report, png_path)
     readme = folder / "README.md"
-    wrote = [shown(json_path), shown(png_path)] + ([shown(readme)] if update_readme(readme, text) else [])
+    wrote = [shown(json_path), shown(png_path)] + ([shown(readme)] if update_readme(readme, text, stem) else [])
     return text + "\nwrote " + ", ".join(wrote)
 
 

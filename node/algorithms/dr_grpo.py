@@ -29,6 +29,7 @@ class DrGRPOAlgorithm(GRPOAlgorithm):
     Options = DrGRPOOptions
     token_constant: float = 1.0
     zero_advantage_rows_are_inert = True  # a zero token loss sums to 0 over any constant
+    rows_are_independent = True  # the constant is the whole batch's, set before any pass
 
     def begin_update(self, batch: TokenBatch) -> None:
         fixed = self.options.max_completion_tokens

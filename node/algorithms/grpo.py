@@ -33,6 +33,7 @@ class GRPOAlgorithm(Algorithm):
 
     Options = GRPOOptions
     zero_advantage_rows_are_inert = True  # the surrogate is -A * ratio: 0 for A = 0, clipped or not
+    rows_are_independent = True  # each row's loss is its own tokens' mean
 
     def advantages(self, rewards: Tensor, group_index: Tensor) -> Tensor:
         # A_i = (r_i - mean(r_group)) / (std(r_group) + eps): DeepSeekMath section 4.1.2, "outcome supervision"

@@ -22,6 +22,7 @@ class ReinforceAlgorithm(Algorithm):
 
     Options = ReinforceOptions
     zero_advantage_rows_are_inert = True  # -A * sum_t log pi: 0 for A = 0
+    rows_are_independent = True  # each row's loss is its own log-likelihood
 
     def advantages(self, rewards: Tensor, group_index: Tensor) -> Tensor:
         mean, _ = group_mean_std(rewards, group_index)

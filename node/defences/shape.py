@@ -99,12 +99,13 @@ class ShapeDefence(Defence):
             self.warned = False
 
     def inspect(self, groups: Sequence[ScoredGroup]) -> Flags:
-        return [self._group(g) for g in groups]
+        texts = [text for g in groups for text in g.texts]
+        counted = iter(self.count_tokens(texts) if self.count_tokens is not None and texts else [0] * len(texts))
+        return [self._group(g, [next(counted) for _ in g.texts]) for g in groups]  # one tokenizer call a round
 
-    def _group(self, group: ScoredGroup) -> list[str | None]:
+    def _group(self, group: ScoredGroup, lengths: list[int]) -> list[str | None]:
         shape = answer_shape(group.task.ref.generator) if self.text_checks else None
         tolerance = None if shape is None else (shape.max_extra_chars if self.max_extra_chars is None else self.max_extra_chars)
-        lengths = self.count_tokens(group.texts) if self.count_tokens is not None else [0] * len(group.texts)
         flags: list[str | None] = []
         for text, reward, tokens in zip(group.texts, group.rewards, lengths):
             if tokens > self.max_tokens:
@@ -119,9 +120,13 @@ class ShapeDefence(Defence):
 
 
 def token_counter(tokenizer: object) -> Callable[[Sequence[str]], list[int]]:
-    """Tokens per text under `tokenizer` (an HF tokenizer), without special tokens."""
+    """Tokens per text under `tokenizer` (an HF tokenizer), without special tokens; a repeated text is
+    tokenised once."""
 
     def count(texts: Sequence[str]) -> list[int]:
-        return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]  # type: ignore[operator]
+        distinct = list(dict.fromkeys(texts))
+        ids = tokenizer(distinct, add_special_tokens=False)["input_ids"]  # type: ignore[operator]
+        tokens = {text: len(row) for text, row in zip(distinct, ids)}
+        return [tokens[text] for text in texts]
 
     return count

@@ -143,7 +143,8 @@ def test_inert_zero_advantage_rows_are_skipped_and_the_step_is_unchanged(name: s
     params, forwarded = {}, {}
     for skip in (True, False):
         policy = CountingCharPolicy()
-        algorithm = build_algorithm(AlgorithmConfig(type=name, lr=1e-2, external_advantage="positive"), policy)
+        algorithm = build_algorithm(AlgorithmConfig(type=name, lr=1e-2, external_advantage="positive",
+                                                    merge_duplicates=False), policy)
         algorithm.zero_advantage_rows_are_inert = skip
         stats = algorithm.update(groups)
         params[skip] = torch.cat([p.detach().flatten() for p in policy.parameters()])
@@ -164,6 +165,7 @@ def test_a_subclass_that_changes_the_loss_skips_nothing_unless_it_says_so() -> N
 
     assert GRPOAlgorithm.zero_advantage_rows_are_inert and DrGRPOAlgorithm.zero_advantage_rows_are_inert
     assert not EntropyBonus.zero_advantage_rows_are_inert and Declared.zero_advantage_rows_are_inert
+    assert not EntropyBonus.rows_are_independent and all(a.rows_are_independent for a in (GRPOAlgorithm, DrGRPOAlgorithm, ReinforceAlgorithm))
     policy = CountingCharPolicy()
     EntropyBonus(AlgorithmConfig(external_advantage="positive"), policy).update([*GROUPS, PEER_GROUP])
     assert policy.forwarded == 12
@@ -171,8 +173,51 @@ def test_a_subclass_that_changes_the_loss_skips_nothing_unless_it_says_so() -> N
 
 def test_no_row_is_skipped_when_a_kl_term_makes_it_count() -> None:
     policy = CountingCharPolicy()
-    build_algorithm(AlgorithmConfig(beta=0.1, external_advantage="positive"), policy).update([*GROUPS, PEER_GROUP])
+    build_algorithm(AlgorithmConfig(beta=0.1, external_advantage="positive", merge_duplicates=False),
+                    policy).update([*GROUPS, PEER_GROUP])
     assert policy.forwarded == 12
+
+
+# a group whose answers repeat, as a small model's do: "1" x3 (advantage +), "0" x2 and "a" (advantage -)
+REPEATS = ScoredGroup(Task(TaskRef("toy", index=4), "q", "1"), ("1", "0", "1", "a", "0", "1"),
+                      (1.0, 0.0, 1.0, 0.0, 0.0, 1.0))
+# the same texts from a peer, learnt from through its successes only: they are not merged with local rows
+PEER_REPEATS = ScoredGroup(REPEATS.task, REPEATS.texts, REPEATS.rewards, source="peer")
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.1])
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_identical_rows_get_one_pass_and_the_step_is_unchanged(name: str, beta: float) -> None:
+    groups = [*GROUPS, REPEATS, PEER_REPEATS]
+    params, forwarded, stats = {}, {}, {}
+    for merge in (True, False):
+        policy = CountingCharPolicy()
+        algorithm = build_algorithm(AlgorithmConfig(type=name, lr=1e-2, beta=beta, iterations=2, micro_batch=2,
+                                                    external_advantage="positive", merge_duplicates=merge), policy)
+        stats[merge] = algorithm.update(groups)
+        params[merge] = torch.cat([p.detach().flatten() for p in policy.parameters()])
+        forwarded[merge] = policy.forwarded
+    assert torch.allclose(params[True], params[False], atol=1e-6)
+    assert stats[True].loss == pytest.approx(stats[False].loss, abs=1e-6)
+    assert stats[True].extra["entropy"] == pytest.approx(stats[False].extra["entropy"], rel=1e-5)
+    merged = stats[True].extra["duplicate_rows_merged"]
+    assert stats[False].extra["duplicate_rows_merged"] == 0
+    # at least the peer's three identical successes ("1", the same advantage) and, within REPEATS, "1" x3 and
+    # "0" x2 (rows of other groups merge too where their advantages are equal, which depends on the algorithm)
+    assert merged >= 2 + 2 + 1
+    assert forwarded[False] - forwarded[True] == 2 * merged  # each merged row saves a forward in both iterations
+
+
+def test_rows_that_differ_in_tokens_or_advantage_are_not_merged() -> None:
+    from node.algorithms.base import distinct_rows
+
+    policy = CharPolicy()
+    groups = [REPEATS, scored(5, ["1", "1"], [1, 0])]  # the same text "1", rewarded in one group only
+    batch = policy.build_batch(groups)
+    advantages = torch.tensor([0.5, -0.5, 0.5, -0.5, -0.5, 0.5, 1.0, -1.0])
+    local = torch.ones(8, dtype=torch.bool)
+    keep, counts = distinct_rows(batch, advantages, local, torch.arange(8))
+    assert keep.tolist() == [0, 1, 3, 6, 7] and counts.tolist() == [3.0, 2.0, 1.0, 1.0, 1.0]
 
 
 def test_state_dict_round_trip_and_empty_update() -> None:
@@ -206,7 +251,8 @@ def test_reward_goes_up_on_a_toy_task(name: str) -> None:
 
 def _after_updates(name: str, lr: float, iterations: int, updates: int) -> tuple[torch.Tensor, int, float]:
     policy = CountingCharPolicy()
-    config = AlgorithmConfig(type=name, lr=lr, iterations=iterations, external_advantage="positive")
+    config = AlgorithmConfig(type=name, lr=lr, iterations=iterations, external_advantage="positive",
+                             merge_duplicates=False)
     algorithm = build_algorithm(config, policy)
     for _ in range(updates):
         stats = algorithm.update([*GROUPS, PEER_GROUP])

@@ -91,9 +91,9 @@ def groups() -> list[ScoredGroup]:
 
 def test_update_backs_off_to_the_same_step(tiny_model_config) -> None:
     reference = Policy.load(tiny_model_config)  # what a run configured at the size that fits does
-    build_algorithm(AlgorithmConfig(micro_batch=3, iterations=2), reference).update(groups())
+    build_algorithm(AlgorithmConfig(micro_batch=3, iterations=2, merge_duplicates=False), reference).update(groups())
     policy = Policy.load(tiny_model_config)
-    algorithm = build_algorithm(AlgorithmConfig(micro_batch=12, iterations=2), policy)
+    algorithm = build_algorithm(AlgorithmConfig(micro_batch=12, iterations=2, merge_duplicates=False), policy)
     calls: list[int] = []
     oom_above(policy.model, 4, calls)
     stats = algorithm.update(groups())
@@ -106,7 +106,8 @@ def test_update_backs_off_to_the_same_step(tiny_model_config) -> None:
 
 def make_node(model_config, tmp_path: Path) -> Node:
     cfg = NodeConfig.model_validate({"model": model_config.model_dump(),
-                                     "sampler": {"local_i": 3, "external_j": 0, "completions_l": 4}})
+                                     "sampler": {"local_i": 3, "external_j": 0, "completions_l": 4},
+                                     "algorithm": {"merge_duplicates": False}})  # the back-offs below count every row
     policy = Policy.load(cfg.model)
     return Node(cfg, Identity.from_seed(b"oom"), policy, build_task_source(cfg.tasks), build_reward_fn(cfg.rewards),
                 build_algorithm(cfg.algorithm, policy), None, metrics=JsonlMetrics(tmp_path / "metrics.jsonl"))
