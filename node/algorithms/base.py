@@ -198,14 +198,14 @@ def distinct_rows(batch: TokenBatch, advantages: Tensor, local: Tensor, active: 
     then their losses and gradients are too, so one pass weighted by the count gives the same step.
     Returns (indices [D], counts [D] in the advantages' dtype), in the order of first occurrence.
     """
-    ids, attention, completion = batch.input_ids.cpu(), batch.attention_mask.cpu(), batch.completion_mask.cpu()
+    ids, completion = batch.input_ids.cpu().numpy(), batch.completion_mask.cpu().numpy()
+    present = batch.attention_mask.cpu().numpy().astype(bool)
+    values, origins = advantages.tolist(), local.tolist()
     first: dict[tuple[bytes, bytes, float, bool], int] = {}
     keep: list[int] = []
     counts: list[int] = []
     for row in active.tolist():
-        present = attention[row].bool()
-        key = (ids[row][present].numpy().tobytes(), completion[row][present].numpy().tobytes(),
-               float(advantages[row]), bool(local[row]))
+        key = (ids[row][present[row]].tobytes(), completion[row][present[row]].tobytes(), values[row], origins[row])
         slot = first.setdefault(key, len(keep))
         if slot == len(keep):
             keep.append(row)
