@@ -1,0 +1,67 @@
+"""The controls table after the CPU cuts (benchmarks.sapo.cuts) on synthetic run logs: the grid it runs, each arm
+against the first table's same arm on the same units (complete tiers only), and its README block."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.sapo import controls
+from benchmarks.sapo.controls_output import write_controls
+from benchmarks.sapo.controls_report import controls_report
+from benchmarks.sapo.cuts import before_and_after, cuts_blocks, format_before_and_after
+from benchmarks.sapo.runs import spec_key
+
+CPU = {"8/0": 0.15, "8/8 positive": 0.25, "8/8 replay positive": 0.22, "16/0": 0.3,
+       "14/0, CPU-matched": 0.27, "8/8 uniform": 0.3, "8/8 need positive": 0.25}
+"""CPU-seconds per node-round of each arm in the first table; the cuts make 8/0 0.9x and the others 0.7x."""
+REWARD = {"8/0": 0.04, "8/8 positive": 0.05, "8/8 replay positive": 0.045, "16/0": 0.04,
+          "14/0, CPU-matched": 0.04, "8/8 uniform": 0.04, "8/8 need positive": 0.05}
+
+
+def _row(spec, label: str, cut: bool) -> dict:
+    n, rounds = spec.n_nodes, spec.rounds
+    per_node_round = CPU[label] * ((0.9 if label == "8/0" else 0.7) if cut else 1.0)
+    return {"key": spec_key(spec), "label": label, "common": [[REWARD[label]] * rounds for _ in range(n)],
+            "cpu_s": per_node_round * n * rounds, "cpu": [[per_node_round] * rounds for _ in range(n)],
+            "kept": [[4] * rounds for _ in range(n)], "kept_local": [[2] * rounds for _ in range(n)],
+            "replayed": [[0] * rounds for _ in range(n)], "local_i": [[spec.local_i] * rounds for _ in range(n)],
+            "age_windows": [[None] * rounds for _ in range(n)]}
+
+
+def _log(blocks, seeds, cut: bool, skip_last: bool = False) -> dict[str, dict]:
+    rows = [_row(spec, c.label, cut) for block in blocks for seed in seeds for build in block.builds
+            for c, spec in zip(block.configs, block.specs(seed, build))]
+    rows = rows[:-1] if skip_last else rows
+    return {r["key"]: r for r in rows}
+
+
+def test_the_grid_is_s_and_its_two_strongest_controls_on_the_first_tables_units() -> None:
+    (block,) = cuts_blocks()
+    assert [c.label for c in block.configs] == ["8/8 positive", "8/0", "8/8 replay positive"]
+    assert block.builds == (0, 1, 2) and block.seeds == (0, 1, 2, 3, 4) and block.rounds == 150
+    first = controls.controls_blocks(require_calibration=False)[0]
+    for config in block.configs:  # the same runs as the first table's arm, so units pair
+        twin = next(c for c in first.configs if c.label == config.label)
+        assert block.specs(0, 1)[block.configs.index(config)] == first.specs(0, 1)[first.configs.index(twin)]
+
+
+def test_each_arm_is_compared_with_itself_in_the_first_table_on_complete_tiers(tmp_path) -> None:
+    blocks = cuts_blocks((0, 1))
+    first = _log(controls.controls_blocks(require_calibration=False)[:1], range(10), cut=False)
+    after = _log(blocks, (0, 1), cut=True, skip_last=True)  # seed 1's tier is cut short: not analysed
+    figures = before_and_after(blocks[0], after, first)
+    assert figures["8/0"]["units"] == 3 and figures["8/8 positive"]["units"] == 3
+    assert figures["8/0"]["cpu_after_over_before"]["mean"] == pytest.approx(0.9)
+    assert figures["8/8 positive"]["cpu_after_over_before"]["mean"] == pytest.approx(0.7)
+    assert figures["8/8 replay positive"]["reward_after_over_before"]["mean"] == pytest.approx(1.0)
+    text = format_before_and_after(figures)
+    assert "| 8/8 positive | 3 | 0.70x [0.70, 0.70] | 1.00x [1.00, 1.00] |" in text
+
+    report = {**controls_report(blocks, after), "cpu_matched_i": None, "calibration": None}
+    a = report["blocks"][0]["analysis"]
+    assert a["best_control"] == "8/0"  # 0.04 / 0.135 beats the replay arm's 0.045 / 0.154
+    (tmp_path / "README.md").write_text("x\n<!-- BEGIN controls-cuts table (w) -->\nold\n<!-- END controls-cuts table -->\n")
+    out = write_controls(report, tmp_path, "controls-cuts", extra=text)
+    readme = (tmp_path / "README.md").read_text()
+    assert "old" not in readme and "| 8/8 positive | 3 |" in readme and "Control (b)" not in readme
+    assert "controls-cuts.json" in out and (tmp_path / "controls-cuts.png").exists()
