@@ -256,9 +256,7 @@ class AlgorithmConfig(_PluginSection):
     micro_batch: int = Field(64, ge=1)
     """Sequences per forward/backward pass (gradient accumulation across micro-batches)."""
     merge_duplicates: bool = True
-    """One forward and backward pass per distinct row (same tokens and advantage), weighted by its count, when
-    the algorithm's rows are independent (`Algorithm.rows_are_independent`): the same step, less CPU. False:
-    a pass per row (to check the two agree)."""
+    """One pass per distinct row, weighted by its count (`Algorithm.rows_are_independent`): same step, less CPU."""
     options: SerializeAsAny[PluginOptions] = Field(default_factory=dict, validate_default=True)
     """Options of the algorithm named by `type` (`swarm config --explain` lists them)."""
 
