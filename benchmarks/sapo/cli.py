@@ -47,6 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--controls-cuts", action="store_true",
                         help="S, 8/0 and the replay control again after the CPU cuts (benchmarks.sapo.cuts): "
                              "3 builds x 5 seeds, own log")
+    parser.add_argument("--controls-cuts2", action="store_true",
+                        help="block 2 of benchmarks.sapo.cuts: the same arms after more CPU cuts, question seeds 5-9, "
+                             "own log")
     parser.add_argument("--pilot", action="store_true", help="the 2-seed pilots of grid.pilot_blocks")
     parser.add_argument("--fill", action="store_true",
                         help="under today's packages (own run log): sparser-8 over 150 rounds, isolation, the fill "
@@ -77,6 +80,8 @@ def choose(args: argparse.Namespace) -> tuple[list[Block], str, str]:
         return phases_blocks(), "controls-phases", "controls-phases"
     if args.controls_cuts:
         return cuts.cuts_blocks(tuple(range(args.seeds or len(cuts.SEEDS)))), "controls-cuts", "controls-cuts"
+    if args.controls_cuts2:
+        return cuts.cuts_2_blocks(cuts.SEEDS_2[:args.seeds]), "controls-cuts2", "controls-cuts2"
     if args.pilot:
         return pilot_blocks(args.rounds or 60), "pilot", "table"  # the pilots share the main table's log
     if args.fill:
@@ -95,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.dht:
         return dht_main(args, folder)
     blocks, stem, runs_stem = choose(args)
-    if args.controls or args.controls_pilot or args.controls_phases or args.controls_cuts:  # builds made here
+    cuts_grid = args.controls_cuts or args.controls_cuts2
+    if args.controls or args.controls_pilot or args.controls_phases or cuts_grid:  # builds made here
         os.environ.setdefault(CACHE_ENV, str(SCRATCH / "sapo" / "models"))
     if args.blocks:
         blocks = [b for b in blocks if b.name in args.blocks]
@@ -112,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.controls:
         report = {"provenance": meta, **controls_report(blocks, runs), "invocation": invocation}
         return print(write_controls(report, folder, stem))
-    if args.controls_cuts:
+    if cuts_grid:
         figures = cuts.before_and_after(blocks[0], runs, RunLog(folder / "controls").load())
         report = {"provenance": meta, **controls_report(blocks, runs), "before_and_after": figures,
                   "invocation": invocation, "cpu_matched_i": None, "calibration": None}  # no control (b) here

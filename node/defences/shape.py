@@ -107,10 +107,12 @@ class ShapeDefence(Defence):
         shape = answer_shape(group.task.ref.generator) if self.text_checks else None
         tolerance = None if shape is None else (shape.max_extra_chars if self.max_extra_chars is None else self.max_extra_chars)
         flags: list[str | None] = []
+        # a group repeats its answers: each distinct text is measured once
+        extra = {text: extra_chars(text, shape) for text in dict.fromkeys(group.texts)} if shape is not None else {}
         for text, reward, tokens in zip(group.texts, group.rewards, lengths):
             if tokens > self.max_tokens:
                 flags.append("too_long")
-            elif shape is not None and extra_chars(text, shape) > tolerance:
+            elif shape is not None and extra[text] > tolerance:
                 flags.append("extra_text")
             elif shape is not None and shape.all_or_nothing and 0.0 < reward < 1.0:
                 flags.append("partial_credit")
@@ -119,14 +121,23 @@ class ShapeDefence(Defence):
         return flags
 
 
-def token_counter(tokenizer: object) -> Callable[[Sequence[str]], list[int]]:
-    """Tokens per text under `tokenizer` (an HF tokenizer), without special tokens; a repeated text is
-    tokenised once."""
+COUNT_CACHE_SIZE = 4096
+"""Texts whose token counts a `token_counter` keeps between calls (emptied when full): peers' answers repeat."""
+
+
+def token_counter(tokenizer: object, cache_size: int = COUNT_CACHE_SIZE) -> Callable[[Sequence[str]], list[int]]:
+    """Tokens per text under `tokenizer` (an HF tokenizer), without special tokens; a text seen before (in this call
+    or, up to `cache_size` texts, in an earlier one) is not tokenised again."""
+    known: dict[str, int] = {}
 
     def count(texts: Sequence[str]) -> list[int]:
-        distinct = list(dict.fromkeys(texts))
-        ids = tokenizer(distinct, add_special_tokens=False)["input_ids"]  # type: ignore[operator]
-        tokens = {text: len(row) for text, row in zip(distinct, ids)}
-        return [tokens[text] for text in texts]
+        new = [text for text in dict.fromkeys(texts) if text not in known]
+        if len(known) + len(new) > cache_size:
+            known.clear()
+            new = list(dict.fromkeys(texts))
+        if new:
+            ids = tokenizer(new, add_special_tokens=False)["input_ids"]  # type: ignore[operator]
+            known.update((text, len(row)) for text, row in zip(new, ids))
+        return [known[text] for text in texts]
 
     return count

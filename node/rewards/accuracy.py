@@ -71,9 +71,9 @@ def accuracy_reward(task: Task, completions: Sequence[str]) -> list[float]:
     Returns:
         One reward in [0, 1] per completion; 0 when no answer is found or the scorer fails.
     """
-    answers = [extract_answer(text) for text in completions]
-    scores = {answer: _score_one(task, answer) for answer in dict.fromkeys(answers)}  # a repeated answer scores once
-    return [scores[answer] for answer in answers]
+    answers = {text: extract_answer(text) for text in dict.fromkeys(completions)}  # a repeated text is read once
+    scores = {answer: _score_one(task, answer) for answer in dict.fromkeys(answers.values())}  # and scored once
+    return [scores[answers[text]] for text in completions]
 
 
 def _score_one(task: Task, answer: str | None) -> float:

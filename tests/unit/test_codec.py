@@ -90,6 +90,28 @@ def test_negative_index_and_wrong_types_are_refused() -> None:
         decode(_pack(raw))
 
 
+@pytest.mark.parametrize("completion, expected", [
+    (["7", 1, 1], Completion("7", 1, 1.0)),  # an int reward: read as a float, as before the inline check
+    (["7", 1, 0.5, "extra"], Completion("7", 1, 0.5)),
+    (["7", True, 1.0], "tokens: expected int"),
+    (["7", -1, 1.0], "tokens: -1 outside"),
+    (["7", 1, math.inf], "reward: not finite"),
+    (["7", 1, True], "reward: expected a number"),
+    ([b"7", 1, 1.0], "text: expected str"),
+    ("7", "expected \\[text, token_count, reward\\]"),
+])
+def test_completions_off_the_common_shape_are_read_or_refused_by_field(completion, expected) -> None:
+    """A completion of exact types within bounds is checked inline (`_fast_completion`); every other one gets the
+    field-by-field reader, whose error names the completion and the field."""
+    raw = _raw(make_batch(ME))
+    raw["b"]["groups"][0]["c"][1] = completion
+    if isinstance(expected, Completion):
+        assert decode(_pack(raw)).groups[0].completions[1] == expected
+    else:
+        with pytest.raises(ProtocolError, match=f"groups\\[0\\].c\\[1\\].*{expected}"):
+            decode(_pack(raw))
+
+
 def test_newer_major_version_is_refused_clearly() -> None:
     raw = _raw(make_batch(ME))
     raw["v"] = [PROTOCOL_VERSION[0] + 1, 0]

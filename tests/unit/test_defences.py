@@ -66,6 +66,22 @@ def test_shape_drops_every_attack_and_counts_its_reason(tiny_policy) -> None:
     assert flagged["peer-b"] == pytest.approx((1.0, len(attacks) / (len(attacks) + len(honest))))
 
 
+def test_token_counter_tokenises_each_text_once_until_its_cache_is_full(tiny_policy) -> None:
+    calls: list[list[str]] = []
+
+    def tokenizer(texts, add_special_tokens):
+        calls.append(list(texts))
+        return tiny_policy.tokenizer(texts, add_special_tokens=add_special_tokens)
+
+    count = token_counter(tokenizer, cache_size=3)
+    plain = [len(ids) for ids in tiny_policy.tokenizer(["12", "7", "12 + 5"], add_special_tokens=False)["input_ids"]]
+    assert count(["12", "7", "12"]) == [plain[0], plain[1], plain[0]]
+    assert count(["7", "12"]) == [plain[1], plain[0]] and calls == [["12", "7"]]  # both known: no tokenizer call
+    assert count(["12 + 5", "7"]) == [plain[2], plain[1]] and calls[-1] == ["12 + 5"]
+    assert count(["99"]) and calls[-1] == ["99"]  # a fourth text: the cache empties and starts again
+    assert count(["7"]) == [plain[1]] and calls[-1] == ["7"]
+
+
 def test_shape_drops_completions_longer_than_own_token_limit(tiny_policy) -> None:
     answer = chain_sum_task().answer
     counter = token_counter(tiny_policy.tokenizer)

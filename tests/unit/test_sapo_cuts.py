@@ -8,7 +8,8 @@ import pytest
 from benchmarks.sapo import controls
 from benchmarks.sapo.controls_output import write_controls
 from benchmarks.sapo.controls_report import controls_report
-from benchmarks.sapo.cuts import before_and_after, cuts_blocks, format_before_and_after
+from benchmarks.sapo.cli import choose, parse_args
+from benchmarks.sapo.cuts import before_and_after, cuts_2_blocks, cuts_blocks, format_before_and_after
 from benchmarks.sapo.runs import spec_key
 
 CPU = {"8/0": 0.15, "8/8 positive": 0.25, "8/8 replay positive": 0.22, "16/0": 0.3,
@@ -33,6 +34,17 @@ def _log(blocks, seeds, cut: bool, skip_last: bool = False) -> dict[str, dict]:
             for c, spec in zip(block.configs, block.specs(seed, build))]
     rows = rows[:-1] if skip_last else rows
     return {r["key"]: r for r in rows}
+
+
+def test_block_2_runs_the_same_arms_on_the_first_tables_other_units() -> None:
+    (one,), (two,) = cuts_blocks(), cuts_2_blocks()
+    assert two.configs == one.configs and two.builds == one.builds == controls.BUILDS
+    assert two.seeds == (5, 6, 7, 8, 9) and not set(two.seeds) & set(one.seeds)
+    assert set(one.seeds) | set(two.seeds) == set(controls.SEEDS)  # together: the first table's 30 units
+    assert (two.regime, two.n_nodes, two.rounds) == (one.regime, one.n_nodes, one.rounds)
+    blocks, stem, runs_stem = choose(parse_args(["--controls-cuts2"]))
+    assert blocks[0].name == two.name and stem == runs_stem == "controls-cuts2"  # its own run log
+    assert choose(parse_args(["--controls-cuts2", "--seeds", "2"]))[0][0].seeds == (5, 6)
 
 
 def test_the_grid_is_s_and_its_two_strongest_controls_on_the_first_tables_units() -> None:
