@@ -18,46 +18,17 @@ Reference: prime-rl `configs/` (pydantic, attribute docstrings, bounds in Field)
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Union
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SerializeAsAny, model_validator
 
-from node.registry import NoOptions, PluginOptions, validate_options
-
-Scalar = Union[str, int, float, bool, None]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+from node.config.base import PluginSection, Scalar, Strict
+from node.config.defences import (DefencesConfig, JudgeDefenceConfig, PeerTrustConfig, PlausibilityDefenceConfig,
+                                  ShapeDefenceConfig)
+from node.registry import PluginOptions
 
 
-class _PluginSection(_Strict):
-    """A section whose `type` names a registry entry and whose `options` are validated by that entry's
-    options model (unknown types and keys fail at load, naming them). Subclasses declare `type` before
-    `options` and say which registry to read in `_options_model`."""
-
-    _section: ClassVar[str] = "plugin"
-
-    @classmethod
-    def _options_model(cls, key: str) -> type[PluginOptions]:
-        raise NotImplementedError
-
-    @field_validator("type", check_fields=False)
-    @classmethod
-    def _known_type(cls, value: str) -> str:
-        cls._options_model(value)  # UnknownPluginError (a ValueError) names the known keys
-        return value
-
-    @field_validator("options", mode="before", check_fields=False)
-    @classmethod
-    def _typed_options(cls, value: Any, info: ValidationInfo) -> PluginOptions:
-        if "type" not in info.data:  # the unknown type is reported already
-            return NoOptions()
-        key = info.data["type"]
-        return validate_options(cls._options_model(key), value, f"{cls._section} {key!r}")
-
-
-class ModelConfig(_Strict):
+class ModelConfig(Strict):
     name: str = "tiny-0.5m"
     """A preset (tiny-0.5m, tiny-1.5m, tiny-6m, tiny-16m, smollm2-135m), a local model folder, or a hub id."""
     device: str = "auto"
@@ -99,7 +70,7 @@ class ModelConfig(_Strict):
     warm-started model, cached apart. 0 is the build every testnet uses."""
 
 
-class LoraConfig(_Strict):
+class LoraConfig(Strict):
     r: int = Field(16, ge=1, le=4096)
     """Rank of each adapter's update B A."""
     alpha: float = Field(32.0, gt=0.0)
@@ -108,7 +79,7 @@ class LoraConfig(_Strict):
     """Names of the linear layers that get an adapter (the last part of the module name)."""
 
 
-class TaskFamilyConfig(_Strict):
+class TaskFamilyConfig(Strict):
     name: str = "chain_sum"
     """A reasoning-gym dataset name."""
     config: dict[str, Scalar] = Field(default_factory=dict)
@@ -117,7 +88,7 @@ class TaskFamilyConfig(_Strict):
     """Relative share of this family among the node's drawn tasks."""
 
 
-class TasksConfig(_Strict):
+class TasksConfig(Strict):
     families: list[TaskFamilyConfig] = Field(
         default_factory=lambda: [
             TaskFamilyConfig(name="chain_sum", config={"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1})
@@ -135,12 +106,12 @@ class TasksConfig(_Strict):
     us burn CPU); ["*"]: any reasoning-gym generator."""
 
 
-class RewardsConfig(_Strict):
+class RewardsConfig(Strict):
     format_weight: float = Field(0.0, ge=0.0, le=1.0)
     """Weight of the format reward; the answer reward gets 1 - format_weight."""
 
 
-class SplitConfig(_PluginSection):
+class SplitConfig(PluginSection):
     _section: ClassVar[str] = "split"
 
     type: str = "fixed"
@@ -156,7 +127,7 @@ class SplitConfig(_PluginSection):
         return split_options(key)
 
 
-class PeerLedgerConfig(_Strict):
+class PeerLedgerConfig(Strict):
     decay: float = Field(0.95, gt=0.0, le=1.0)
     """Factor applied once a round to every peer's counts (1.0: never forget)."""
     prior_useful: float = Field(1.0, gt=0.0)
@@ -165,7 +136,7 @@ class PeerLedgerConfig(_Strict):
     """b of the Beta(a, b) prior: pseudo-counts of groups that were rejected or had no signal."""
 
 
-class PassRatesConfig(_Strict):
+class PassRatesConfig(Strict):
     decay: float = Field(0.9, gt=0.0, le=1.0)
     """Factor applied once a round to this node's per-kind counts (recent rounds weigh more)."""
     prior: float = Field(0.5, ge=0.0, le=1.0)
@@ -174,7 +145,7 @@ class PassRatesConfig(_Strict):
     """Pseudo-groups of the prior: how many own groups it takes to outweigh it."""
 
 
-class SamplerConfig(_PluginSection):
+class SamplerConfig(PluginSection):
     _section: ClassVar[str] = "sampler strategy"
 
     type: str = "uniform"
@@ -228,7 +199,7 @@ class SamplerConfig(_PluginSection):
         return self
 
 
-class AlgorithmConfig(_PluginSection):
+class AlgorithmConfig(PluginSection):
     _section: ClassVar[str] = "algorithm"
 
     type: str = "grpo"
@@ -267,7 +238,7 @@ class AlgorithmConfig(_PluginSection):
         return algorithm_options(key)
 
 
-class RoundConfig(_Strict):
+class RoundConfig(Strict):
     rounds: int = Field(60, ge=1)
     """Rounds to run before stopping (a restarted node continues to this total)."""
     collect_timeout_s: float = Field(2.0, gt=0.0, le=600.0)
@@ -300,89 +271,7 @@ class RoundConfig(_Strict):
     """Learning-rate multiplier applied at each rollback."""
 
 
-# ---------------------------------------------------------------- defences against poisoned rollouts
-class ShapeDefenceConfig(_Strict):
-    enabled: bool = True
-    """Drop external completions that are not a whole answer in a shape the task accepts (`node.tasks.shapes`),
-    or longer than this node's own `model.max_new_tokens` once re-tokenized."""
-    max_extra_chars: int | None = Field(None, ge=0, le=10_000)
-    """Characters allowed beyond the answer and its wrapper; None: the task family's own tolerance."""
-    token_slack: int = Field(0, ge=0, le=8192)
-    """Tokens allowed beyond `model.max_new_tokens` after re-tokenizing (another tokenizer may split text finer)."""
-    text_checks: bool = True
-    """Check the text (extra text beyond the answer, partial credit); false: only the token limit. Turn them off
-    for a model that answers in sentences (its own paid answers fail them, and so do its honest peers'), and let
-    the plausibility check (statistic: mean, rewarded_only: true) look at the text instead."""
-
-
-class PlausibilityDefenceConfig(_Strict):
-    enabled: bool = False
-    """Drop external completions far less likely under this node's policy than its own completions (a forward pass
-    per scored external completion: see `node.defences.plausibility`)."""
-    statistic: Literal["mean", "min"] = "mean"
-    """A completion's score: the mean of its token log-probs, or the lowest one. The mean separates every planting
-    attack on both the tiny models and SmolLM2-135M; at its calibrated floor the lowest catches none of the trigger
-    attacks on either (a pretrained LM's own sampled sentences hold tokens at -30 nats):
-    `benchmarks/results/poison/calibration*.json`."""
-    rewarded_only: bool = True
-    """Calibrate on, and check, only completions with reward > 0 (the ones a positive advantage teaches)."""
-    quantile: float = Field(0.005, gt=0.0, lt=0.5)
-    """Calibration quantile of the scores of the node's own completions."""
-    margin_nats: float = Field(0.5, ge=0.0, le=100.0)
-    """How far below that quantile (in nats; per token for the mean) a completion's score may fall before it is
-    dropped. Measured for the mean of paid completions at 0.5: 94-100% of the a-d attacks caught on the tiny models,
-    87-100% of a, b and d on SmolLM2, at most 1.2% of a peer's paid honest completions dropped. For `min`, about 4."""
-    window: int = Field(4096, ge=16, le=1_000_000)
-    """Own completions' scores kept for calibration (the most recent)."""
-    min_calibration: int = Field(64, ge=1)
-    """Own completions scored before the check drops anything (until then it only calibrates)."""
-    own_per_round: int = Field(32, ge=1, le=4096)
-    """Distinct own completions scored per round for calibration."""
-
-
-class PeerTrustConfig(_Strict):
-    enabled: bool = True
-    """Take fewer, then no, groups from peers whose groups the other defences keep dropping (`node.peer_ledger`
-    counts the drops, with its decay, so a peer that stops recovers)."""
-    tolerate_drop_rate: float = Field(0.1, ge=0.0, le=1.0)
-    """A peer's smoothed share of dropped groups up to which every group of it is admitted."""
-    ban_drop_rate: float = Field(0.3, gt=0.0, le=1.0)
-    """Share of dropped groups from which none of the peer's groups is admitted (between the two: admitted with
-    a probability falling linearly from 1 to 0)."""
-    min_groups: float = Field(8.0, ge=0.0)
-    """Decayed inspected groups of a peer below which its drop rate is not acted on (a refused peer's evidence
-    decays to this, then it is inspected again)."""
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "PeerTrustConfig":
-        if self.ban_drop_rate <= self.tolerate_drop_rate:
-            raise ValueError(f"defences.peer_trust.ban_drop_rate ({self.ban_drop_rate}) must exceed tolerate_drop_rate "
-                             f"({self.tolerate_drop_rate}): raise ban_drop_rate or lower tolerate_drop_rate")
-        return self
-
-
-class JudgeDefenceConfig(_Strict):
-    type: str | None = None
-    """A registered judge (`node.defences.judge.register_judge`); None: no judge (none ships)."""
-    options: dict[str, Scalar] = Field(default_factory=dict)
-    """Options handed to the judge's factory."""
-
-
-class DefencesConfig(_Strict):
-    shape: ShapeDefenceConfig = Field(default_factory=ShapeDefenceConfig)
-    """Whole-answer shape and length of external completions."""
-    plausibility: PlausibilityDefenceConfig = Field(default_factory=PlausibilityDefenceConfig)
-    """Per-token log-probs of external completions under this node's own policy."""
-    peer_trust: PeerTrustConfig = Field(default_factory=PeerTrustConfig)
-    """Fewer groups from peers whose groups keep being dropped."""
-    judge: JudgeDefenceConfig = Field(default_factory=JudgeDefenceConfig)
-    """An optional judge model."""
-    group_drop_share: float = Field(0.5, ge=0.0, le=1.0)
-    """A group loses its flagged completions; when more than this share of them is flagged, the whole group is
-    dropped (and counted against its sender)."""
-
-
-class NodeConfig(_Strict):
+class NodeConfig(Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     """The policy."""
     tasks: TasksConfig = Field(default_factory=TasksConfig)
@@ -400,3 +289,9 @@ class NodeConfig(_Strict):
 
 
 ModelConfig.model_rebuild()
+
+__all__ = [
+    "AlgorithmConfig", "DefencesConfig", "JudgeDefenceConfig", "LoraConfig", "ModelConfig", "NodeConfig",
+    "PassRatesConfig", "PeerLedgerConfig", "PeerTrustConfig", "PlausibilityDefenceConfig", "RewardsConfig",
+    "RoundConfig", "SamplerConfig", "Scalar", "ShapeDefenceConfig", "SplitConfig", "TaskFamilyConfig", "TasksConfig",
+]
