@@ -4,6 +4,7 @@ LoRA), and whole rounds against a local 2-node swarm over the real DHT on loopba
     python -m benchmarks.gpu_round                 # cuda: 494M Qwen2.5-0.5B shape, 8 x 8 x 256 tokens
     python -m benchmarks.gpu_round --smoke         # any device, tiny-0.5m, < 1 minute on CPU (CI; --quick too)
     python -m benchmarks.gpu_round --model smollm2-135m --rows generate --new-tokens 16
+    python -m benchmarks.gpu_round --memory-gib 8 --rows generate,update   # cuda: as on an 8 GiB card
 
 Rows (each timed after a warm-up call, generation paths interleaved; peak memory is what a call allocates above what was allocated
 before it: `torch.cuda.max_memory_allocated` on cuda, torch's CPU allocator through the profiler off cuda):
@@ -27,6 +28,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
+import functools
+import gc
 import json
 import platform
 import random
@@ -42,6 +45,7 @@ from benchmarks.common import output_path, shown, write_json
 from node.algorithms import build_algorithm
 from node.config import AlgorithmConfig, LoraConfig, ModelConfig, NodeConfig
 from node.models.loading import pick_device, pick_dtype
+from node.oom import OOM_ERRORS, OutOfMemory
 from node.policy import Policy
 from node.types import ScoredGroup, Task
 from protocol.messages import TaskRef
@@ -192,6 +196,7 @@ def generation_rows(eager: Policy, compiled: Policy, args: argparse.Namespace, d
                      "compile_s": compile_s, "first_call_s": first_s},
         "hf_generate": {"seconds": hf_s, "tokens": hf_tokens, "tokens_per_s": hf_tokens / hf_s, "peak_mib": hf_mib},
         "identical_rows": sum(a == b for a, b in rows) / len(rows),
+        "oom_backoffs": {"eager": eager.generate_batch.backoffs, "compiled": compiled.generate_batch.backoffs},
     }
     result["compiled_over_eager"] = result["compiled"]["tokens_per_s"] / result["eager"]["tokens_per_s"]
     result["compiled_over_hf"] = result["compiled"]["tokens_per_s"] / result["hf_generate"]["tokens_per_s"]
@@ -202,23 +207,36 @@ def update_rows(policy: Policy, args: argparse.Namespace, device: torch.device) 
     questions = questions_of(policy, args.prompts, args.prompt_tokens)
     groups = training_groups(policy, questions, args.completions, args.new_tokens)
     result: dict[str, Any] = {"batch_tokens": list(policy.build_batch(groups).input_ids.shape)}
+    def with_adapters() -> Policy:  # made after the full update has freed its gradients: one copy at a time
+        adapters = copy.deepcopy(policy)
+        adapters.model = lora.add_lora(adapters.model, LoraConfig())
+        return adapters
+
+    kinds: dict[str, Callable[[], Policy]] = {"full": lambda: policy}
     try:
         from node.models import lora
 
-        adapters = copy.deepcopy(policy)
-        adapters.model = lora.add_lora(adapters.model, LoraConfig())
-        kinds = {"full": policy, "lora": adapters}
+        kinds["lora"] = with_adapters
     except ImportError:
-        kinds = {"full": policy}
         result["lora"] = "skipped: peft is not installed (pip install -e '.[lora]')"
-    for kind, target in kinds.items():
+    for kind, make in kinds.items():
+        target = make()
         algorithm = build_algorithm(AlgorithmConfig(lr=args.lr, micro_batch=args.micro_batch), target)
-        peak, _ = peak_mib(lambda: algorithm.update(groups), device)  # allocates gradients and Adam state
-        seconds, _ = timed(lambda: algorithm.update(groups), device, args.repeats)
-        result[kind] = {"seconds": seconds, "peak_mib": peak,
-                        "trained_parameters": sum(p.numel() for p in target.parameters())}
-        del algorithm
-    if "lora" in kinds:
+        trained = sum(p.numel() for p in target.parameters())
+        update = functools.partial(algorithm.update, groups)
+        try:
+            peak, _ = peak_mib(update, device)  # allocates gradients and Adam state
+            seconds, _ = timed(update, device, args.repeats)
+        except (OutOfMemory, *OOM_ERRORS) as err:  # even micro-batch 1 does not fit (e.g. under --memory-gib)
+            result[kind] = {"fits": False, "error": str(err), "trained_parameters": trained}
+        else:
+            result[kind] = {"fits": True, "seconds": seconds, "peak_mib": peak, "trained_parameters": trained,
+                            "micro_batch": algorithm.micro_batch.size, "oom_backoffs": algorithm.micro_batch.backoffs}
+        target.model.zero_grad(set_to_none=True)
+        del algorithm, target, update
+        gc.collect()
+        torch.cuda.empty_cache()  # a no-op unless cuda is in use
+    if "lora" in kinds and result["full"].get("fits") and result["lora"].get("fits"):
         result["lora_over_full_peak"] = result["lora"]["peak_mib"] / max(result["full"]["peak_mib"], 1e-9)
     return result
 
@@ -288,8 +306,9 @@ def summarize_rounds(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def print_table(result: dict[str, Any], args: argparse.Namespace) -> None:
+    cap = f", memory capped at {args.memory_gib:g} GiB" if args.memory_gib else ""
     print(f"{result['meta']['device']}: {args.model}, {args.prompts} x {args.completions} sequences, "
-          f"prompt ~{args.prompt_tokens} tokens, up to {args.new_tokens} new, micro-batch {args.micro_batch}")
+          f"prompt ~{args.prompt_tokens} tokens, up to {args.new_tokens} new, micro-batch {args.micro_batch}{cap}")
     print(f"{'row':<36}{'seconds':>9}{'tokens/s':>10}{'peak MiB':>10}  notes")
     g = result.get("generation")
     if g:
@@ -302,10 +321,14 @@ def print_table(result: dict[str, Any], args: argparse.Namespace) -> None:
     u = result.get("update")
     if u:
         for kind in ("full", "lora"):
-            if isinstance(u.get(kind), dict):
-                row = u[kind]
+            row = u.get(kind)
+            if isinstance(row, dict) and not row.get("fits", True):
+                print(f"{'update: ' + kind:<36}{'does not fit':>29}  {row['trained_parameters'] / 1e6:.2f}M trained: "
+                      f"{row['error']}")
+            elif isinstance(row, dict):
+                backoff = f", micro-batch {row['micro_batch']} after {row['oom_backoffs']} OOM backoffs" if row.get("oom_backoffs") else ""
                 print(f"{'update: ' + kind:<36}{row['seconds']:>9.3f}{'':>10}{row['peak_mib']:>10.1f}  "
-                      f"{row['trained_parameters'] / 1e6:.2f}M trained")
+                      f"{row['trained_parameters'] / 1e6:.2f}M trained{backoff}")
         if "lora_over_full_peak" in u:
             print(f"LoRA / full update peak memory {u['lora_over_full_peak']:.2f}x")
     r = result.get("round")
@@ -327,6 +350,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.add_argument(f"--{flag}", type=int)
     parser.add_argument("--rows", default="generate,update,round", help="which rows to run")
     parser.add_argument("--lr", type=float, default=1e-6)
+    parser.add_argument("--memory-gib", type=float,
+                        help="cuda only: cap this process's GPU memory (a smaller card; shows the OOM backoff and LoRA)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     device = pick_device(args.device)
@@ -335,6 +360,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, key) is None:
             setattr(args, key, value)
     args.device = device
+    if args.memory_gib and device.type != "cuda":
+        parser.error(f"--memory-gib caps a GPU's memory; the device here is {device}")
     full = not args.quick and device.type == "cuda"
     args.out = output_path("gpu_round", "full.json" if full else "quick.json" if args.quick else "cpu.json",
                            full=full, out=args.out)
@@ -348,6 +375,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.machine()} cpu x{torch.get_num_threads()}"
     result: dict[str, Any] = {"meta": {"device": name, "torch": torch.__version__, "host": platform.node(),
                                        "args": {k: str(v) for k, v in vars(args).items()}}}
+    if args.memory_gib:  # the caching allocator raises OutOfMemoryError past the cap, as on a smaller card
+        index = torch.cuda.current_device() if device.index is None else device.index
+        total = torch.cuda.get_device_properties(index).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, args.memory_gib * 2**30 / total), index)
     policy = load_policy(args, device)
     compiled = variant(policy, generation="compiled")  # same weights; compiled once, reused by the round rows
     result["parameters"] = sum(p.numel() for p in policy.model.parameters())
