@@ -151,7 +151,8 @@ class Policy:
         error); row (i, j) uses `row_seed(seed, i, j)`, so the split does not change what a row samples.
         token_count counts the generated tokens including the end-of-turn token when one was produced.
         """
-        prompts = [self.prompt_ids(q) for q in questions for _ in range(num_completions)]
+        rendered = [self.prompt_ids(q) for q in questions]  # once per question, not once per row
+        prompts = [ids for ids in rendered for _ in range(num_completions)]
         if not prompts:
             return []
         steps = self.config.max_new_tokens

@@ -40,6 +40,14 @@ def test_generate_is_deterministic_per_rollout(tiny_policy):
     assert tiny_policy.generate(QUESTIONS[:1], num_completions=8, seed=11)[0] == a[0]
 
 
+def test_generate_renders_each_question_once(tiny_policy, monkeypatch):
+    expected = tiny_policy.generate(QUESTIONS, num_completions=8, seed=11)
+    render, calls = tiny_policy.prompt_ids, []
+    monkeypatch.setattr(tiny_policy, "prompt_ids", lambda question: calls.append(question) or render(question))
+    assert tiny_policy.generate(QUESTIONS, num_completions=8, seed=11) == expected
+    assert calls == QUESTIONS  # the chat template runs once per question, not once per sampled row
+
+
 def test_sample_from_matches_softmax_and_top_p():
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.2]])).repeat(6000, 1)
     picks = sample_from(logits, torch.rand(6000, generator=torch.Generator().manual_seed(0)), 1.0, 1.0)
