@@ -9,6 +9,11 @@ Both loops draw token t of row b from `uniforms[b, t]` with the same inverse-CDF
 same seeds they give the same tokens, up to float rounding of the logits (the compiled step attends
 over a fixed-size cache with the unused tail masked, and its kernels are fused differently).
 
+The eager loop prefills each distinct prompt once and gives every row of that prompt a copy of its keys
+and values (a question's L completions share one prompt). On a CPU, where a tiny model's prompt is most
+of the tokens it runs, this made generation about 4x cheaper. The compiled loop, built for GPUs, where a
+long decode outweighs prefill, still prefills every row.
+
 The compiled loop pays its compile once per process and (batch, cache length): the cache length is
 rounded up to a multiple of `CACHE_BUCKET` tokens and only grows, and a smaller last micro-batch is
 padded to the full one, so a node's rounds reuse one compiled step. Prefill runs eagerly (prompt lengths vary); only
@@ -65,11 +70,16 @@ class EagerDecoder:
                sampling: Sampling) -> torch.Tensor:
         """[B, <=steps] sampled ids (pad after a row's end token)."""
         device = uniforms.device
-        ids, mask = left_pad(prompts, sampling.pad_id, device)
+        distinct: dict[tuple[int, ...], int] = {}  # a question's L rows share one prompt: prefill it once
+        rows = torch.tensor([distinct.setdefault(tuple(p), len(distinct)) for p in prompts], device=device)
+        ids, mask = left_pad([list(p) for p in distinct], sampling.pad_id, device)
         positions = (mask.cumsum(-1) - 1).clamp_(min=0)
-        cache = {cache_kwarg(model): DynamicCache(config=model.config)}  # filled in place by each forward
+        kv = DynamicCache(config=model.config)  # filled in place by each forward
+        cache = {cache_kwarg(model): kv}
         out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1, **cache)
-        logits, position = out.logits[:, -1, :], positions[:, -1:]
+        if len(distinct) < len(prompts):  # every row gets its prompt's keys and values, copied, then grows alone
+            kv.reorder_cache(rows)
+        logits, mask, position = out.logits[rows, -1, :], mask[rows], positions[rows, -1:]
         state = _Rows(sampling, len(prompts), device)
         for step in range(uniforms.shape[1]):
             token = state.pick(logits, uniforms[:, step])

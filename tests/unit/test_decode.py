@@ -1,4 +1,5 @@
-"""The compiled decode path (static KV cache + torch.compile'd step) against the eager one, token for token.
+"""The compiled decode path (static KV cache + torch.compile'd step) against the eager one, token for token;
+the eager path's prefill, shared by the rows of one prompt, against each row decoded alone.
 
 Compiling takes seconds to a minute of CPU (once per process and shape; inductor caches kernels on
 disk), so the comparisons share one compiled policy.
@@ -11,8 +12,8 @@ import torch
 
 from node.algorithms import build_algorithm
 from node.config import AlgorithmConfig
-from node.decode import CACHE_BUCKET, CompiledDecoder, EagerDecoder, build_decoder, left_pad
-from node.policy import Policy
+from node.decode import CACHE_BUCKET, CompiledDecoder, EagerDecoder, Sampling, build_decoder, left_pad
+from node.policy import Policy, sample_from
 from node.types import ScoredGroup, Task
 from protocol.messages import TaskRef
 
@@ -76,3 +77,22 @@ def test_build_decoder_and_left_pad() -> None:
     ids, mask = left_pad([[5, 6, 7], [8]], 0, torch.device("cpu"))
     assert ids.tolist() == [[5, 6, 7], [0, 0, 8]] and mask.tolist() == [[1, 1, 1], [0, 0, 1]]
     assert CACHE_BUCKET % 8 == 0
+
+
+def test_eager_prefills_each_prompt_once_and_samples_what_each_row_alone_samples(tiny_model_config) -> None:
+    policy = Policy.load(tiny_model_config.model_copy(update={"max_new_tokens": 12}))
+    prompts = [policy.prompt_ids(q) for q in QUESTIONS for _ in range(4)]  # a question's rows share its prompt
+    uniforms = torch.rand(len(prompts), 12, generator=torch.Generator().manual_seed(0))
+    sampling = Sampling(lambda logits, u: sample_from(logits, u, 1.0, 1.0), (policy.end_token_id,), policy._pad_id())
+    shapes: list[tuple[int, ...]] = []
+    hook = policy.model.register_forward_pre_hook(lambda module, args, kwargs: shapes.append(tuple(kwargs["input_ids"].shape)),
+                                                  with_kwargs=True)
+    try:
+        shared = EagerDecoder().decode(policy.model, prompts, uniforms, sampling)
+    finally:
+        hook.remove()
+    assert shapes[0][0] == len(QUESTIONS) and all(shape == (len(prompts), 1) for shape in shapes[1:])
+    for r, prompt in enumerate(prompts):  # alone: nothing to share, the prefill of its own prompt
+        alone = EagerDecoder().decode(policy.model, [prompt], uniforms[r : r + 1], sampling)[0].tolist()
+        assert shared[r].tolist() == alone + [sampling.pad_id] * (shared.shape[1] - len(alone))
+    assert len({tuple(row.tolist()) for row in shared}) > len(QUESTIONS)  # rows of one prompt still differ
