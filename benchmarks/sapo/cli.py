@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--controls-cuts2", action="store_true",
                         help="block 2 of benchmarks.sapo.cuts: the same arms after more CPU cuts, question seeds 5-9, "
                              "own log")
+    parser.add_argument("--controls-cuts3", action="store_true",
+                        help="block 3 of benchmarks.sapo.cuts: S against 8/0, CPU-matched isolation and the replay "
+                             "control after the generation cut, question seeds 0-4, own log")
     parser.add_argument("--pilot", action="store_true", help="the 2-seed pilots of grid.pilot_blocks")
     parser.add_argument("--fill", action="store_true",
                         help="under today's packages (own run log): sparser-8 over 150 rounds, isolation, the fill "
@@ -82,6 +85,8 @@ def choose(args: argparse.Namespace) -> tuple[list[Block], str, str]:
         return cuts.cuts_blocks(tuple(range(args.seeds or len(cuts.SEEDS)))), "controls-cuts", "controls-cuts"
     if args.controls_cuts2:
         return cuts.cuts_2_blocks(cuts.SEEDS_2[:args.seeds]), "controls-cuts2", "controls-cuts2"
+    if args.controls_cuts3:
+        return cuts.cuts_3_blocks(cuts.SEEDS_3[:args.seeds]), "controls-cuts3", "controls-cuts3"
     if args.pilot:
         return pilot_blocks(args.rounds or 60), "pilot", "table"  # the pilots share the main table's log
     if args.fill:
@@ -100,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.dht:
         return dht_main(args, folder)
     blocks, stem, runs_stem = choose(args)
-    cuts_grid = args.controls_cuts or args.controls_cuts2
+    cuts_grid = args.controls_cuts or args.controls_cuts2 or args.controls_cuts3
     if args.controls or args.controls_pilot or args.controls_phases or cuts_grid:  # builds made here
         os.environ.setdefault(CACHE_ENV, str(SCRATCH / "sapo" / "models"))
     if args.blocks:
@@ -119,10 +124,17 @@ def main(argv: list[str] | None = None) -> None:
         report = {"provenance": meta, **controls_report(blocks, runs), "invocation": invocation}
         return print(write_controls(report, folder, stem))
     if cuts_grid:
-        figures = cuts.before_and_after(blocks[0], runs, RunLog(folder / "controls").load())
+        if args.controls_cuts3:  # against block 1, on the same units: what the generation cut changed
+            figures = cuts.before_and_after(blocks[0], runs, RunLog(folder / "controls-cuts").load(), cuts.cuts_blocks()[0])
+            extra = cuts.format_before_and_after(figures, "block 1 (`controls-cuts.runs.jsonl.gz`)")
+            matched = {"cpu_matched_i": cuts.CPU_MATCHED_I_3, "calibration": cuts.CALIBRATION_3}
+        else:
+            figures = cuts.before_and_after(blocks[0], runs, RunLog(folder / "controls").load())
+            extra = cuts.format_before_and_after(figures)
+            matched = {"cpu_matched_i": None, "calibration": None}  # no control (b) here
         report = {"provenance": meta, **controls_report(blocks, runs), "before_and_after": figures,
-                  "invocation": invocation, "cpu_matched_i": None, "calibration": None}  # no control (b) here
-        return print(write_controls(report, folder, stem, extra=cuts.format_before_and_after(figures)))
+                  "invocation": invocation, **matched}
+        return print(write_controls(report, folder, stem, extra=extra))
     if args.controls_phases:
         report = {"provenance": meta, **phases_report(blocks[0], runs), "invocation": invocation}
         return print(f"{report['table']}\nwrote {shown(write_json(folder / f'{stem}.json', report, meta=meta))}")

@@ -3,6 +3,7 @@
     python -m benchmarks.sapo --controls-cuts                # the grid below (resumable; complete tiers first)
     python -m benchmarks.sapo --controls-cuts --report-only  # the table, and each arm before and after the cuts
     python -m benchmarks.sapo --controls-cuts2               # block 2 (below): more cuts, the other 15 units
+    python -m benchmarks.sapo --controls-cuts3               # block 3 (below): after the generation cut, with (b)
 
 PRE-REGISTRATION (written and committed before any run of this grid; the commit says "Pre-registration")
 
@@ -71,6 +72,31 @@ analysed. Primary: S over the better of (a) and (c) per CPU-second, paired per u
 success: lower bound above 1.0; ambition >= 1.5x. Secondary: per round, S over (c). Also: each arm over the same arm
 of the first table on the same units. Block 2 is reported on its own, next to block 1, never pooled with it (its code
 spends less CPU, so its ratios are a different quantity).
+
+PRE-REGISTRATION OF BLOCK 3 (written and committed before any of its runs; the commit says "Pre-registration")
+
+Why. Since block 2 generation got about 4x cheaper in every arm, with no change to a sampled token: `Policy.generate`
+renders each question's chat template once instead of once per sampled row, and the eager decode loop prefills each
+distinct prompt once and copies its keys and values to the L rows that share it. Pilot (question seed 1000, build 0,
+60 rounds, never counts): generation 105 -> 23 ms per node-round for S and 114 -> 25 for 8/0; cumulative rewards
+equal to the last digit (15.956, 14.672). Generation, common to every arm, was most of each arm's CPU; what is left is
+mostly training, where S spends more (it trains on ~7 peers' groups a round). So S's CPU over 8/0's rises, and
+CPU-matched isolation (b), which buys reward with more generation, got cheaper. Blocks 1 and 2 no longer describe the
+product's costs; block 3 measures the table again on today's code, with control (b) back in.
+
+Calibration of (b) by the first table's rule (`controls.calibrate`), pilot at 150 rounds on question seed 1000,
+build 0 (never counts): `CALIBRATION_3` below; I_b = 13.
+
+Prediction, written before the runs (the same pilot, one unit): S's reward per CPU-second is about 0.78x of 8/0's
+(S: 1.75x 8/0's CPU, 1.36x its reward per round), so the primary target is expected to fail.
+
+Block "generation cut: sparser-8": S "8/8 positive", (a) "8/0", (b) "13/0, CPU-matched", (c) "8/8 replay positive";
+150 rounds, 8 nodes, the regime, host settings and metrics of blocks 1 and 2. Units: builds 0, 1, 2 x question seeds
+0-4, block 1's units, so each arm is paired with itself in block 1 (what the generation cut changed); complete tiers
+first, only complete tiers analysed. Primary: S over the best of (a), (b) and (c) per CPU-second, paired per unit,
+95% hierarchical bootstrap; success: lower bound above 1.0; ambition >= 1.5x. Secondary (per round): S over the best
+compute-matched control, (b) or (c). Also: each arm's CPU-seconds and cumulative reward over the same arm of block 1
+on the same units. Block 3 is reported on its own, never pooled with blocks 1 and 2.
 """
 
 from __future__ import annotations
@@ -102,23 +128,48 @@ def cuts_2_blocks(seeds: tuple[int, ...] = SEEDS_2) -> list[Block]:
                   note="S against 8/0 and the replay control after the second CPU cuts")]
 
 
-def before_and_after(block: Block, runs: dict[str, Row], first_runs: dict[str, Row]) -> dict[str, Any]:
-    """Per arm: CPU-seconds and cumulative reward after the cuts over the first table's same arm on the same
-    units (the complete tiers of `block` whose units the first table also has)."""
+SEEDS_3 = SEEDS
+NAME_3 = "generation cut: sparser-8"
+CPU_MATCHED_I_3: int | None = 13
+"""I_b of block 3's control (b), from its calibration pilot (`CALIBRATION_3`), set before the block runs."""
+CALIBRATION_3 = ("pilot (question seed 1000, build 0, 150 rounds, after the generation cut), CPU-s per node-round: "
+                 "c8 = 0.04138 (8/0, 49.65 CPU-s), c16 = 0.09517 (16/0, 114.2 CPU-s), cS = 0.07232 (8/8 positive, "
+                 "86.78 CPU-s); g = (c16 - c8) / 8 = 0.006724; I_b = round(8 + (cS - c8) / g) = round(12.60) = 13")
+
+
+def arms_3() -> tuple:
+    """S, (a) 8/0, (b) CPU-matched isolation, (c) the replay control."""
+    if CPU_MATCHED_I_3 is None:
+        raise RuntimeError("block 3's control (b) is not calibrated yet")
+    return (controls.SHARING, controls.ISOLATION_8, controls.cpu_matched(CPU_MATCHED_I_3), controls.REPLAY)
+
+
+def cuts_3_blocks(seeds: tuple[int, ...] = SEEDS_3) -> list[Block]:
+    """Block 3: after the shared prefill, S against (a), (b) and (c) on block 1's units."""
+    return [Block(NAME_3, SPARSER, 8, controls.ROUNDS, seeds, arms_3(), builds=controls.BUILDS, seed_major=True,
+                  note="S against 8/0, CPU-matched isolation and the replay control after the generation cut")]
+
+
+def before_and_after(block: Block, runs: dict[str, Row], first_runs: dict[str, Row],
+                     before_block: Block | None = None) -> dict[str, Any]:
+    """Per arm: CPU-seconds and cumulative reward after the cuts over the same arm of an earlier block on the same
+    units (the complete tiers of `block` whose units the earlier block also has; by default the first table).
+    An arm the earlier block did not run is left out."""
     after = rows_by_label(block, runs)
-    first_block = controls.controls_blocks(require_calibration=False)[0]
-    before = rows_by_label(first_block, first_runs)
+    before = rows_by_label(before_block or controls.controls_blocks(require_calibration=False)[0], first_runs)
     complete, _ = tiers(block, after)
     out: dict[str, Any] = {}
     for label, rows in after.items():
-        units = [u for u in rows if u[1] in complete and u in before.get(label, {})]
+        if label not in before:
+            continue
+        units = [u for u in rows if u[1] in complete and u in before[label]]
         out[label] = {"units": len(units), "cpu_after_over_before": compare(rows, before[label], units, cpu),
                       "reward_after_over_before": compare(rows, before[label], units, cum)}
     return out
 
 
-def format_before_and_after(figures: dict[str, Any]) -> str:
-    lines = ["Each arm after the cuts over the same arm of the first table (`controls.runs.jsonl.gz`), same units:", "",
+def format_before_and_after(figures: dict[str, Any], reference: str = "the first table (`controls.runs.jsonl.gz`)") -> str:
+    lines = [f"Each arm after the cuts over the same arm of {reference}, same units:", "",
              "| arm | units | CPU-s after / before | cumulative reward after / before |", "|---|---:|---|---|"]
     for label, f in figures.items():
         cells = [_fmt(f[k]) for k in ("cpu_after_over_before", "reward_after_over_before")]

@@ -9,13 +9,14 @@ from benchmarks.sapo import controls
 from benchmarks.sapo.controls_output import write_controls
 from benchmarks.sapo.controls_report import controls_report
 from benchmarks.sapo.cli import choose, parse_args
-from benchmarks.sapo.cuts import before_and_after, cuts_2_blocks, cuts_blocks, format_before_and_after
+from benchmarks.sapo import cuts
+from benchmarks.sapo.cuts import before_and_after, cuts_2_blocks, cuts_3_blocks, cuts_blocks, format_before_and_after
 from benchmarks.sapo.runs import spec_key
 
-CPU = {"8/0": 0.15, "8/8 positive": 0.25, "8/8 replay positive": 0.22, "16/0": 0.3,
+CPU = {"13/0, CPU-matched": 0.26, "8/0": 0.15, "8/8 positive": 0.25, "8/8 replay positive": 0.22, "16/0": 0.3,
        "14/0, CPU-matched": 0.27, "8/8 uniform": 0.3, "8/8 need positive": 0.25}
 """CPU-seconds per node-round of each arm in the first table; the cuts make 8/0 0.9x and the others 0.7x."""
-REWARD = {"8/0": 0.04, "8/8 positive": 0.05, "8/8 replay positive": 0.045, "16/0": 0.04,
+REWARD = {"13/0, CPU-matched": 0.04, "8/0": 0.04, "8/8 positive": 0.05, "8/8 replay positive": 0.045, "16/0": 0.04,
           "14/0, CPU-matched": 0.04, "8/8 uniform": 0.04, "8/8 need positive": 0.05}
 
 
@@ -45,6 +46,26 @@ def test_block_2_runs_the_same_arms_on_the_first_tables_other_units() -> None:
     blocks, stem, runs_stem = choose(parse_args(["--controls-cuts2"]))
     assert blocks[0].name == two.name and stem == runs_stem == "controls-cuts2"  # its own run log
     assert choose(parse_args(["--controls-cuts2", "--seeds", "2"]))[0][0].seeds == (5, 6)
+
+
+def test_block_3_adds_the_calibrated_cpu_matched_control_on_block_1s_units() -> None:
+    (one,), (three,) = cuts_blocks(), cuts_3_blocks()
+    assert [c.label for c in three.configs] == ["8/8 positive", "8/0", "13/0, CPU-matched", "8/8 replay positive"]
+    assert three.seeds == one.seeds == (0, 1, 2, 3, 4) and three.builds == one.builds
+    assert (three.regime, three.n_nodes, three.rounds) == (one.regime, one.n_nodes, one.rounds)
+    assert controls.calibrate(0.04138, 0.09517, 0.07232) == cuts.CPU_MATCHED_I_3 == 13  # the pilot's figures
+    assert "c8 = 0.04138" in cuts.CALIBRATION_3 and "= 13" in cuts.CALIBRATION_3
+    blocks, stem, runs_stem = choose(parse_args(["--controls-cuts3"]))
+    assert blocks[0].name == three.name and stem == runs_stem == "controls-cuts3"  # its own run log
+
+
+def test_block_3_is_compared_with_block_1_arm_by_arm_and_b_has_no_twin() -> None:
+    before = _log(cuts_blocks(), (0,), cut=False)
+    after = _log(cuts_3_blocks((0,)), (0,), cut=True)
+    figures = before_and_after(cuts_3_blocks((0,))[0], after, before, cuts_blocks()[0])
+    assert set(figures) == {"8/8 positive", "8/0", "8/8 replay positive"}  # block 1 ran no (b)
+    assert figures["8/8 positive"]["units"] == 3 and figures["8/8 positive"]["cpu_after_over_before"]["mean"] == pytest.approx(0.7)
+    assert "block 1" in format_before_and_after(figures, "block 1 (`controls-cuts.runs.jsonl.gz`)")
 
 
 def test_the_grid_is_s_and_its_two_strongest_controls_on_the_first_tables_units() -> None:
