@@ -105,7 +105,7 @@ from typing import Any
 
 from benchmarks.sapo import controls
 from benchmarks.sapo.controls_report import Row, compare, cpu, cum, rows_by_label, tiers
-from benchmarks.sapo.grid import Block
+from benchmarks.sapo.grid import Block, SwarmConfig
 from benchmarks.sapo.sim import SPARSER
 
 ARMS = (controls.SHARING, controls.ISOLATION_8, controls.REPLAY)
@@ -137,7 +137,7 @@ CALIBRATION_3 = ("pilot (question seed 1000, build 0, 150 rounds, after the gene
                  "86.78 CPU-s); g = (c16 - c8) / 8 = 0.006724; I_b = round(8 + (cS - c8) / g) = round(12.60) = 13")
 
 
-def arms_3() -> tuple:
+def arms_3() -> tuple[SwarmConfig, ...]:
     """S, (a) 8/0, (b) CPU-matched isolation, (c) the replay control."""
     if CPU_MATCHED_I_3 is None:
         raise RuntimeError("block 3's control (b) is not calibrated yet")
