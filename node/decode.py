@@ -226,8 +226,10 @@ class _Rows:
 
 
 def cache_kwarg(model: transformers.PreTrainedModel) -> str:
-    """transformers 5.x renamed `past_key_values` to `cache` (the old name warns, then goes away)."""
-    return "cache" if "cache" in inspect.signature(type(model).forward).parameters else "past_key_values"
+    """transformers 5.x renamed `past_key_values` to `cache` (the old name warns, then goes away). A peft wrapper
+    passes keyword arguments on to its base model, whose signature decides."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(type(base).forward).parameters else "past_key_values"
 
 
 def left_pad(prompts: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

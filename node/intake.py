@@ -28,6 +28,7 @@ reward model"; rl-swarm's genrl is the counter-example that trains on the sender
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -69,6 +70,18 @@ def rescore_external(batches: Sequence[RolloutBatch], tasks: TaskSource, reward_
             kept.append(ScoredGroup(task=task, texts=texts, rewards=tuple(reward_fn(task, texts)), source=batch.sender,
                                     origin=origin))
     return kept, counts
+
+
+def claiming_signal(batches: Sequence[RolloutBatch]) -> tuple[list[RolloutBatch], int]:
+    """Each batch with only its groups whose sender's rewards are not all equal (the others cannot be chosen if
+    our verifier agrees with the sender's), and how many groups were left out. A sender's claim decides what
+    is re-scored, never what is learned: `rescore_external` scores the groups kept as it scores any."""
+    kept, skipped = [], 0
+    for batch in batches:
+        groups = tuple(g for g in batch.groups if len({c.sender_reward for c in g.completions}) > 1)  # NaN != NaN: kept
+        skipped += len(batch.groups) - len(groups)
+        kept.append(batch if len(groups) == len(batch.groups) else dataclasses.replace(batch, groups=groups))
+    return kept, skipped
 
 
 def _task_of(group: RolloutGroup, tasks: TaskSource, counts: Counter[str], accept_free_text: bool) -> Task | None:

@@ -253,14 +253,54 @@ class Policy:
             rewards=torch.tensor(rewards, dtype=torch.float32, device=self.device),
         )
 
-    def token_logprobs(self, batch: TokenBatch) -> torch.Tensor:
-        """[B, T] log pi(input_ids[b, t] | input_ids[b, :t]) with grad; column 0 (no context) is 0."""
+    def token_logprobs(self, batch: TokenBatch, *, share_prompts: bool | None = None) -> torch.Tensor:
+        """[B, T] log pi(input_ids[b, t] | input_ids[b, :t]) with grad on every completion column
+        (`completion_mask` 1), 0 in column 0 (no context).
+
+        When rows share a prompt (a group's completions do) and `share_prompts` (default:
+        `config.shared_prompt_updates`) is on, each distinct prompt runs once, its keys and values serve every
+        row with it, and the prompt's columns are 0: only completion columns are computed. Otherwise every
+        column is, each row running whole.
+        """
+        share = self.config.shared_prompt_updates if share_prompts is None else share_prompts
+        split = self._prompt_split(batch) if share else None
+        if split is not None:
+            return self._shared_prompt_token_logprobs(batch, *split)
         with self.autocast():
             logits = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
         logits = logits[:, :-1].float()  # position t predicts token t + 1
         targets = batch.input_ids[:, 1:].unsqueeze(-1)
         logprobs = logits.gather(-1, targets).squeeze(-1) - logits.logsumexp(-1)
         return F.pad(logprobs, (1, 0), value=0.0)
+
+    def _prompt_split(self, batch: TokenBatch) -> tuple[list[list[int]], torch.Tensor, torch.Tensor, list[list[int]]] | None:
+        """(distinct prompts, owner [B] indexing them, prompt end [B], each row's completion ids), or None when
+        no two rows share a prompt or a row has no completion token or no prompt (nothing to gain, or nothing to place or share)."""
+        completion = batch.completion_mask.detach().cpu() > 0
+        if not bool(completion.any(1).all()) or bool(completion[:, 0].any()):
+            return None
+        prompt_end = completion.to(torch.uint8).argmax(1)  # the first completion column
+        row_end = prompt_end + completion.sum(1)
+        ids = batch.input_ids.detach().cpu()
+        index: dict[tuple[int, ...], int] = {}
+        owner: list[int] = []
+        for r, (start, end) in enumerate(zip(prompt_end.tolist(), row_end.tolist())):
+            owner.append(index.setdefault(tuple(ids[r, :start].tolist()), len(index)))
+        if len(index) == len(owner):
+            return None
+        completions = [ids[r, start:end].tolist() for r, (start, end) in enumerate(zip(prompt_end.tolist(), row_end.tolist()))]
+        return [list(p) for p in index], torch.tensor(owner, device=self.device), prompt_end, completions
+
+    def _shared_prompt_token_logprobs(self, batch: TokenBatch, prompts: list[list[int]], owner: torch.Tensor,
+                                      prompt_end: torch.Tensor, completions: list[list[int]]) -> torch.Tensor:
+        """`token_logprobs` with each distinct prompt run once: completion columns filled, the rest 0."""
+        scores = self._shared_prompt_logprobs(prompts, owner, completions)  # [B, C], C = the longest completion
+        rows, width = batch.input_ids.shape
+        span = torch.arange(scores.shape[1], device=self.device)
+        filled = span < torch.tensor([len(c) for c in completions], device=self.device).unsqueeze(1)
+        columns = prompt_end.to(self.device).unsqueeze(1) + span  # where each completion token sits in the row
+        placed = torch.zeros(rows, width + scores.shape[1], dtype=scores.dtype, device=self.device)
+        return placed.scatter(1, columns, torch.where(filled, scores, 0.0))[:, :width]
 
     @torch.no_grad()
     def completion_logprobs(self, pairs: Sequence[tuple[str, str]], questions_per_pass: int = 64) -> list[list[float]]:

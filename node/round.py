@@ -35,7 +35,7 @@ from node.config import NodeConfig
 from node.defences import build_defences
 from node.hardware import runtime_fields
 from node.health import HealthSink, NullHealth, Vitals
-from node.intake import rescore_external
+from node.intake import claiming_signal, rescore_external
 from node.metrics import MetricsSink, NullMetrics
 from node.pass_rates import PassRateTracker
 from node.peer_ledger import PeerLedger
@@ -206,7 +206,9 @@ class Node:
             batches = await self._collect(external_j)
         with timer("score_external"):
             # Rebuilding a peer's task can take CPU-seconds: keep it off the event loop (and the DHT).
-            external, rejected = await asyncio.to_thread(rescore_external, batches, self.tasks, self.reward_fn,
+            candidates, claimed_no_signal = (claiming_signal(batches) if cfg.sampler.rescore_claimed_signal_only
+                                             else (batches, 0))
+            external, rejected = await asyncio.to_thread(rescore_external, candidates, self.tasks, self.reward_fn,
                                                          accept_free_text=cfg.sampler.accept_free_text)
             self.intake_rejections.update(rejected)
             external, flagged = await asyncio.to_thread(self.defences.screen, external, local, self.peer_ledger)
@@ -234,7 +236,8 @@ class Node:
         row = self._metrics_row(r, local, selection, stats, generations, batches, timer)
         row.update(external_received=len(external), zero_adv_external=received_zero_adv, local_i=local_i,
                    external_j=external_j, pool_dropped_stale=stale, generated_groups=len(local),
-                   published_groups=published, **ages, **self.defences.metrics())
+                   published_groups=published, claimed_no_signal_skipped=claimed_no_signal, **ages,
+                   **self.defences.metrics())
         row["batches_from"] = dict(Counter(b.sender for b in batches))  # who reached us this round: delivery per peer
         # ===== ALGO LOGIC: the collapse guard may restore the best policy (before it is checkpointed)
         row["rollback"] = self.guard.after_round(row["reward_local"], row["entropy"])

@@ -86,8 +86,23 @@ def command() -> str:
 
 
 def host() -> str:
-    """This machine as a run's results depend on it: architecture, cores and torch's CPU kernel set."""
-    return f"{platform.machine()}, {os.cpu_count()} cores, {cpu_kernels()} kernels"
+    """This machine as a run's results depend on it: architecture (with the CPU's model name where the system
+    says it), cores and torch's CPU kernel set. CPU-seconds differ between hosts (the same runs took 1.5x the
+    CPU-seconds on one 2-core host as on another), so ratios are only taken between runs of one host."""
+    model = cpu_model()
+    return f"{platform.machine()}{f' ({model})' if model else ''}, {os.cpu_count()} cores, {cpu_kernels()} kernels"
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), or "" where there is none."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()[:80]
+    except OSError:
+        pass
+    return ""
 
 
 def provenance() -> dict[str, Any]:

@@ -53,6 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--controls-cuts3", action="store_true",
                         help="block 3 of benchmarks.sapo.cuts: S against 8/0, CPU-matched isolation and the replay "
                              "control after the generation cut, question seeds 0-4, own log")
+    parser.add_argument("--controls-cuts4", action="store_true",
+                        help="block 4 of benchmarks.sapo.cuts: S with claimed-signal intake against 8/0, CPU-matched "
+                             "isolation and the replay control after the update and intake cuts, seeds 0-4, own log")
     parser.add_argument("--pilot", action="store_true", help="the 2-seed pilots of grid.pilot_blocks")
     parser.add_argument("--fill", action="store_true",
                         help="under today's packages (own run log): sparser-8 over 150 rounds, isolation, the fill "
@@ -87,6 +90,8 @@ def choose(args: argparse.Namespace) -> tuple[list[Block], str, str]:
         return cuts.cuts_2_blocks(cuts.SEEDS_2[:args.seeds]), "controls-cuts2", "controls-cuts2"
     if args.controls_cuts3:
         return cuts.cuts_3_blocks(cuts.SEEDS_3[:args.seeds]), "controls-cuts3", "controls-cuts3"
+    if args.controls_cuts4:
+        return cuts.cuts_4_blocks(cuts.SEEDS_4[:args.seeds]), "controls-cuts4", "controls-cuts4"
     if args.pilot:
         return pilot_blocks(args.rounds or 60), "pilot", "table"  # the pilots share the main table's log
     if args.fill:
@@ -105,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.dht:
         return dht_main(args, folder)
     blocks, stem, runs_stem = choose(args)
-    cuts_grid = args.controls_cuts or args.controls_cuts2 or args.controls_cuts3
+    cuts_grid = args.controls_cuts or args.controls_cuts2 or args.controls_cuts3 or args.controls_cuts4
     if args.controls or args.controls_pilot or args.controls_phases or cuts_grid:  # builds made here
         os.environ.setdefault(CACHE_ENV, str(SCRATCH / "sapo" / "models"))
     if args.blocks:
@@ -124,7 +129,12 @@ def main(argv: list[str] | None = None) -> None:
         report = {"provenance": meta, **controls_report(blocks, runs), "invocation": invocation}
         return print(write_controls(report, folder, stem))
     if cuts_grid:
-        if args.controls_cuts3:  # against block 1, on the same units: what the generation cut changed
+        if args.controls_cuts4:  # against block 3, on the same units (another host: its CPU ratio mixes hosts)
+            figures = cuts.before_and_after(blocks[0], runs, RunLog(folder / "controls-cuts3").load(), cuts.cuts_3_blocks()[0])
+            extra = cuts.format_before_and_after(figures, "block 3 (`controls-cuts3.runs.jsonl.gz`, another host, so "
+                                                          "the CPU column mixes the cuts with the hosts' speeds)")
+            matched = {"cpu_matched_i": cuts.CPU_MATCHED_I_4, "calibration": cuts.CALIBRATION_4}
+        elif args.controls_cuts3:  # against block 1, on the same units: what the generation cut changed
             figures = cuts.before_and_after(blocks[0], runs, RunLog(folder / "controls-cuts").load(), cuts.cuts_blocks()[0])
             extra = cuts.format_before_and_after(figures, "block 1 (`controls-cuts.runs.jsonl.gz`)")
             matched = {"cpu_matched_i": cuts.CPU_MATCHED_I_3, "calibration": cuts.CALIBRATION_3}

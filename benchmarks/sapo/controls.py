@@ -87,6 +87,9 @@ SIGNED = UNIFORM_88
 """(d): S with signed advantages; also the paper's own recipe."""
 NEED = SwarmConfig("8/8 need positive", 8, 8, "need", external_advantage="positive")
 """R: receiver-relative selection at S's CPU."""
+SHARING_CLAIMED = SwarmConfig("8/8 positive, claimed-signal intake", 8, 8, external_advantage="positive",
+                              rescore_claimed=True)
+"""S of block 4 (`benchmarks.sapo.cuts`): S whose intake re-scores only the groups their sender scored unequally."""
 
 CPU_MATCHED_I: int | None = 14
 """I_b of control (b), set from the calibration pilot (see the module docstring) before the grid runs."""
@@ -126,7 +129,7 @@ def primary_arms(require_calibration: bool = True) -> tuple[SwarmConfig, ...]:
     return (SHARING, ISOLATION_8, ISOLATION, cpu_matched(CPU_MATCHED_I), REPLAY, SIGNED, NEED)
 
 
-ROLES = {SHARING.label: "S", ISOLATION_8.label: "a", ISOLATION.label: "a", REPLAY.label: "c", SIGNED.label: "d",
+ROLES = {SHARING.label: "S", SHARING_CLAIMED.label: "S", ISOLATION_8.label: "a", ISOLATION.label: "a", REPLAY.label: "c", SIGNED.label: "d",
          NEED.label: "R"}
 """Each arm's role in the pre-registration (the CPU-matched arm's label carries its I: see `role`)."""
 

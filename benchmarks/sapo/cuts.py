@@ -4,6 +4,7 @@
     python -m benchmarks.sapo --controls-cuts --report-only  # the table, and each arm before and after the cuts
     python -m benchmarks.sapo --controls-cuts2               # block 2 (below): more cuts, the other 15 units
     python -m benchmarks.sapo --controls-cuts3               # block 3 (below): after the generation cut, with (b)
+    python -m benchmarks.sapo --controls-cuts4               # block 4 (below): update and intake cuts, another host
 
 PRE-REGISTRATION (written and committed before any run of this grid; the commit says "Pre-registration")
 
@@ -97,6 +98,44 @@ first, only complete tiers analysed. Primary: S over the best of (a), (b) and (c
 95% hierarchical bootstrap; success: lower bound above 1.0; ambition >= 1.5x. Secondary (per round): S over the best
 compute-matched control, (b) or (c). Also: each arm's CPU-seconds and cumulative reward over the same arm of block 1
 on the same units. Block 3 is reported on its own, never pooled with blocks 1 and 2.
+
+PRE-REGISTRATION OF BLOCK 4 (written and committed before any of its runs; the commit says "Pre-registration")
+
+Why. Block 3 left S at 0.87x [0.80, 0.95] of 8/0 per CPU-second. Three cuts since, all in the product:
+- shared-prompt updates (`model.shared_prompt_updates`, on by default): a training micro-batch runs each distinct
+  prompt once and hands its keys and values to every row with it; the same log-probs and gradients up to float
+  rounding (tests/unit/test_policy.py). A 128-row batch of 8 groups: forward and backward 220 -> 69 ms;
+- the update's Adam step is fused (one kernel for every tensor): clip + step 3.2 -> 1.1 ms on this model;
+- claimed-signal intake (`sampler.rescore_claimed_signal_only`, off by default, on in this block's S): intake
+  rebuilds and re-scores only the peers' groups their sender scored unequally; the claim decides what is checked,
+  never what is learned. With one verifier in the swarm the same groups reach selection, but the peer-trust
+  defence then judges a peer on the groups it inspects, so its decisions (and S's learning) can differ.
+Pilot (question seed 1000, build 0, 150 rounds, never counts), old code and new side by side on this host:
+8/0 76.1 -> 68.5 CPU-s (training 26.8 -> 17.8), S 107.4 -> 105.8 (training 42.7 -> 39.9: S's rows, after
+inert-row skipping and merging, are spread over ~9 prompts, so little is shared); claimed-signal intake on top:
+S 94.0 CPU-s (re-score and screen 11.3 -> 3.0). Cumulative reward 36.41 -> 38.40 (8/0) and 43.65 -> 44.11 (S)
+by float rounding; S with claimed-signal intake 40.34. With peer trust off, S with and without it gave the same
+reward to the last digit over 40 rounds (9.9553 both).
+
+Host. Blocks 1-3 ran on another 2-core host; this one spends about 1.5x the CPU-seconds on the same runs (block 3's
+code: 8/0 0.0634 CPU-s per node-round here against 0.0414 in block 3's pilot). Run rows now record the CPU model.
+Ratios are taken within the block only; block 4 is never pooled with blocks 1-3, and its CPU after/before
+block 3 (same units) mixes the cuts with the hosts' speeds: only its reward column is read.
+
+Calibration of (b) by the first table's rule, the pilot above (with S as this block runs it): `CALIBRATION_4`
+below; I_b = 12.
+
+Prediction, written before the runs: S's reward per CPU-second 0.76x-0.93x of 8/0's (the pilot unit gives 0.76x,
+S spending 1.38x 8/0's CPU for 1.05x its reward per round; with block 3's 1.29x per round it would be 0.93x). The
+primary target is expected to fail.
+
+Block "product cuts: sparser-8": S "8/8 positive, claimed-signal intake", (a) "8/0", (b) "12/0, CPU-matched",
+(c) "8/8 replay positive"; 150 rounds, 8 nodes, the regime and metrics of blocks 1-3, `ATEN_CPU_CAPABILITY=avx2`,
+2 workers. Units: builds 0, 1, 2 x question seeds 0-4 (block 1's and 3's units); complete tiers first, only complete
+tiers analysed. Primary: S over the best of (a), (b) and (c) per CPU-second, paired per unit, 95% hierarchical
+bootstrap; success: lower bound above 1.0; ambition >= 1.5x. Secondary (per round): S over the best compute-matched
+control, (b) or (c). Also: each arm's cumulative reward over the same arm of block 3 on the same units (8/0 and (c);
+S and (b) changed labels). Reported on its own, never pooled with blocks 1-3.
 """
 
 from __future__ import annotations
@@ -148,6 +187,30 @@ def cuts_3_blocks(seeds: tuple[int, ...] = SEEDS_3) -> list[Block]:
     """Block 3: after the shared prefill, S against (a), (b) and (c) on block 1's units."""
     return [Block(NAME_3, SPARSER, 8, controls.ROUNDS, seeds, arms_3(), builds=controls.BUILDS, seed_major=True,
                   note="S against 8/0, CPU-matched isolation and the replay control after the generation cut")]
+
+
+SEEDS_4 = SEEDS
+NAME_4 = "product cuts: sparser-8"
+CPU_MATCHED_I_4: int | None = 12
+"""I_b of block 4's control (b), from its calibration pilot (`CALIBRATION_4`), set before the block runs."""
+CALIBRATION_4 = ("pilot (question seed 1000, build 0, 150 rounds, after the product cuts, on block 4's host), CPU-s "
+                 "per node-round: c8 = 0.05673 (8/0, 68.07 CPU-s), c16 = 0.10527 (16/0, 126.32 CPU-s), cS = 0.07834 "
+                 "(8/8 positive, claimed-signal intake, 94.01 CPU-s); g = (c16 - c8) / 8 = 0.006068; "
+                 "I_b = round(8 + (cS - c8) / g) = round(11.56) = 12")
+
+
+def arms_4() -> tuple[SwarmConfig, ...]:
+    """S with claimed-signal intake, (a) 8/0, (b) CPU-matched isolation, (c) the replay control."""
+    if CPU_MATCHED_I_4 is None:
+        raise RuntimeError("block 4's control (b) is not calibrated yet")
+    return (controls.SHARING_CLAIMED, controls.ISOLATION_8, controls.cpu_matched(CPU_MATCHED_I_4), controls.REPLAY)
+
+
+def cuts_4_blocks(seeds: tuple[int, ...] = SEEDS_4) -> list[Block]:
+    """Block 4: after the update and intake cuts, S (claimed-signal intake) against (a), (b) and (c), block 1's units."""
+    return [Block(NAME_4, SPARSER, 8, controls.ROUNDS, seeds, arms_4(), builds=controls.BUILDS, seed_major=True,
+                  note="S with claimed-signal intake against 8/0, CPU-matched isolation and the replay control "
+                       "after the update and intake cuts")]
 
 
 def before_and_after(block: Block, runs: dict[str, Row], first_runs: dict[str, Row],

@@ -31,6 +31,8 @@ class SwarmConfig:
     """Own past informative groups re-offered for the J slots (`sampler.replay_groups`; 0: off)."""
     peers: bool = True
     """Whether nodes read peers' records (False: isolation, even with J slots, which then only replay can fill)."""
+    rescore_claimed: bool = False
+    """`sampler.rescore_claimed_signal_only`: intake re-scores only the groups their sender scored unequally."""
 
 
 ISOLATION = SwarmConfig("16/0", 16, 0)
@@ -103,7 +105,8 @@ class Block:
                         rounds=self.rounds, seed=seed, strategy=c.strategy, adaptive=c.adaptive,
                         external_advantage=c.external_advantage, iterations=c.iterations, update_groups=c.update_groups,
                         models=self.models, rl_families=self.rl_families, lr=self.lr, build_seed=build,
-                        replay_groups=c.replay_groups, peers=c.peers) for c in self.configs]
+                        replay_groups=c.replay_groups, peers=c.peers, rescore_claimed=c.rescore_claimed)
+                for c in self.configs]
 
 
 def quick_blocks(rounds: int = 50, seeds: int = 2) -> list[Block]:

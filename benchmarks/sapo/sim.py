@@ -116,6 +116,8 @@ class RunSpec:
     """`sampler.replay_groups`: own past informative groups offered for the J slots (0: off)."""
     peers: bool = True
     """Whether nodes have a transport at all; False: isolation whose J slots only its own replay can fill."""
+    rescore_claimed: bool = False
+    """`sampler.rescore_claimed_signal_only`: intake re-scores only the groups their sender scored unequally."""
 
     @property
     def sharing(self) -> bool:
@@ -190,7 +192,7 @@ def node_config(spec: RunSpec, k: int) -> NodeConfig:
         "tasks": {"families": _families(families)},
         "sampler": {"type": spec.strategy, "local_i": spec.local_i, "external_j": spec.external_j,
                     "completions_l": spec.completions, "seed": 1_000 * spec.seed + k, "split": split,
-                    "replay_groups": spec.replay_groups},
+                    "replay_groups": spec.replay_groups, "rescore_claimed_signal_only": spec.rescore_claimed},
         "algorithm": {"type": "grpo", "lr": spec.lr, "external_advantage": spec.external_advantage,
                       "iterations": spec.iterations},
         "round": {"rounds": spec.rounds, "seed": spec.seed, "checkpoint_every": 0, "collect_timeout_s": 30.0},

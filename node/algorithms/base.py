@@ -32,6 +32,9 @@ from node.types import ScoredGroup, TokenBatch, UpdateStats
 
 logger = logging.getLogger(__name__)
 
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
+"""Devices whose parameters take the fused Adam step (elsewhere torch picks its default implementation)."""
+
 
 class Algorithm(ABC):
     """A local update rule. Owns its Adam optimizer over `policy.parameters()`."""
@@ -66,7 +69,10 @@ class Algorithm(ABC):
         self.options = validate_options(type(self).Options, config.options, f"algorithm {config.type!r}")
         """This algorithm's own options (`config.options` as `Options`)."""
         self.policy = policy
-        self.optimizer = torch.optim.Adam(list(policy.parameters()), lr=config.lr)
+        parameters = list(policy.parameters())
+        # One fused kernel for every tensor's step: on a 0.5M-parameter model on CPU, clip + step 3.2 -> 1.1 ms.
+        fused = all(p.device.type in FUSED_ADAM_DEVICES and p.dtype.is_floating_point for p in parameters)
+        self.optimizer = torch.optim.Adam(parameters, lr=config.lr, fused=fused or None)
         self.micro_batch = MicroBatch(config.micro_batch, what="update", model=getattr(policy, "name", "policy"),
                                       device=getattr(policy, "device", torch.device("cpu")))
         """Sequences per forward/backward pass (`config.micro_batch`), halved on an out-of-memory error."""

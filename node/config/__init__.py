@@ -62,6 +62,10 @@ class ModelConfig(Strict):
     generate_micro_batch: int | None = Field(None, ge=1, le=65536)
     """Rows sampled per decode batch (None: all of a round's I x L rows at once). Halved for the rest of
     the run when a CUDA out-of-memory error hits generation."""
+    shared_prompt_updates: bool = True
+    """Training forward passes run each distinct prompt of a micro-batch once and hand its keys and values
+    to every row with that prompt (a group's completions share theirs), instead of running every row's
+    prompt again. The same log-probs up to float rounding; false: every row runs whole."""
     lora: "LoraConfig | None" = None
     """Train LoRA adapters instead of every weight (needs the `[lora]` extra, i.e. peft): for models whose
     full update does not fit. Generation runs on the merged weights, refreshed after each update."""
@@ -162,6 +166,13 @@ class SamplerConfig(PluginSection):
     """Drop groups whose rewards are all equal before sampling (they carry no signal)."""
     accept_free_text: bool = False
     """Train on external free-text tasks that cannot be rebuilt and re-scored."""
+    rescore_claimed_signal_only: bool = False
+    """Intake rebuilds and re-scores only the peers' groups whose sender scored its completions unequally;
+    a group its sender scored all alike is left unscored (metrics: `claimed_no_signal_skipped`). The claim
+    decides only what is checked, never what is learned: a group claiming signal is re-scored like any other,
+    so a lie costs the liar its own groups. In a sparse swarm most groups carry no signal, and this skips
+    their rebuild and verification. Leave it off where nodes' verifiers differ (a group one scores all alike
+    may have signal under another). Needs drop_zero_advantage (without the filter every group is a candidate)."""
     max_external_pool: int = Field(1024, ge=1)
     """Most external groups held between rounds; older ones are dropped first."""
     max_age_windows: int | None = Field(None, ge=0, le=1_000_000)
@@ -193,6 +204,9 @@ class SamplerConfig(PluginSection):
     def _some_groups(self) -> "SamplerConfig":
         if self.local_i + self.external_j == 0 and self.split.type == "fixed":
             raise ValueError("sampler.local_i + sampler.external_j is 0: set local_i >= 1 or external_j >= 1")
+        if self.rescore_claimed_signal_only and not self.drop_zero_advantage:
+            raise ValueError("sampler.rescore_claimed_signal_only needs sampler.drop_zero_advantage: without the filter "
+                             "a group scored all alike is a candidate too, so every group must be re-scored")
         if self.replay_groups and self.external_j == 0 and self.split.type == "fixed":
             raise ValueError(f"sampler.replay_groups is {self.replay_groups} but external_j is 0 under a fixed split: "
                              "replayed groups fill the J slots, so set external_j >= 1 (or replay_groups: 0)")

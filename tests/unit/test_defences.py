@@ -293,7 +293,7 @@ def test_shared_prompt_logprobs_equal_the_training_rows(policies) -> None:
     shared = policy.completion_logprobs(pairs, questions_per_pass=2)
     batch = policy.build_batch([ScoredGroup(t, (text,), (0.0,)) for t, (_, text) in zip([t for t in tasks for _ in range(4)], pairs)])
     with torch.no_grad():
-        rows = policy.token_logprobs(batch)
+        rows = policy.token_logprobs(batch, share_prompts=False)
     for r, scores in enumerate(shared):
         expected = rows[r][batch.completion_mask[r] == 1].tolist()
         assert scores == pytest.approx(expected, abs=1e-4), (pairs[r], scores, expected)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from node.config import RewardsConfig, TasksConfig
-from node.intake import rescore_external
+from node.intake import claiming_signal, rescore_external
 from node.rewards import build_reward_fn
 from node.tasks import TaskSource
 from protocol.messages import Completion, RolloutBatch, RolloutGroup, TaskRef
@@ -67,3 +67,21 @@ def test_free_text_accepted_on_request() -> None:
 def test_source_is_the_sender(sender: str) -> None:
     groups, _ = rescore_external([batch(honest_group(["9"]), sender=sender)], TASKS, REWARD)
     assert groups[0].source == sender and not groups[0].is_local
+
+
+def test_claiming_signal_keeps_only_groups_their_sender_scored_unequally() -> None:
+    mixed, alike, lone = honest_group(["9", "8"]), honest_group(["9", "9"]), honest_group(["8"])
+    mixed = RolloutGroup(mixed.task, mixed.question, (Completion("9", 1, 1.0), Completion("8", 1, 0.0)))
+    nan = RolloutGroup(alike.task, alike.question, (Completion("9", 1, float("nan")), Completion("8", 1, float("nan"))))
+    whole = batch(mixed, sender="whole")
+    kept, skipped = claiming_signal([batch(alike, mixed, lone, nan), whole, batch(alike, sender="none")])
+    assert skipped == 3 and kept[1] is whole  # a batch that loses nothing is passed on as it is
+    assert [len(b.groups) for b in kept] == [2, 1, 0] and kept[0].groups == (mixed, nan)  # NaN claims are checked
+    assert [b.sender for b in kept] == ["peer-b", "whole", "none"]
+
+
+def test_a_false_claim_of_signal_is_rescored_and_teaches_nothing() -> None:
+    plain = honest_group(["8", "7"])
+    liar = RolloutGroup(plain.task, plain.question, (Completion("8", 1, 1.0), Completion("7", 1, 0.0)))
+    groups, _ = rescore_external(claiming_signal([batch(liar)])[0], TASKS, REWARD)
+    assert groups[0].rewards == (0.0, 0.0) and not groups[0].has_signal  # our verifier: both wrong

@@ -73,6 +73,25 @@ def test_two_nodes_train_on_each_others_rollouts(tiny_model_config, tmp_path: Pa
         assert all(sum(r["rejections"].values()) == 0 for r in rows)
 
 
+def test_rescoring_only_claimed_signal_trains_exactly_as_rescoring_everything(tiny_model_config, tmp_path: Path) -> None:
+    """Nodes with one verifier: skipping the groups a sender scored all alike changes what intake checks, not what
+    is learned (the same weights after 4 rounds), and the skipped groups are counted."""
+    runs = {}
+    for claimed in (False, True):
+        hub = MemoryHub()
+        overrides = {**SMALL, "sampler": {**SMALL["sampler"], "rescore_claimed_signal_only": claimed}}
+        nodes = [make_node(tiny_model_config, n, tmp_path / str(claimed), hub=hub, overrides=overrides) for n in ("a", "b")]
+        asyncio.run(_lockstep(nodes, 4))
+        runs[claimed] = ([weights(n) for n in nodes], read_metrics(tmp_path / str(claimed) / "a" / "metrics.jsonl"))
+    for before, after in zip(runs[False][0], runs[True][0]):
+        assert all(torch.equal(x, y) for x, y in zip(before, after))
+    rows_all, rows_claimed = runs[False][1], runs[True][1]
+    assert [r["external_groups"] for r in rows_all] == [r["external_groups"] for r in rows_claimed]
+    assert sum(r["claimed_no_signal_skipped"] for r in rows_claimed) > 0
+    assert sum(r["claimed_no_signal_skipped"] for r in rows_all) == 0
+    assert sum(r["external_received"] for r in rows_claimed) < sum(r["external_received"] for r in rows_all)
+
+
 def test_j0_swarm_node_trains_exactly_like_a_silo_node(tiny_model_config, tmp_path: Path) -> None:
     j0 = {"sampler": {"local_i": 4, "external_j": 0, "completions_l": 6}}
     hub = MemoryHub()

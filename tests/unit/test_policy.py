@@ -104,7 +104,7 @@ def test_generations_carry_their_sampled_ids(tiny_policy):
 
 def test_token_logprobs_match_manual_computation(tiny_policy):
     batch = tiny_policy.build_batch([group(QUESTIONS[0], ("3", "-12"), (1.0, 0.0))])
-    logp = tiny_policy.token_logprobs(batch)
+    logp = tiny_policy.token_logprobs(batch, share_prompts=False)
     assert logp.shape == batch.input_ids.shape and logp.requires_grad
     assert torch.equal(logp[:, 0], torch.zeros(2, device=logp.device))
     tolerance = 1e-5 if tiny_policy.compute_dtype == torch.float32 else 2e-2  # bfloat16 on cuda
@@ -117,6 +117,40 @@ def test_token_logprobs_match_manual_computation(tiny_policy):
                 assert torch.allclose(logp[b, t], manual, atol=tolerance)
     (logp * batch.completion_mask).sum().backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in tiny_policy.parameters())
+
+
+def test_shared_prompt_updates_give_the_whole_rows_log_probs_and_gradients(tiny_policy):
+    """Each distinct prompt runs once: completion columns and gradients equal the whole rows' (float rounding),
+    prompt columns are 0. Rows of three questions, local ids and re-tokenized peer text, lengths differing."""
+    groups = [group(QUESTIONS[0], ("3", "-12", "3", "4 4"), (1.0, 0.0, 1.0, 0.0)),
+              group(QUESTIONS[1], ("9", "90"), (1.0, 0.0)),
+              group(QUESTIONS[2], ("-4",), (1.0,))]
+    batch = tiny_policy.build_batch(groups)
+    assert tiny_policy._prompt_split(batch) is not None  # rows share prompts: the shared path runs
+
+    def logp_and_grads(share: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        for parameter in tiny_policy.parameters():
+            parameter.grad = None
+        logp = tiny_policy.token_logprobs(batch, share_prompts=share)
+        (logp * batch.completion_mask * torch.linspace(-1, 1, len(logp)).unsqueeze(1)).sum().backward()
+        return logp.detach(), [p.grad.clone() for p in tiny_policy.parameters()]
+
+    whole, whole_grads = logp_and_grads(False)
+    shared, shared_grads = logp_and_grads(True)
+    completion = batch.completion_mask.bool()
+    tolerance = 1e-5 if tiny_policy.compute_dtype == torch.float32 else 3e-2
+    assert torch.allclose(shared[completion], whole[completion], atol=tolerance)
+    assert torch.equal(shared[~completion], torch.zeros_like(shared[~completion]))
+    for a, b in zip(whole_grads, shared_grads):
+        assert torch.allclose(a, b, atol=tolerance * 10, rtol=1e-3)
+    assert tiny_policy.token_logprobs(batch).shape == whole.shape  # the config's default: shared
+
+
+def test_rows_without_a_shared_prompt_run_whole(tiny_policy):
+    batch = tiny_policy.build_batch([group(q, ("3",), (1.0,)) for q in QUESTIONS])
+    assert tiny_policy._prompt_split(batch) is None
+    logp = tiny_policy.token_logprobs(batch)
+    assert bool((logp[:, 1:][batch.attention_mask[:, 1:].bool() & ~batch.completion_mask[:, 1:].bool()] != 0).all())
 
 
 def test_state_dict_round_trip(tiny_policy, tiny_model_config):

@@ -59,6 +59,21 @@ def test_block_3_adds_the_calibrated_cpu_matched_control_on_block_1s_units() -> 
     assert blocks[0].name == three.name and stem == runs_stem == "controls-cuts3"  # its own run log
 
 
+def test_block_4_runs_s_with_claimed_signal_intake_and_its_calibrated_controls_on_block_1s_units() -> None:
+    (three,), (four,) = cuts_3_blocks(), cuts.cuts_4_blocks()
+    assert [c.label for c in four.configs] == ["8/8 positive, claimed-signal intake", "8/0", "12/0, CPU-matched",
+                                               "8/8 replay positive"]
+    assert controls.role(four.configs[0].label) == "S" and four.configs[0].rescore_claimed
+    sharing = four.specs(0, 1)[0]
+    assert sharing.rescore_claimed and '"rescore_claimed": true' in spec_key(sharing)  # a key of its own
+    assert "rescore_claimed" not in spec_key(three.specs(0, 1)[0])  # runs logged before the field keep their keys
+    assert four.seeds == three.seeds and four.builds == three.builds and four.rounds == three.rounds == 150
+    assert controls.calibrate(0.05673, 0.10527, 0.07834) == cuts.CPU_MATCHED_I_4 == 12  # the pilot's figures
+    assert "c8 = 0.05673" in cuts.CALIBRATION_4 and "= 12" in cuts.CALIBRATION_4
+    blocks, stem, runs_stem = choose(parse_args(["--controls-cuts4"]))
+    assert blocks[0].name == four.name and stem == runs_stem == "controls-cuts4"  # its own run log
+
+
 def test_block_3_is_compared_with_block_1_arm_by_arm_and_b_has_no_twin() -> None:
     before = _log(cuts_blocks(), (0,), cut=False)
     after = _log(cuts_3_blocks((0,)), (0,), cut=True)
