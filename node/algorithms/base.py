@@ -87,7 +87,8 @@ class Algorithm(ABC):
     def sequence_loss(self, logp: Tensor, old_logp: Tensor, ref_logp: Tensor | None, advantages: Tensor,
                       mask: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """Called once per micro-batch with token log-probs [b, T] (logp has grad), advantages [b] and the
-        completion mask [b, T]; returns the loss of each sequence [b] and scalar metrics."""
+        completion mask [b, T]; returns the loss of each sequence [b] and scalar metrics. Only completion columns
+        (mask 1) carry log-probs: under `model.shared_prompt_updates` the prompt's columns are 0."""
 
     def begin_update(self, batch: TokenBatch) -> None:
         """Called once per update with the whole batch, before any forward pass."""
