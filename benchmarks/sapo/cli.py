@@ -12,6 +12,7 @@ Full experiments (the table, --pilot, --fill, --dht) read and write ``benchmarks
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import sys
@@ -103,6 +104,16 @@ def choose(args: argparse.Namespace) -> tuple[list[Block], str, str]:
     return full_blocks(args.rounds or 60, args.seeds or 10), "table", "table"
 
 
+def earlier_provenance(path: Path, meta: dict, invocation: dict) -> tuple[dict, dict]:
+    """(provenance, invocation) of the report at `path` when it holds both (the invocation that ran the runs),
+    else the ones given (this invocation's)."""
+    try:
+        earlier = json.loads(path.read_text())
+        return earlier["provenance"], earlier["invocation"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return meta, invocation
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     short = args.quick or args.tiny
@@ -125,6 +136,8 @@ def main(argv: list[str] | None = None) -> None:
         runs = run_jobs(jobs_of(blocks), log, args.workers, resume=not (args.fresh or short))
     invocation = {"argv": sys.argv[1:], "wall_s": round(time.time() - start_wall, 1),
                   "cpu_s_all_processes": round(_cpu_all() - start_cpu, 1)}
+    if args.report_only:  # the figures are the runs': keep the provenance of the invocation that ran them
+        meta, invocation = earlier_provenance(folder / f"{stem}.json", meta, invocation)
     if args.controls:
         report = {"provenance": meta, **controls_report(blocks, runs), "invocation": invocation}
         return print(write_controls(report, folder, stem))

@@ -129,8 +129,8 @@ def primary_arms(require_calibration: bool = True) -> tuple[SwarmConfig, ...]:
     return (SHARING, ISOLATION_8, ISOLATION, cpu_matched(CPU_MATCHED_I), REPLAY, SIGNED, NEED)
 
 
-ROLES = {SHARING.label: "S", SHARING_CLAIMED.label: "S", ISOLATION_8.label: "a", ISOLATION.label: "a", REPLAY.label: "c", SIGNED.label: "d",
-         NEED.label: "R"}
+ROLES = {SHARING.label: "S", SHARING_CLAIMED.label: "S", ISOLATION_8.label: "a", ISOLATION.label: "a",
+         REPLAY.label: "c", SIGNED.label: "d", NEED.label: "R"}
 """Each arm's role in the pre-registration (the CPU-matched arm's label carries its I: see `role`)."""
 
 

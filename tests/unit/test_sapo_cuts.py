@@ -113,3 +113,15 @@ def test_each_arm_is_compared_with_itself_in_the_first_table_on_complete_tiers(t
     readme = (tmp_path / "README.md").read_text()
     assert "old" not in readme and "| 8/8 positive | 3 |" in readme and "Control (b)" not in readme
     assert "controls-cuts.json" in out and (tmp_path / "controls-cuts.png").exists()
+
+
+def test_a_report_only_keeps_the_provenance_of_the_invocation_that_ran(tmp_path) -> None:
+    from benchmarks.sapo.cli import earlier_provenance
+
+    now = ({"commit": "new", "command": "python -m benchmarks.sapo --controls-cuts4 --report-only"}, {"wall_s": 0.2})
+    assert earlier_provenance(tmp_path / "none.json", *now) == now
+    ran = tmp_path / "controls-cuts4.json"
+    ran.write_text('{"provenance": {"commit": "c27cd06"}, "invocation": {"wall_s": 3363.2}, "markdown": ""}')
+    assert earlier_provenance(ran, *now) == ({"commit": "c27cd06"}, {"wall_s": 3363.2})
+    ran.write_text('{"markdown": ""}')  # a report without them: this invocation's
+    assert earlier_provenance(ran, *now) == now
