@@ -273,22 +273,22 @@ class Policy:
         logprobs = logits.gather(-1, targets).squeeze(-1) - logits.logsumexp(-1)
         return F.pad(logprobs, (1, 0), value=0.0)
 
-    def _prompt_split(self, batch: TokenBatch) -> tuple[list[list[int]], torch.Tensor, torch.Tensor, list[list[int]]] | None:
-        """(distinct prompts, owner [B] indexing them, prompt end [B], each row's completion ids), or None when
-        no two rows share a prompt or a row has no completion token or no prompt (nothing to gain, or nothing to place or share)."""
+    def _prompt_split(self, batch: TokenBatch
+                      ) -> tuple[list[list[int]], torch.Tensor, torch.Tensor, list[list[int]]] | None:
+        """(distinct prompts, owner [B] indexing them, prompt end [B], each row's completion ids), or None when no
+        two rows share a prompt, or a row has no completion token or no prompt (nothing to gain, place or share).
+        Rows are `build_batch`'s: prompt, then completion (`completion_mask` 1), then padding."""
         completion = batch.completion_mask.detach().cpu() > 0
         if not bool(completion.any(1).all()) or bool(completion[:, 0].any()):
             return None
         prompt_end = completion.to(torch.uint8).argmax(1)  # the first completion column
-        row_end = prompt_end + completion.sum(1)
+        spans = list(zip(prompt_end.tolist(), (prompt_end + completion.sum(1)).tolist()))
         ids = batch.input_ids.detach().cpu()
         index: dict[tuple[int, ...], int] = {}
-        owner: list[int] = []
-        for r, (start, end) in enumerate(zip(prompt_end.tolist(), row_end.tolist())):
-            owner.append(index.setdefault(tuple(ids[r, :start].tolist()), len(index)))
+        owner = [index.setdefault(tuple(ids[r, :start].tolist()), len(index)) for r, (start, _) in enumerate(spans)]
         if len(index) == len(owner):
             return None
-        completions = [ids[r, start:end].tolist() for r, (start, end) in enumerate(zip(prompt_end.tolist(), row_end.tolist()))]
+        completions = [ids[r, start:end].tolist() for r, (start, end) in enumerate(spans)]
         return [list(p) for p in index], torch.tensor(owner, device=self.device), prompt_end, completions
 
     def _shared_prompt_token_logprobs(self, batch: TokenBatch, prompts: list[list[int]], owner: torch.Tensor,
