@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
+from torch.autograd.graph import increment_version
 
 from node.config import AlgorithmConfig
 from node.models import lora
@@ -162,6 +163,11 @@ class Algorithm(ABC):
             raise OutOfMemory(f"the optimizer step of {self.micro_batch.model} ran out of memory on "
                               f"{self.micro_batch.device} ({memory_summary(self.micro_batch.device)}): gradients and "
                               f"Adam state do not fit; choose a smaller model or set model.lora") from err
+        if self.optimizer.defaults.get("fused"):
+            # The fused kernel writes the weights without counting it in their `_version`, which is how the policy
+            # sees that its sampling copy (bfloat16, or LoRA's merged weights) is stale: count the write here.
+            for parameter in self.optimizer.param_groups[0]["params"]:
+                increment_version(parameter)
         return float(grad_norm)
 
     def rows_with_gradient(self, advantages: Tensor) -> Tensor:

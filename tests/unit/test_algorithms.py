@@ -113,6 +113,17 @@ def test_update_changes_parameters_and_reports() -> None:
     assert stats.extra["grad_norm"] > 0 and stats.extra["clip_fraction"] == 0.0
 
 
+def test_the_fused_step_counts_its_writes_in_every_weights_version() -> None:
+    """The policy refreshes its sampling copy (bfloat16, LoRA's merged weights) when a weight's `_version` moved;
+    torch's fused Adam kernel writes without counting, so the algorithm counts the write itself."""
+    policy = CharPolicy()
+    algorithm = build_algorithm(AlgorithmConfig(lr=1e-2), policy)
+    assert algorithm.optimizer.defaults["fused"]  # parameters on the CPU: the fused step
+    versions = [p._version for p in policy.parameters()]
+    algorithm.update(GROUPS)
+    assert all(p._version != v for p, v in zip(policy.parameters(), versions))
+
+
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))
 def test_micro_batches_accumulate_to_the_full_batch(name: str) -> None:
     params = []
