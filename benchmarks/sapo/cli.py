@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--controls-cuts4", action="store_true",
                         help="block 4 of benchmarks.sapo.cuts: S with claimed-signal intake against 8/0, CPU-matched "
                              "isolation and the replay control after the update and intake cuts, seeds 0-4, own log")
+    parser.add_argument("--controls-cuts5", action="store_true",
+                        help="block 5 of benchmarks.sapo.cuts: S 4/4 against 4/0, 8/0, CPU-matched isolation and the "
+                             "replay control, with a frozen reference, seeds 10-14, own log")
     parser.add_argument("--pilot", action="store_true", help="the 2-seed pilots of grid.pilot_blocks")
     parser.add_argument("--fill", action="store_true",
                         help="under today's packages (own run log): sparser-8 over 150 rounds, isolation, the fill "
@@ -93,6 +96,8 @@ def choose(args: argparse.Namespace) -> tuple[list[Block], str, str]:
         return cuts.cuts_3_blocks(cuts.SEEDS_3[:args.seeds]), "controls-cuts3", "controls-cuts3"
     if args.controls_cuts4:
         return cuts.cuts_4_blocks(cuts.SEEDS_4[:args.seeds]), "controls-cuts4", "controls-cuts4"
+    if args.controls_cuts5:
+        return cuts.cuts_5_blocks(cuts.SEEDS_5[:args.seeds]), "controls-cuts5", "controls-cuts5"
     if args.pilot:
         return pilot_blocks(args.rounds or 60), "pilot", "table"  # the pilots share the main table's log
     if args.fill:
@@ -121,7 +126,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.dht:
         return dht_main(args, folder)
     blocks, stem, runs_stem = choose(args)
-    cuts_grid = args.controls_cuts or args.controls_cuts2 or args.controls_cuts3 or args.controls_cuts4
+    cuts_grid = (args.controls_cuts or args.controls_cuts2 or args.controls_cuts3 or args.controls_cuts4
+                 or args.controls_cuts5)
     if args.controls or args.controls_pilot or args.controls_phases or cuts_grid:  # builds made here
         os.environ.setdefault(CACHE_ENV, str(SCRATCH / "sapo" / "models"))
     if args.blocks:
@@ -142,7 +148,11 @@ def main(argv: list[str] | None = None) -> None:
         report = {"provenance": meta, **controls_report(blocks, runs), "invocation": invocation}
         return print(write_controls(report, folder, stem))
     if cuts_grid:
-        if args.controls_cuts4:  # against block 3, on the same units (another host: its CPU ratio mixes hosts)
+        if args.controls_cuts5:  # fresh units: no earlier block to pair with; the frozen reference instead
+            figures = cuts.over_frozen(blocks[0], runs)
+            extra = cuts.format_over_frozen(figures)
+            matched = {"cpu_matched_i": cuts.CPU_MATCHED_I_5, "calibration": cuts.CALIBRATION_5}
+        elif args.controls_cuts4:  # against block 3, on the same units (another host: its CPU ratio mixes hosts)
             figures = cuts.before_and_after(blocks[0], runs, RunLog(folder / "controls-cuts3").load(), cuts.cuts_3_blocks()[0])
             extra = cuts.format_before_and_after(figures, "block 3 (`controls-cuts3.runs.jsonl.gz`, another host, so "
                                                           "the CPU column mixes the cuts with the hosts' speeds)")
@@ -155,7 +165,8 @@ def main(argv: list[str] | None = None) -> None:
             figures = cuts.before_and_after(blocks[0], runs, RunLog(folder / "controls").load())
             extra = cuts.format_before_and_after(figures)
             matched = {"cpu_matched_i": None, "calibration": None}  # no control (b) here
-        report = {"provenance": meta, **controls_report(blocks, runs), "before_and_after": figures,
+        figures_key = "over_frozen" if args.controls_cuts5 else "before_and_after"
+        report = {"provenance": meta, **controls_report(blocks, runs), figures_key: figures,
                   "invocation": invocation, **matched}
         return print(write_controls(report, folder, stem, extra=extra))
     if args.controls_phases:

@@ -90,6 +90,15 @@ NEED = SwarmConfig("8/8 need positive", 8, 8, "need", external_advantage="positi
 SHARING_CLAIMED = SwarmConfig("8/8 positive, claimed-signal intake", 8, 8, external_advantage="positive",
                               rescore_claimed=True)
 """S of block 4 (`benchmarks.sapo.cuts`): S whose intake re-scores only the groups their sender scored unequally."""
+SHARING_4 = SwarmConfig("4/4 positive, claimed-signal intake", 4, 4, external_advantage="positive", rescore_claimed=True)
+"""S of block 5 (`benchmarks.sapo.cuts`): half the generation of block 4's S, and 4 peers' successes."""
+ISOLATION_4 = SwarmConfig("4/0", 4, 0)
+"""(a) of block 5: S without peers (the same generation)."""
+REPLAY_4 = SwarmConfig("4/4 replay positive", 4, 4, external_advantage="positive", replay_groups=32, peers=False)
+"""(c) of block 5: 4/0 whose J = 4 slots are filled from its own last 32 informative groups."""
+FROZEN_4 = SwarmConfig("4/0 frozen", 4, 0, train=False)
+"""Block 5's reference, not a control: 4/0 that never updates (`round.train: false`), the warm start's own reward
+on the same questions; what an arm adds over it is what its learning bought."""
 
 CPU_MATCHED_I: int | None = 14
 """I_b of control (b), set from the calibration pilot (see the module docstring) before the grid runs."""
@@ -129,8 +138,9 @@ def primary_arms(require_calibration: bool = True) -> tuple[SwarmConfig, ...]:
     return (SHARING, ISOLATION_8, ISOLATION, cpu_matched(CPU_MATCHED_I), REPLAY, SIGNED, NEED)
 
 
-ROLES = {SHARING.label: "S", SHARING_CLAIMED.label: "S", ISOLATION_8.label: "a", ISOLATION.label: "a",
-         REPLAY.label: "c", SIGNED.label: "d", NEED.label: "R"}
+ROLES = {SHARING.label: "S", SHARING_CLAIMED.label: "S", SHARING_4.label: "S", ISOLATION_8.label: "a",
+         ISOLATION.label: "a", ISOLATION_4.label: "a", REPLAY.label: "c", REPLAY_4.label: "c", SIGNED.label: "d",
+         NEED.label: "R", FROZEN_4.label: "ref"}
 """Each arm's role in the pre-registration (the CPU-matched arm's label carries its I: see `role`)."""
 
 

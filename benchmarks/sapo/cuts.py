@@ -5,6 +5,7 @@
     python -m benchmarks.sapo --controls-cuts2               # block 2 (below): more cuts, the other 15 units
     python -m benchmarks.sapo --controls-cuts3               # block 3 (below): after the generation cut, with (b)
     python -m benchmarks.sapo --controls-cuts4               # block 4 (below): update and intake cuts, another host
+    python -m benchmarks.sapo --controls-cuts5               # block 5 (below): half the generation, a frozen reference
 
 PRE-REGISTRATION (written and committed before any run of this grid; the commit says "Pre-registration")
 
@@ -136,6 +137,52 @@ tiers analysed. Primary: S over the best of (a), (b) and (c) per CPU-second, pai
 bootstrap; success: lower bound above 1.0; ambition >= 1.5x. Secondary (per round): S over the best compute-matched
 control, (b) or (c). Also: each arm's cumulative reward over the same arm of block 3 on the same units (8/0 and (c);
 S and (b) changed labels). Reported on its own, never pooled with blocks 1-3.
+
+PRE-REGISTRATION OF BLOCK 5 (written and committed before any of its runs; the commit says "Pre-registration")
+
+Why. Blocks 1-4 compared S with isolation at S's generation (8/0) and above it (12/0 to 16/0). Block 4's logs (read
+before this block; no new run) say the strongest control on this metric may be cheaper still:
+- isolation does not learn in this regime within 150 rounds: 8/0's mean reward on the common questions is 0.0339
+  per node-round in the first tenth of the rounds and 0.0340 in the last (12/0: 0.0338 -> 0.0362), while S rises
+  0.0367 -> 0.0500 and the replay control 0.0341 -> 0.0424;
+- so an isolation arm's reward is about the warm start's, and its reward per CPU-second is that reward over what it
+  spends: the fewer groups it generates, the higher (in the first table 16/0 had 0.49x 8/0's per CPU-second).
+The pilot below agrees: 4/0 (I = 4, the fewest the 4 common questions allow) gets 0.71 reward per CPU-second against
+8/0's 0.54. S of this block is the sharing arm of the pilot with the most reward per CPU-second, "4/4 positive,
+claimed-signal intake" (4 local groups, 4 peers' successes, block 4's intake). Controls: (a) 4/0 (S's generation) and
+8/0 (the best control of blocks 1-4), (b) CPU-matched isolation, (c) "4/4 replay positive" (its own last 32
+informative groups for the 4 J slots). A reference that is not a control: "4/0 frozen" (`round.train: false`: it
+generates and is scored on the same questions and never updates); what an arm adds over it is what its learning
+bought.
+
+Pilot (question seed 1000, build 0, 150 rounds, this block's code and host; never counts): cumulative reward,
+CPU-s, reward per CPU-s, optimizer steps per node:
+  4/4 positive, claimed-signal intake   36.67   52.9   0.694   132.6
+  4/8 positive, claimed-signal intake   35.25   64.4   0.547   144.9
+  8/8 positive, claimed-signal intake   40.34   99.5   0.406   149.6   (block 4's S)
+  4/0                                   34.75   49.0   0.710    65.8
+  6/0                                   34.31   60.7   0.565    79.5
+  8/0                                   38.40   70.7   0.543   100.6
+  4/8 replay positive                   40.31   74.4   0.542   148.1
+
+Calibration of (b): the first table's rule taken from 4/0 instead of 8/0 (S spends less than 8/0):
+g = (c8 - c4) / 4, I_b = round(4 + (cS - c4) / g) (`calibrate_from_4`); `CALIBRATION_5` below: I_b = 5.
+
+Prediction, written before the runs: S's reward per CPU-second 0.95x-1.12x of the best control's (expected: 4/0).
+The pilot unit gives 0.98x (S spends 1.08x 4/0's CPU for 1.06x its reward per round); block 4's per-round gain
+over its same-generation control (1.27x) would give 1.18x, but 4 peers' groups should buy less than 8. The primary's
+lower bound above 1.0 is not expected.
+
+Block "half generation: sparser-8": S "4/4 positive, claimed-signal intake", (a) "4/0", (a) "8/0", (b) "5/0,
+CPU-matched", (c) "4/4 replay positive", reference "4/0 frozen"; 150 rounds, 8 nodes, block 4's regime, host
+settings and metrics (`ATEN_CPU_CAPABILITY=avx2`, 2 workers). Units: builds 0, 1, 2 x question seeds 10-14, which no
+run of any block or pilot has used; complete tiers first, only complete tiers analysed. Primary: S over the best of
+(a) 4/0, (a) 8/0, (b) and (c) per CPU-second, paired per unit, 95% hierarchical bootstrap; success: lower bound above
+1.0; ambition >= 1.5x. Secondary (per round): S over the best compute-matched control, (b) or (c). Also reported,
+with the same intervals: every arm over the frozen reference on the same units (cumulative reward; the last tenth
+of the rounds' reward, what learning added by the end; the reward gained per CPU-second spent over the reference's,
+(cum - cum_frozen) / (CPU - CPU_frozen)). The reference's own reward per CPU-second is in the table; it does no RL
+and never enters the primary. Reported on its own, never pooled with blocks 1-4.
 """
 
 from __future__ import annotations
@@ -144,6 +191,7 @@ from typing import Any
 
 from benchmarks.sapo import controls
 from benchmarks.sapo.controls_report import Row, compare, cpu, cum, rows_by_label, tiers
+from benchmarks.sapo.stats import hierarchical_summary
 from benchmarks.sapo.grid import Block, SwarmConfig
 from benchmarks.sapo.sim import SPARSER
 
@@ -211,6 +259,84 @@ def cuts_4_blocks(seeds: tuple[int, ...] = SEEDS_4) -> list[Block]:
     return [Block(NAME_4, SPARSER, 8, controls.ROUNDS, seeds, arms_4(), builds=controls.BUILDS, seed_major=True,
                   note="S with claimed-signal intake against 8/0, CPU-matched isolation and the replay control "
                        "after the update and intake cuts")]
+
+
+SEEDS_5 = tuple(range(10, 15))
+NAME_5 = "half generation: sparser-8"
+CPU_MATCHED_I_5: int | None = 5
+"""I_b of block 5's control (b), from its calibration pilot (`CALIBRATION_5`), set before the block runs."""
+CALIBRATION_5 = ("pilot (question seed 1000, build 0, 150 rounds, block 5's code and host), CPU-s per node-round: "
+                 "c4 = 0.04082 (4/0, 48.98 CPU-s), c8 = 0.05889 (8/0, 70.67 CPU-s), cS = 0.04405 (4/4 positive, "
+                 "claimed-signal intake, 52.86 CPU-s); g = (c8 - c4) / 4 = 0.004520; "
+                 "I_b = round(4 + (cS - c4) / g) = round(4.72) = 5")
+
+
+def calibrate_from_4(c4: float, c8: float, c_sharing: float) -> int:
+    """I_b from the CPU-seconds per node-round of 4/0, 8/0 and S (block 5's rule: the first table's, from 4/0).
+
+    >>> calibrate_from_4(0.04082, 0.05889, 0.04405)
+    5
+    """
+    per_group = (c8 - c4) / 4
+    return max(4, round(4 + (c_sharing - c4) / per_group))
+
+
+def arms_5() -> tuple[SwarmConfig, ...]:
+    """S 4/4, (a) 4/0 and 8/0, (b) CPU-matched isolation, (c) the replay control, and the frozen reference."""
+    if CPU_MATCHED_I_5 is None:
+        raise RuntimeError("block 5's control (b) is not calibrated yet")
+    return (controls.SHARING_4, controls.ISOLATION_4, controls.ISOLATION_8, controls.cpu_matched(CPU_MATCHED_I_5),
+            controls.REPLAY_4, controls.FROZEN_4)
+
+
+def cuts_5_blocks(seeds: tuple[int, ...] = SEEDS_5) -> list[Block]:
+    """Block 5: S at half the generation (4/4) against 4/0, 8/0, CPU-matched isolation and replay, with a frozen
+    reference, on 15 units no run has used."""
+    return [Block(NAME_5, SPARSER, 8, controls.ROUNDS, seeds, arms_5(), builds=controls.BUILDS, seed_major=True,
+                  note="S 4/4 against 4/0, 8/0, CPU-matched isolation and the replay control; a frozen reference")]
+
+
+def last_tenth(row: Row) -> float:
+    """Reward on the common questions in the last tenth of the rounds, summed over nodes."""
+    rounds = len(row["common"][0])
+    return float(sum(sum(node[rounds - rounds // 10:]) for node in row["common"]))
+
+
+def over_frozen(block: Block, runs: dict[str, Row]) -> dict[str, Any]:
+    """Per arm, against the frozen reference on the same units (complete tiers): cumulative reward and the last
+    tenth's reward over the reference's (same questions, same warm start: what learning added), and the reward
+    the arm gained per CPU-second it spent over the reference's."""
+    by_label = rows_by_label(block, runs)
+    frozen = next((lb for lb in by_label if controls.role(lb) == "ref"), None)
+    complete, _ = tiers(block, by_label)
+    units = [(build, seed) for seed in complete for build in block.builds]
+    if frozen is None or not units:
+        return {}
+    base = by_label[frozen]
+    out: dict[str, Any] = {"reference": frozen, "units": len(units), "arms": {}}
+    for label, rows in by_label.items():
+        if label == frozen:
+            continue
+        gains = {u: (cum(rows[u]) - cum(base[u])) / (cpu(rows[u]) - cpu(base[u]))
+                 for u in units if cpu(rows[u]) > cpu(base[u])}
+        out["arms"][label] = {"reward_over_frozen": compare(rows, base, units, cum),
+                              "last_tenth_over_frozen": compare(rows, base, units, last_tenth),
+                              "gain_per_extra_cpu_s": hierarchical_summary(gains) if gains else None}
+    return out
+
+
+def format_over_frozen(figures: dict[str, Any]) -> str:
+    if not figures:
+        return ""
+    lines = [f"What learning bought: each arm over the frozen reference \"{figures['reference']}\" (never updates), "
+             f"same units ({figures['units']}):", "",
+             "| arm | cum. reward / frozen | last tenth / frozen | reward gained per CPU-s over frozen's |",
+             "|---|---|---|---|"]
+    for label, f in figures["arms"].items():
+        gain = f["gain_per_extra_cpu_s"]
+        gain_cell = f"{gain['mean']:.4f} [{gain['ci95'][0]:.4f}, {gain['ci95'][1]:.4f}]" if gain else "-"
+        lines.append(f"| {label} | {_fmt(f['reward_over_frozen'])} | {_fmt(f['last_tenth_over_frozen'])} | {gain_cell} |")
+    return "\n".join(lines) + "\n"
 
 
 def before_and_after(block: Block, runs: dict[str, Row], first_runs: dict[str, Row],

@@ -33,6 +33,8 @@ class SwarmConfig:
     """Whether nodes read peers' records (False: isolation, even with J slots, which then only replay can fill)."""
     rescore_claimed: bool = False
     """`sampler.rescore_claimed_signal_only`: intake re-scores only the groups their sender scored unequally."""
+    train: bool = True
+    """`round.train`: False makes a frozen reference (it generates and is scored, and never updates)."""
 
 
 ISOLATION = SwarmConfig("16/0", 16, 0)
@@ -105,7 +107,8 @@ class Block:
                         rounds=self.rounds, seed=seed, strategy=c.strategy, adaptive=c.adaptive,
                         external_advantage=c.external_advantage, iterations=c.iterations, update_groups=c.update_groups,
                         models=self.models, rl_families=self.rl_families, lr=self.lr, build_seed=build,
-                        replay_groups=c.replay_groups, peers=c.peers, rescore_claimed=c.rescore_claimed)
+                        replay_groups=c.replay_groups, peers=c.peers, rescore_claimed=c.rescore_claimed,
+                        train=c.train)
                 for c in self.configs]
 
 

@@ -25,7 +25,8 @@ from node.models.provenance import package_versions
 Job = tuple[str, str, RunSpec]
 """(block name, configuration label, spec)."""
 
-LATE_DEFAULTS = {"iterations": 1, "build_seed": 0, "replay_groups": 0, "peers": True, "rescore_claimed": False}
+LATE_DEFAULTS = {"iterations": 1, "build_seed": 0, "replay_groups": 0, "peers": True, "rescore_claimed": False,
+                 "train": True}
 """Spec fields added after runs were logged: at these values they stay out of the key, so old runs keep theirs."""
 
 

@@ -118,6 +118,8 @@ class RunSpec:
     """Whether nodes have a transport at all; False: isolation whose J slots only its own replay can fill."""
     rescore_claimed: bool = False
     """`sampler.rescore_claimed_signal_only`: intake re-scores only the groups their sender scored unequally."""
+    train: bool = True
+    """`round.train`: False for a frozen reference whose nodes never update."""
 
     @property
     def sharing(self) -> bool:
@@ -195,7 +197,8 @@ def node_config(spec: RunSpec, k: int) -> NodeConfig:
                     "replay_groups": spec.replay_groups, "rescore_claimed_signal_only": spec.rescore_claimed},
         "algorithm": {"type": "grpo", "lr": spec.lr, "external_advantage": spec.external_advantage,
                       "iterations": spec.iterations},
-        "round": {"rounds": spec.rounds, "seed": spec.seed, "checkpoint_every": 0, "collect_timeout_s": 30.0},
+        "round": {"rounds": spec.rounds, "seed": spec.seed, "checkpoint_every": 0, "collect_timeout_s": 30.0,
+                  "train": spec.train},
     })
 
 
@@ -246,8 +249,9 @@ async def _run(spec: RunSpec) -> RunResult:
             head = row["reward_by_question"][:COMMON_QUESTIONS]
             assert len(head) == COMMON_QUESTIONS, f"local_i {row['local_i']} < {COMMON_QUESTIONS} common questions"
             result.common[k].append(sum(head) / COMMON_QUESTIONS)
-            result.kept[k].append(int(row["kept_groups"]))
-            result.kept_local[k].append(int(row["local_groups"]))
+            trained = spec.train  # a frozen node selects groups but never trains on them
+            result.kept[k].append(int(row["kept_groups"]) if trained else 0)
+            result.kept_local[k].append(int(row["local_groups"]) if trained else 0)
             result.external_candidates[k].append(int(row["external_candidates"]))
             result.local_i[k].append(int(row["local_i"]))
             result.replayed[k].append(int(row["replayed_groups"]))

@@ -125,3 +125,55 @@ def test_a_report_only_keeps_the_provenance_of_the_invocation_that_ran(tmp_path)
     assert earlier_provenance(ran, *now) == ({"commit": "c27cd06"}, {"wall_s": 3363.2})
     ran.write_text('{"markdown": ""}')  # a report without them: this invocation's
     assert earlier_provenance(ran, *now) == now
+
+
+def test_block_5_runs_s_at_half_the_generation_with_a_frozen_reference_on_units_no_block_used() -> None:
+    (five,) = cuts.cuts_5_blocks()
+    assert [c.label for c in five.configs] == ["4/4 positive, claimed-signal intake", "4/0", "8/0",
+                                               "5/0, CPU-matched", "4/4 replay positive", "4/0 frozen"]
+    assert [controls.role(c.label) for c in five.configs] == ["S", "a", "a", "b", "c", "ref"]
+    used = set(cuts_blocks()[0].seeds) | set(cuts_2_blocks()[0].seeds) | set(controls.SEEDS) | {controls.PILOT_SEED}
+    assert five.seeds == (10, 11, 12, 13, 14) and not set(five.seeds) & used
+    assert five.builds == controls.BUILDS and five.rounds == 150 and five.n_nodes == 8
+    assert cuts.calibrate_from_4(0.04082, 0.05889, 0.04405) == cuts.CPU_MATCHED_I_5 == 5  # the pilot's figures
+    assert "c4 = 0.04082" in cuts.CALIBRATION_5 and "= 5" in cuts.CALIBRATION_5
+    frozen = five.specs(10, 0)[-1]
+    assert not frozen.train and '"train": false' in spec_key(frozen)
+    assert "train" not in spec_key(five.specs(10, 0)[2])  # 8/0 keeps the key it had in earlier blocks
+    blocks, stem, runs_stem = choose(parse_args(["--controls-cuts5"]))
+    assert blocks[0].name == five.name and stem == runs_stem == "controls-cuts5"  # its own run log
+
+
+def test_a_frozen_reference_never_trains_but_is_scored_on_the_same_questions() -> None:
+    from benchmarks.sapo.sim import SPARSE, RunSpec, node_config, run_swarm
+
+    spec = RunSpec(regime=SPARSE, n_nodes=2, local_i=4, external_j=0, rounds=3, seed=0, completions=4, train=False)
+    assert node_config(spec, 0).round.train is False
+    result = run_swarm(spec)
+    assert all(k == 0 for node in result.kept for k in node)  # nothing trained on, so no optimizer step counted
+    assert len(result.common[0]) == 3 and result.phase_s["train"] == 0.0
+
+
+def test_over_frozen_reports_what_learning_added_on_complete_tiers() -> None:
+    blocks = cuts.cuts_5_blocks((10, 11))
+    cpu_per, reward = {}, {}
+    for config in blocks[0].configs:
+        learns = controls.role(config.label) == "S"
+        cpu_per[config.label], reward[config.label] = (0.02 if config.label == "4/0 frozen" else 0.04), (0.05 if learns else 0.04)
+    rows = {}
+    for seed in (10, 11):
+        for build in blocks[0].builds:
+            for config, spec in zip(blocks[0].configs, blocks[0].specs(seed, build)):
+                if seed == 11 and config.label == "4/0 frozen" and build == 2:
+                    continue  # seed 11's tier is cut short: not analysed
+                common = [[reward[config.label]] * spec.rounds for _ in range(spec.n_nodes)]
+                rows[spec_key(spec)] = {"key": spec_key(spec), "label": config.label, "common": common,
+                                        "cpu_s": cpu_per[config.label] * spec.n_nodes * spec.rounds}
+    figures = cuts.over_frozen(blocks[0], rows)
+    assert figures["reference"] == "4/0 frozen" and figures["units"] == 3 and "4/0 frozen" not in figures["arms"]
+    s, iso = figures["arms"]["4/4 positive, claimed-signal intake"], figures["arms"]["4/0"]
+    assert s["reward_over_frozen"]["mean"] == pytest.approx(1.25) and iso["last_tenth_over_frozen"]["mean"] == pytest.approx(1.0)
+    assert s["gain_per_extra_cpu_s"]["mean"] == pytest.approx(0.5) and iso["gain_per_extra_cpu_s"]["mean"] == pytest.approx(0.0)
+    text = cuts.format_over_frozen(figures)
+    assert '"4/0 frozen"' in text and "| 4/0 | 1.00x [1.00, 1.00] | 1.00x [1.00, 1.00] | 0.0000 [0.0000, 0.0000] |" in text
+    assert cuts.over_frozen(cuts.cuts_4_blocks()[0], rows) == {}  # no reference in the block: nothing
