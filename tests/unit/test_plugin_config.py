@@ -70,19 +70,22 @@ def test_the_fill_config_is_the_tables_winning_arm() -> None:
     assert node.tasks.families[0].config == {"min_terms": 3, "max_terms": 3, "min_digits": 1, "max_digits": 2}
 
 
-def test_the_positive_config_is_the_controls_tables_sharing_arm() -> None:
-    """configs/sapo-positive.yaml runs the node the controls table ran as S (benchmarks.sapo.controls.SHARING):
-    the same model build, tasks, sampler, algorithm, rewards and defences; only the round's plumbing differs."""
-    from benchmarks.sapo import controls
+@pytest.mark.parametrize("path, arm", [("configs/sapo-positive.yaml", "SHARING"), ("configs/sapo-half.yaml", "SHARING_4")])
+def test_the_sapo_configs_are_the_sharing_arms_the_tables_ran(path: str, arm: str) -> None:
+    """configs/sapo-positive.yaml runs the node the controls table ran as S (benchmarks.sapo.controls.SHARING),
+    configs/sapo-half.yaml block 5's S (SHARING_4): the same model build, tasks, sampler, algorithm, rewards and
+    defences; only the round's plumbing differs."""
+    from benchmarks.sapo import controls, cuts
     from benchmarks.sapo.sim import node_config
 
-    (block, _) = controls.controls_blocks(require_calibration=False)
-    spec = next(s for c, s in zip(block.configs, block.specs(0, 0)) if c is controls.SHARING)
+    sharing = getattr(controls, arm)
+    block = controls.controls_blocks(require_calibration=False)[0] if arm == "SHARING" else cuts.cuts_5_blocks()[0]
+    spec = next(s for c, s in zip(block.configs, block.specs(block.seeds[0], 0)) if c is sharing)
     table = node_config(spec, 0).model_dump(mode="json")
-    shipped = load_config("configs/sapo-positive.yaml").node.model_dump(mode="json")
+    shipped = load_config(path).node.model_dump(mode="json")
     for section in ("model", "tasks", "algorithm", "rewards", "defences"):
         assert shipped[section] == table[section], section
-    assert {**shipped["sampler"], "seed": 0} == table["sampler"]  # the table seeds each node's sampler itself
+    assert {**shipped["sampler"], "seed": 0} == {**table["sampler"], "seed": 0}  # the table seeds each node's sampler
     assert shipped["round"]["rounds"] == table["round"]["rounds"] == 150
 
 
