@@ -3,6 +3,7 @@
     python -m benchmarks.sapo --quick                   # the controls grid in miniature (< 5 min)
     python -m benchmarks.sapo --controls                # the pre-registered table (benchmarks.sapo.controls)
     python -m benchmarks.sapo --controls-phases         # where each arm's CPU goes (benchmarks.sapo.phases)
+    python -m benchmarks.sapo --controls-regimes        # does learning pay for its CPU (benchmarks.sapo.regimes)
     python -m benchmarks.sapo --fill --seeds 10 --report-only
 
 Full experiments (the table, --pilot, --fill, --dht) read and write ``benchmarks/results/sapo/``;
@@ -26,6 +27,7 @@ from benchmarks.sapo.controls_output import write_controls
 from benchmarks.sapo.controls_report import controls_report, pilot_figures
 from benchmarks.sapo.grid import ISOLATION, UNIFORM_88, Block, fill_blocks, full_blocks, pilot_blocks, tiny_blocks
 from benchmarks.sapo.phases import phases_blocks, phases_report
+from benchmarks.sapo.regimes import regimes_blocks, regimes_report
 from benchmarks.sapo.report import build_report, dht_comparison, write_outputs
 from benchmarks.sapo.runs import jobs_of, prebuild_models, run_jobs, spec_key
 from node.models.cache import CACHE_ENV
@@ -45,6 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--controls-phases", action="store_true",
                         help="where the CPU of 8/0, 16/0, S and the replay control goes, phase by phase (own log; "
                              "diagnostic, never counts)")
+    parser.add_argument("--controls-regimes", action="store_true",
+                        help="S 4/4, 4/0 and a frozen node in the dense and sparse regimes and on tiny-1.5m, pilot "
+                             "seeds (own log; diagnostic, never counts)")
     parser.add_argument("--controls-cuts", action="store_true",
                         help="S, 8/0 and the replay control again after the CPU cuts (benchmarks.sapo.cuts): "
                              "3 builds x 5 seeds, own log")
@@ -88,6 +93,8 @@ def choose(args: argparse.Namespace) -> tuple[list[Block], str, str]:
         return controls.pilot_blocks(), "controls-pilot", "controls-pilot"
     if args.controls_phases:
         return phases_blocks(), "controls-phases", "controls-phases"
+    if args.controls_regimes:
+        return regimes_blocks(), "controls-regimes", "controls-regimes"
     if args.controls_cuts:
         return cuts.cuts_blocks(tuple(range(args.seeds or len(cuts.SEEDS)))), "controls-cuts", "controls-cuts"
     if args.controls_cuts2:
@@ -128,7 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     blocks, stem, runs_stem = choose(args)
     cuts_grid = (args.controls_cuts or args.controls_cuts2 or args.controls_cuts3 or args.controls_cuts4
                  or args.controls_cuts5)
-    if args.controls or args.controls_pilot or args.controls_phases or cuts_grid:  # builds made here
+    diagnostics = args.controls_pilot or args.controls_phases or args.controls_regimes
+    if args.controls or diagnostics or cuts_grid:  # builds made here
         os.environ.setdefault(CACHE_ENV, str(SCRATCH / "sapo" / "models"))
     if args.blocks:
         blocks = [b for b in blocks if b.name in args.blocks]
@@ -171,6 +179,9 @@ def main(argv: list[str] | None = None) -> None:
         return print(write_controls(report, folder, stem, extra=extra))
     if args.controls_phases:
         report = {"provenance": meta, **phases_report(blocks[0], runs), "invocation": invocation}
+        return print(f"{report['table']}\nwrote {shown(write_json(folder / f'{stem}.json', report, meta=meta))}")
+    if args.controls_regimes:
+        report = {"provenance": meta, **regimes_report(blocks, runs), "invocation": invocation}
         return print(f"{report['table']}\nwrote {shown(write_json(folder / f'{stem}.json', report, meta=meta))}")
     report = {"provenance": meta, **build_report(blocks, runs), "invocation": invocation}
     if args.controls_pilot:
