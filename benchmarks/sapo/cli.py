@@ -1,6 +1,6 @@
 """The SAPO table's command line: which blocks run, where their log and outputs go, and the DHT check.
 
-    python -m benchmarks.sapo --quick                   # the controls grid in miniature (< 5 min)
+    python -m benchmarks.sapo --quick                   # the controls grid in miniature (~1.5 min on 2 workers; CI)
     python -m benchmarks.sapo --controls                # the pre-registered table (benchmarks.sapo.controls)
     python -m benchmarks.sapo --controls-phases         # where each arm's CPU goes (benchmarks.sapo.phases)
     python -m benchmarks.sapo --controls-regimes        # does learning pay for its CPU (benchmarks.sapo.regimes)
@@ -154,6 +154,10 @@ def main(argv: list[str] | None = None) -> None:
         meta, invocation = earlier_provenance(folder / f"{stem}.json", meta, invocation)
     if args.controls:
         report = {"provenance": meta, **controls_report(blocks, runs), "invocation": invocation}
+        return print(write_controls(report, folder, stem))
+    if args.quick:  # the controls grid in miniature, through the table's own report (no control (b) in it)
+        report = {"provenance": meta, **controls_report(blocks, runs), "invocation": invocation,
+                  "cpu_matched_i": None, "calibration": None}
         return print(write_controls(report, folder, stem))
     if cuts_grid:
         if args.controls_cuts5:  # fresh units: no earlier block to pair with; the frozen reference instead

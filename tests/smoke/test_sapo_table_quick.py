@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,30 @@ def test_sapo_table_tiny_writes_table_json_and_plot(tmp_path: Path) -> None:
         assert set(row["phase_s"]) == set(PHASES) and row["phase_s"]["generate"] > 0 and row["phase_s"]["train"] > 0
         assert sum(row["phase_s"].values()) <= min(row["wall_s"], 1.5 * row["cpu_s"])
 
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(330)
+def test_sapo_quick_runs_the_controls_grid_in_miniature_under_five_minutes(tmp_path: Path) -> None:
+    """`--quick` (issue 26: under 5 minutes, in CI): S, 8/0, 16/0, replay and signed on 2 builds x 1 seed, through the
+    controls table's own report (hierarchical intervals over the 2 units), JSON, plot and no calibration line."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.sapo", "--quick", "--workers", "2",
+                           "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=320, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert time.monotonic() - started < 300
+    report = json.loads((tmp_path / "quick.json").read_text())
+    (block,) = report["blocks"]
+    assert block["units"] == 2 and block["tiers_complete"] == [0] and block["builds"] == [0, 1]
+    assert list(block["arms"]) == ["8/8 positive", "8/0", "16/0", "8/8 replay positive", "8/8 uniform"]
+    analysis = block["analysis"]
+    assert analysis["sharing"] == "8/8 positive" and analysis["best_control"] in ("8/0", "16/0", "8/8 replay positive")
+    low, high = analysis["primary"]["ci95"]
+    assert 0 < low <= high and analysis["primary"]["mean"] > 0
+    assert "**Primary (reward per CPU-second):**" in report["markdown"] and "Control (b)" not in report["markdown"]
+    assert (tmp_path / "quick.png").stat().st_size > 0
+    assert len(list(RunLog(tmp_path / "quick").rows())) == 10
 
 def test_the_fill_block_fills_each_update_up_to_its_own_size() -> None:
     from benchmarks.sapo.grid import fill_blocks
@@ -112,3 +137,15 @@ def test_controls_phases_report_only_on_an_empty_log_writes_its_json(tmp_path: P
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "controls-phases.json").read_text())
     assert report["arms"] == {} and report["question_seed"] == 1000 and "| arm | generate |" in report["table"]
+
+
+@pytest.mark.timeout(120)
+def test_controls_regimes_report_only_on_an_empty_log_writes_its_json(tmp_path: Path) -> None:
+    """`--controls-regimes --report-only` before any run: three settings planned, every seed listed as missing."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.sapo", "--controls-regimes", "--report-only",
+                           "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=110, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "controls-regimes.json").read_text())
+    assert len(report["settings"]) == 3 and "| setting | seed |" in report["table"]
+    assert all(s["seeds"] == {} and s["missing_seeds"] == [1000, 1001] for s in report["settings"].values())
