@@ -1,5 +1,6 @@
-"""Smoke test of the SAPO table benchmark (`python -m benchmarks.sapo`): its --tiny mode (2 nodes, 3 rounds, 1 seed, sparse regime)
-runs end to end in a subprocess and writes a table, JSON and PNG of the expected shape."""
+"""Smoke tests of the SAPO table benchmark (`python -m benchmarks.sapo`): its --tiny mode (2 nodes, 3 rounds, 1 seed, sparse
+regime) and its --quick mode (the controls grid in miniature, under 5 minutes) run end to end in a subprocess and write a
+table, JSON and PNG of the expected shape; the diagnostics' --report-only on an empty log write their JSON."""
 
 from __future__ import annotations
 
@@ -50,7 +51,6 @@ def test_sapo_table_tiny_writes_table_json_and_plot(tmp_path: Path) -> None:
         assert sum(row["phase_s"].values()) <= min(row["wall_s"], 1.5 * row["cpu_s"])
 
 
-
 @pytest.mark.slow
 @pytest.mark.timeout(330)
 def test_sapo_quick_runs_the_controls_grid_in_miniature_under_five_minutes(tmp_path: Path) -> None:
@@ -73,6 +73,7 @@ def test_sapo_quick_runs_the_controls_grid_in_miniature_under_five_minutes(tmp_p
     assert "**Primary (reward per CPU-second):**" in report["markdown"] and "Control (b)" not in report["markdown"]
     assert (tmp_path / "quick.png").stat().st_size > 0
     assert len(list(RunLog(tmp_path / "quick").rows())) == 10
+
 
 def test_the_fill_block_fills_each_update_up_to_its_own_size() -> None:
     from benchmarks.sapo.grid import fill_blocks
