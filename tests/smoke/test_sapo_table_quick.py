@@ -19,6 +19,15 @@ from benchmarks.sapo.sim import PHASES
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _sapo(tmp_path: Path, *flags: str, timeout: int = 110) -> subprocess.CompletedProcess:
+    """`python -m benchmarks.sapo FLAGS --out-dir tmp_path`, offline; fails the test on a non-zero exit."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.sapo", *flags, "--out-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_sapo_table_tiny_writes_table_json_and_plot(tmp_path: Path) -> None:
@@ -56,11 +65,8 @@ def test_sapo_table_tiny_writes_table_json_and_plot(tmp_path: Path) -> None:
 def test_sapo_quick_runs_the_controls_grid_in_miniature_under_five_minutes(tmp_path: Path) -> None:
     """`--quick` (issue 26: under 5 minutes, in CI): S, 8/0, 16/0, replay and signed on 2 builds x 1 seed, through the
     controls table's own report (hierarchical intervals over the 2 units), JSON, plot and no calibration line."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.sapo", "--quick", "--workers", "2",
-                           "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=320, env=env, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    _sapo(tmp_path, "--quick", "--workers", "2", timeout=320)
     assert time.monotonic() - started < 300
     report = json.loads((tmp_path / "quick.json").read_text())
     (block,) = report["blocks"]
@@ -119,10 +125,7 @@ def test_controls_report_only_on_an_empty_log_writes_every_output(tmp_path: Path
     """`--controls --report-only` before any run (and before (b) is calibrated): nothing analysed, the README
     block rewritten, the JSON and the plot written."""
     (tmp_path / "README.md").write_text("<!-- BEGIN controls table -->\nNot run yet.\n<!-- END controls table -->\n")
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.sapo", "--controls", "--report-only", "--out-dir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=110, env=env, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    _sapo(tmp_path, "--controls", "--report-only")
     assert "0 complete tier(s) analysed" in (tmp_path / "README.md").read_text()
     report = json.loads((tmp_path / "controls.json").read_text())
     assert [b["units"] for b in report["blocks"]] == [0, 0] and report["runs_in_log"] == 0
@@ -132,10 +135,7 @@ def test_controls_report_only_on_an_empty_log_writes_every_output(tmp_path: Path
 @pytest.mark.timeout(120)
 def test_controls_phases_report_only_on_an_empty_log_writes_its_json(tmp_path: Path) -> None:
     """`--controls-phases --report-only` before any run: the four arms planned, none reported, the JSON written."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.sapo", "--controls-phases", "--report-only",
-                           "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=110, env=env, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    _sapo(tmp_path, "--controls-phases", "--report-only")
     report = json.loads((tmp_path / "controls-phases.json").read_text())
     assert report["arms"] == {} and report["question_seed"] == 1000 and "| arm | generate |" in report["table"]
 
@@ -143,10 +143,7 @@ def test_controls_phases_report_only_on_an_empty_log_writes_its_json(tmp_path: P
 @pytest.mark.timeout(120)
 def test_controls_regimes_report_only_on_an_empty_log_writes_its_json(tmp_path: Path) -> None:
     """`--controls-regimes --report-only` before any run: three settings planned, every seed listed as missing."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.sapo", "--controls-regimes", "--report-only",
-                           "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=110, env=env, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    _sapo(tmp_path, "--controls-regimes", "--report-only")
     report = json.loads((tmp_path / "controls-regimes.json").read_text())
     assert len(report["settings"]) == 3 and "| setting | seed |" in report["table"]
     assert all(s["seeds"] == {} and s["missing_seeds"] == [1000, 1001] for s in report["settings"].values())
