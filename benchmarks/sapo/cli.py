@@ -1,6 +1,6 @@
 """The SAPO table's command line: which blocks run, where their log and outputs go, and the DHT check.
 
-    python -m benchmarks.sapo --quick                   # the controls grid in miniature (~1.5 min on 2 workers; CI)
+    python -m benchmarks.sapo --quick                   # the controls grid in miniature (about a minute on 2 workers; CI)
     python -m benchmarks.sapo --controls                # the pre-registered table (benchmarks.sapo.controls)
     python -m benchmarks.sapo --controls-phases         # where each arm's CPU goes (benchmarks.sapo.phases)
     python -m benchmarks.sapo --controls-regimes        # does learning pay for its CPU (benchmarks.sapo.regimes)
@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.sapo", description=benchmarks.sapo.__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="the controls grid in miniature: sparse, 4 nodes, 30 rounds, builds 0-1, seed 0")
+                        help="the controls grid in miniature: sparse, 4 nodes, 20 rounds, builds 0-1, seed 0")
     parser.add_argument("--controls", action="store_true",
                         help="the pre-registered table of issue 26 (benchmarks.sapo.controls): 3 builds x 10 seeds")
     parser.add_argument("--controls-pilot", action="store_true",

@@ -170,8 +170,8 @@ def pilot_blocks() -> list[Block]:
 
 
 def quick_blocks() -> list[Block]:
-    """The grid in miniature (CI): sparse regime (informative groups from round 0), 4 nodes, 30 rounds, builds
-    0 and 1, seed 0; S, 8/0, 16/0, replay and signed."""
+    """The grid in miniature (CI, about a minute on 2 workers): sparse regime (informative groups from round 0),
+    4 nodes, 20 rounds, builds 0 and 1, seed 0; S, 8/0, 16/0, replay and signed."""
     arms = (SHARING, ISOLATION_8, ISOLATION, REPLAY, SIGNED)
-    return [Block("quick: sparse-4", SPARSE, 4, 30, (0,), arms, builds=(0, 1), seed_major=True,
+    return [Block("quick: sparse-4", SPARSE, 4, 20, (0,), arms, builds=(0, 1), seed_major=True,
                   note="smoke run of the controls grid; never counts")]
