@@ -56,7 +56,7 @@ def regimes_report(blocks: list[Block], runs: dict[str, Row]) -> dict[str, Any]:
         by_label = rows_by_label(block, runs)
         seeds = {}
         for seed in block.seeds:
-            rows = [by_label[arm.label].get((0, seed)) for arm in ARMS]
+            rows = [by_label[arm.label].get((block.builds[0], seed)) for arm in ARMS]
             if any(row is None for row in rows):
                 continue
             arms = {arm.label: {"cumulative_reward": round(cum(r), 2), "cpu_s": round(cpu(r), 1),
